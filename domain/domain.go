@@ -5,6 +5,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,4 +95,29 @@ func Invalid(field, code, format string, args ...any) error {
 // Conflictf returns an error wrapping ErrConflict with a human message.
 func Conflictf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+}
+
+// EventType names a stored event type and says how to decode its data.
+// Every aggregate package lists its own in a variable (`EventTypes`), and
+// domain/registry gathers them explicitly: the stored name never depends on a
+// Go type name, so renaming a struct cannot break stored events.
+type EventType struct {
+	Name string
+	// Version is the current schema version of the event's data.
+	Version int
+	// Decode turns stored data of the current Version into the event.
+	Decode func(data []byte) (Event, error)
+	// Upcast, if set, rewrites stored data of an older schema version into
+	// the shape of the next version (from -> from+1). Stored events are never
+	// rewritten; they are upcast on load.
+	Upcast map[int]func(data []byte) ([]byte, error)
+}
+
+// DecodeJSON is the usual EventType.Decode: JSON into a T.
+func DecodeJSON[T Event](data []byte) (Event, error) {
+	var e T
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("decode %T: %w", e, err)
+	}
+	return e, nil
 }
