@@ -1,0 +1,430 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/internal/clock"
+)
+
+// positionBits is how many low bits of a position count events within one
+// transaction; the high bits hold the transaction id (xid8). Ordering by
+// position is thus ordering by (transaction id, rank in transaction), and
+// every event of a transaction whose id is below the oldest transaction
+// still in flight (pg_snapshot_xmin) is final: that is the whole of gap
+// safety. 2^20 events per transaction and 2^43 transaction ids fit in a
+// bigint, and positions stay below 2^53 (exact in JSON numbers) for the
+// first 8.5 billion transactions.
+const positionBits = 20
+
+const maxEventsPerTx = 1 << positionBits
+
+// Querier is what reads need: a pool or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store is the event store on one PostgreSQL database.
+type Store struct {
+	pool    *pgxpool.Pool
+	clock   clock.Clock
+	changes *Signal
+	remote  chan struct{}
+}
+
+// New returns a store on pool; event times come from clk.
+func New(pool *pgxpool.Pool, clk clock.Clock) *Store {
+	return &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
+}
+
+// Pool returns the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Clock returns the clock that stamps events.
+func (s *Store) Clock() clock.Clock { return s.clock }
+
+// Changes is signalled after every commit that appended events, by this
+// process or (once Listen runs) by another one.
+func (s *Store) Changes() *Signal { return s.changes }
+
+// Tx is a transaction in which events can be appended to several streams
+// and other tables (credentials, ...) written, all or nothing.
+type Tx struct {
+	store    *Store
+	tx       pgx.Tx
+	appended bool
+}
+
+// Pgx returns the underlying transaction, for writes beside the events.
+func (t *Tx) Pgx() pgx.Tx { return t.tx }
+
+// Append appends events to stream in this transaction. See Store.Append
+// for the errors. After an error the transaction must be rolled back.
+func (t *Tx) Append(ctx context.Context, stream string, expected Expectation, events ...Event) (AppendResult, error) {
+	res, err := t.store.append(ctx, t.tx, stream, expected, events)
+	if err == nil && len(res.Positions) > 0 {
+		t.appended = true
+	}
+	return res, err
+}
+
+// Load reads a stream inside this transaction (see Store.Load).
+func (t *Tx) Load(ctx context.Context, stream string, fromVersion int64) ([]Record, error) {
+	return t.store.load(ctx, t.tx, stream, fromVersion)
+}
+
+// Transact runs fn in a transaction and commits it if fn returns nil. The
+// change signal fires after the commit when events were appended.
+func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
+	var t *Tx
+	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+		t = &Tx{store: s, tx: ptx}
+		return fn(t)
+	})
+	if err != nil {
+		return err
+	}
+	if t.appended {
+		s.committed()
+	}
+	return nil
+}
+
+// Append appends events to stream atomically, in a transaction of its own.
+//
+// It returns a *VersionConflictError (errors.Is ErrWrongExpectedVersion)
+// when the stream is not at the expected version, and ErrDuplicateEventID
+// when only some of the events were already stored. When all of them were
+// already stored in this stream (a retried append) it changes nothing and
+// returns where they are.
+func (s *Store) Append(ctx context.Context, stream string, expected Expectation, events ...Event) (AppendResult, error) {
+	for attempt := 0; ; attempt++ {
+		var res AppendResult
+		err := s.Transact(ctx, func(tx *Tx) error {
+			var err error
+			res, err = tx.Append(ctx, stream, expected, events...)
+			return err
+		})
+		// With Any, a concurrent writer taking the same version is not a
+		// conflict of intent: try again on the new version.
+		if expected == Any && errors.Is(err, ErrWrongExpectedVersion) && attempt < 10 {
+			continue
+		}
+		return res, err
+	}
+}
+
+const appendSQL = `
+WITH cur AS (
+    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+), base AS (
+    SELECT pg_current_xact_id()::text::bigint << 20 AS b
+), nxt AS (
+    SELECT base.b,
+           coalesce((SELECT max(e.position) + 1 FROM events e
+                     WHERE e.position >= base.b AND e.position < base.b + 1048576), base.b) AS p
+    FROM base
+)
+INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
+SELECT nxt.p + t.ord - 1, t.id, $1, cur.v + t.ord, t.typ, t.sv, t.data::jsonb, t.meta::jsonb, $7
+FROM cur, nxt, unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]) WITH ORDINALITY AS t(id, typ, sv, data, meta, ord)
+WHERE $8::bigint < 0 OR cur.v = $8::bigint
+ON CONFLICT (event_id) DO NOTHING
+RETURNING position, stream_version, (SELECT b FROM base)`
+
+func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected Expectation, events []Event) (AppendResult, error) {
+	if len(events) == 0 {
+		return AppendResult{}, nil
+	}
+	if stream == "" {
+		return AppendResult{}, errors.New("eventstore: empty stream id")
+	}
+	if len(events) >= maxEventsPerTx {
+		return AppendResult{}, fmt.Errorf("eventstore: %d events in one append, at most %d", len(events), maxEventsPerTx-1)
+	}
+	ids := make([]uuid.UUID, len(events))
+	types := make([]string, len(events))
+	versions := make([]int32, len(events))
+	data := make([]string, len(events))
+	metas := make([]string, len(events))
+	for i, e := range events {
+		if e.ID == uuid.Nil {
+			return AppendResult{}, fmt.Errorf("eventstore: event %d of %q has no id", i, stream)
+		}
+		if e.Type == "" {
+			return AppendResult{}, fmt.Errorf("eventstore: event %d of %q has no type", i, stream)
+		}
+		ids[i] = e.ID
+		types[i] = e.Type
+		versions[i] = int32(max(e.SchemaVersion, 1))
+		data[i] = string(e.Data)
+		if len(e.Data) == 0 {
+			data[i] = "{}"
+		}
+		m, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("eventstore: metadata: %w", err)
+		}
+		metas[i] = string(m)
+	}
+	rows, err := tx.Query(ctx, appendSQL, stream, ids, types, versions, data, metas, s.clock.Now(), int64(expected))
+	if err != nil {
+		return AppendResult{}, s.appendError(ctx, stream, expected, err)
+	}
+	var res AppendResult
+	var base int64
+	for rows.Next() {
+		var pos, version int64
+		if err := rows.Scan(&pos, &version, &base); err != nil {
+			rows.Close()
+			return AppendResult{}, fmt.Errorf("eventstore: append to %q: %w", stream, err)
+		}
+		res.Positions = append(res.Positions, pos)
+		res.Version = max(res.Version, version)
+	}
+	if err := rows.Err(); err != nil {
+		return AppendResult{}, s.appendError(ctx, stream, expected, err)
+	}
+	switch {
+	case len(res.Positions) == len(events):
+		if res.Positions[len(res.Positions)-1] >= base+maxEventsPerTx {
+			return AppendResult{}, fmt.Errorf("eventstore: more than %d events in one transaction", maxEventsPerTx-1)
+		}
+		return res, nil
+	case len(res.Positions) == 0:
+		return s.alreadyAppended(ctx, tx, stream, expected, ids)
+	default:
+		return AppendResult{}, fmt.Errorf("append to %q: %w", stream, ErrDuplicateEventID)
+	}
+}
+
+// alreadyAppended tells a retried append (all ids stored in this stream:
+// success, nothing changes) from a version conflict.
+func (s *Store) alreadyAppended(ctx context.Context, tx pgx.Tx, stream string, expected Expectation, ids []uuid.UUID) (AppendResult, error) {
+	rows, err := tx.Query(ctx,
+		`SELECT position, stream_version FROM events WHERE event_id = ANY($1) AND stream_id = $2 ORDER BY stream_version`, ids, stream)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("eventstore: append to %q: %w", stream, err)
+	}
+	var res AppendResult
+	for rows.Next() {
+		var pos, version int64
+		if err := rows.Scan(&pos, &version); err != nil {
+			rows.Close()
+			return AppendResult{}, err
+		}
+		res.Positions = append(res.Positions, pos)
+		res.Version = max(res.Version, version)
+	}
+	if err := rows.Err(); err != nil {
+		return AppendResult{}, err
+	}
+	if len(res.Positions) == len(ids) {
+		return res, nil
+	}
+	if len(res.Positions) > 0 {
+		return AppendResult{}, fmt.Errorf("append to %q: %w", stream, ErrDuplicateEventID)
+	}
+	actual, err := s.version(ctx, tx, stream)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if actual == int64(expected) || expected == Any {
+		// The ids exist in another stream.
+		return AppendResult{}, fmt.Errorf("append to %q: %w", stream, ErrDuplicateEventID)
+	}
+	return AppendResult{}, &VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
+}
+
+// appendError turns a unique violation on (stream, version) — a concurrent
+// writer won the race — into a VersionConflictError.
+func (s *Store) appendError(ctx context.Context, stream string, expected Expectation, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key" {
+		// The transaction is aborted: read the actual version outside it.
+		actual, verr := s.version(ctx, s.pool, stream)
+		if verr != nil {
+			actual = -1
+		}
+		return &VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
+	}
+	return fmt.Errorf("eventstore: append to %q: %w", stream, err)
+}
+
+// Version returns the current version of stream (0 if it has no events).
+func (s *Store) Version(ctx context.Context, stream string) (int64, error) {
+	return s.version(ctx, s.pool, stream)
+}
+
+func (s *Store) version(ctx context.Context, q Querier, stream string) (int64, error) {
+	var v int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, stream).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: version of %q: %w", stream, err)
+	}
+	return v, nil
+}
+
+const recordColumns = `position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at`
+
+// Load returns the events of stream with a version above fromVersion, in
+// version order. It returns ErrStreamNotFound if the stream has no events
+// at all (not when it merely has none above fromVersion).
+func (s *Store) Load(ctx context.Context, stream string, fromVersion int64) ([]Record, error) {
+	return s.load(ctx, s.pool, stream, fromVersion)
+}
+
+func (s *Store) load(ctx context.Context, q Querier, stream string, fromVersion int64) ([]Record, error) {
+	rows, err := q.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`, stream, fromVersion)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: load %q: %w", stream, err)
+	}
+	recs, err := collectRecords(rows)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: load %q: %w", stream, err)
+	}
+	if len(recs) == 0 {
+		v, err := s.version(ctx, q, stream)
+		if err != nil {
+			return nil, err
+		}
+		if v == 0 {
+			return nil, fmt.Errorf("load %q: %w", stream, ErrStreamNotFound)
+		}
+	}
+	return recs, nil
+}
+
+// ReadOptions narrows ReadAll.
+type ReadOptions struct {
+	// Types, if not empty, keeps only events of these types.
+	Types []string
+	// Limit caps the number of events returned (default 500).
+	Limit int
+}
+
+// ReadAll returns events after position `after`, in position order, and
+// the position to pass as `after` next time. See ReadPage.
+func (s *Store) ReadAll(ctx context.Context, q Querier, after int64, opt ReadOptions) ([]Record, int64, error) {
+	p, err := s.ReadPage(ctx, q, after, opt)
+	return p.Records, p.Next, err
+}
+
+// Page is one read of the global stream.
+type Page struct {
+	Records []Record
+	// Next is the position to read after next time.
+	Next int64
+	// HeldBack reports that events exist beyond what could be returned
+	// because an older transaction is still in flight: read again soon.
+	HeldBack bool
+}
+
+// ReadPage is ReadAll with the details of the page.
+//
+// It is gap-safe: it only returns events of transactions older than the
+// oldest transaction still in flight, so an event that commits later can
+// never have a position below one already returned. A reader that always
+// passes the returned next position sees every event exactly once.
+// With q a transaction, ReadPage must run before that transaction writes.
+func (s *Store) ReadPage(ctx context.Context, q Querier, after int64, opt ReadOptions) (Page, error) {
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	var types []string
+	if len(opt.Types) > 0 {
+		types = opt.Types
+	}
+	rows, err := q.Query(ctx, `
+WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20 AS bound)
+SELECT e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at, b.bound,
+       EXISTS (SELECT 1 FROM events h WHERE h.position >= b.bound) AS held_back
+FROM b LEFT JOIN LATERAL (
+    SELECT `+recordColumns+` FROM events
+    WHERE position > $1 AND position < b.bound AND ($3::text[] IS NULL OR event_type = ANY($3))
+    ORDER BY position LIMIT $2
+) e ON true`, after, limit, types)
+	if err != nil {
+		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
+	}
+	defer rows.Close()
+	var recs []Record
+	var bound int64
+	var heldBack bool
+	for rows.Next() {
+		var r Record
+		var pos *int64
+		var id *uuid.UUID
+		var stream, typ *string
+		var version *int64
+		var sv *int32
+		var data, meta []byte
+		var at *time.Time
+		if err := rows.Scan(&pos, &id, &stream, &version, &typ, &sv, &data, &meta, &at, &bound, &heldBack); err != nil {
+			return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
+		}
+		if pos == nil {
+			continue // no event: the LEFT JOIN still gives the bound
+		}
+		r = Record{Position: *pos, EventID: *id, StreamID: *stream, Version: *version, Type: *typ, SchemaVersion: int(*sv), Data: data, RecordedAt: at.UTC()}
+		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+			return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
+	}
+	next := after
+	if len(recs) > 0 {
+		next = recs[len(recs)-1].Position
+	}
+	if len(recs) < limit && bound-1 > next {
+		// Everything below the bound has been seen: skip ahead.
+		next = bound - 1
+	}
+	return Page{Records: recs, Next: next, HeldBack: heldBack}, nil
+}
+
+// Head returns the highest position a gap-safe reader may see now (0 when
+// the store is empty).
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.pool.QueryRow(ctx, `
+SELECT coalesce(max(position), 0) FROM events
+WHERE position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20`).Scan(&head)
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: head: %w", err)
+	}
+	return head, nil
+}
+
+func collectRecords(rows pgx.Rows) ([]Record, error) {
+	defer rows.Close()
+	var recs []Record
+	for rows.Next() {
+		var r Record
+		var sv int32
+		var meta []byte
+		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &meta, &r.RecordedAt); err != nil {
+			return nil, err
+		}
+		r.SchemaVersion = int(sv)
+		r.RecordedAt = r.RecordedAt.UTC()
+		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+			return nil, fmt.Errorf("metadata of %d: %w", r.Position, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}

@@ -1,0 +1,156 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"selfcare/eventstore"
+)
+
+const rebuildBatch = 1000
+
+// Progress is told how far a rebuild got: events applied so far, of about
+// total events to apply.
+type Progress func(name string, applied, total int64)
+
+// Rebuild rebuilds the named projector's read model (every projector's if
+// name is empty) from position 0. It builds into a shadow schema while the
+// live read model keeps serving, then, in one transaction holding the
+// projector's lock, applies the last events, swaps the shadow in and sets
+// the checkpoint: no reader ever sees a half-built view.
+func (r *Runner) Rebuild(ctx context.Context, name string, progress Progress) error {
+	found := false
+	for _, p := range r.projectors {
+		if name != "" && p.Name != name {
+			continue
+		}
+		found = true
+		if err := r.rebuild(ctx, p, true, progress); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("projections: no projector named %q", name)
+	}
+	return nil
+}
+
+func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress Progress) (err error) {
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return err
+	}
+	shadow := p.SchemaName() + "__rb_" + hex.EncodeToString(suffix)
+	pool := r.store.Pool()
+	defer func() {
+		if err != nil {
+			_, _ = pool.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+pgx.Identifier{shadow}.Sanitize()+` CASCADE`)
+			err = fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
+		}
+	}()
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{shadow}.Sanitize()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{shadow}.Sanitize()+", public"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, p.Schema); err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var total int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE $1::text[] IS NULL OR event_type = ANY($1)`, nilIfEmpty(p.Types)).Scan(&total); err != nil {
+		return err
+	}
+	var pos, applied int64
+	report := func(n int) {
+		applied += int64(n)
+		if progress != nil {
+			progress(p.Name, applied, max(total, applied))
+		}
+	}
+	// Bulk of the work, in batches, beside the live read model.
+	for {
+		var n int
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
+			if err != nil {
+				return err
+			}
+			n = len(page.Records)
+			pos = page.Next
+			return r.apply(ctx, tx, p, shadow, page.Records)
+		})
+		if err != nil {
+			return err
+		}
+		report(n)
+		if n < rebuildBatch {
+			break
+		}
+	}
+	// The last events and the swap, under the projector's lock.
+	swapped := false
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))`, p.Name); err != nil {
+			return err
+		}
+		if !force {
+			ok, _, err := r.current(ctx, p)
+			if err != nil || ok {
+				return err // another process built it meanwhile
+			}
+		}
+		for {
+			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
+			if err != nil {
+				return err
+			}
+			pos = page.Next
+			if err := r.apply(ctx, tx, p, shadow, page.Records); err != nil {
+				return err
+			}
+			report(len(page.Records))
+			if len(page.Records) < rebuildBatch {
+				break
+			}
+		}
+		live := pgx.Identifier{p.SchemaName()}.Sanitize()
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+live+` CASCADE`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `ALTER SCHEMA `+pgx.Identifier{shadow}.Sanitize()+` RENAME TO `+live); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+INSERT INTO projection_checkpoints (name, position, version, updated_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version, updated_at = now()`,
+			p.Name, pos, p.Version)
+		swapped = err == nil
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !swapped {
+		_, err = pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{shadow}.Sanitize()+` CASCADE`)
+		ok, cur, cerr := r.current(ctx, p)
+		if cerr == nil && ok {
+			r.progress[p.Name].Store(cur)
+		}
+		return err
+	}
+	r.progress[p.Name].Store(pos)
+	r.moved.Notify()
+	r.logger.Info("read model built", "projector", p.Name, "events", applied)
+	return nil
+}
