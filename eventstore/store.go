@@ -62,7 +62,12 @@ type Tx struct {
 	store    *Store
 	tx       pgx.Tx
 	appended bool
+	last     int64
 }
+
+// LastPosition is the position of the last event appended in this
+// transaction (0 if none): wait for it to read your own writes.
+func (t *Tx) LastPosition() int64 { return t.last }
 
 // Pgx returns the underlying transaction, for writes beside the events.
 func (t *Tx) Pgx() pgx.Tx { return t.tx }
@@ -73,6 +78,7 @@ func (t *Tx) Append(ctx context.Context, stream string, expected Expectation, ev
 	res, err := t.store.append(ctx, t.tx, stream, expected, events)
 	if err == nil && len(res.Positions) > 0 {
 		t.appended = true
+		t.last = max(t.last, res.LastPosition())
 	}
 	return res, err
 }

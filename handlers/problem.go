@@ -1,0 +1,168 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"selfcare/domain"
+	"selfcare/eventstore"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type     string              `json:"type"`
+	Title    string              `json:"title"`
+	Status   int                 `json:"status"`
+	Detail   string              `json:"detail,omitempty"`
+	Instance string              `json:"instance,omitempty"`
+	Errors   []domain.FieldError `json:"errors,omitempty"`
+}
+
+// Errors of the HTTP layer itself; domain errors are in package domain.
+var (
+	errThrottled        = errors.New("too many attempts")
+	errPreconditionFail = errors.New("the resource changed since you read it (If-Match does not match its ETag)")
+	errUnsupportedMedia = errors.New("the request body must be JSON (Content-Type: application/json)")
+)
+
+// statusOf is the one table mapping errors to HTTP statuses.
+func statusOf(err error) (int, string) {
+	var ve *domain.ValidationError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, "invalid input"
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType, "unsupported media type"
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return http.StatusUnauthorized, "not signed in"
+	case errors.Is(err, domain.ErrForbidden):
+		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, eventstore.ErrStreamNotFound):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, errPreconditionFail):
+		return http.StatusPreconditionFailed, "precondition failed"
+	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+		return http.StatusConflict, "conflict: changed concurrently, read it again and retry"
+	case errors.Is(err, domain.ErrConflict):
+		return http.StatusConflict, "conflict"
+	case errors.Is(err, domain.ErrGone):
+		return http.StatusGone, "expired or already used"
+	case errors.Is(err, errThrottled):
+		return http.StatusTooManyRequests, "too many requests"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "timed out"
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// fail answers a request with the problem matching err. Server errors are
+// logged with the request id and answered without their details.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, title := statusOf(err)
+	p := Problem{
+		Type:     "about:blank",
+		Title:    title,
+		Status:   status,
+		Detail:   err.Error(),
+		Instance: r.URL.Path,
+	}
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		p.Errors = ve.Errors
+		p.Detail = "the request has invalid fields: see errors"
+	}
+	if status >= 500 {
+		loggerFrom(r.Context()).Error("request failed", "err", err)
+		p.Detail = "the server could not complete the request; it was logged under request id " + requestID(r.Context())
+	}
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(v); err != nil {
+		slog.Default().Warn("write response", "err", err)
+	}
+}
+
+// maxBody bounds request bodies; a larger one is refused with 413.
+const maxBody = 1 << 20
+
+// decode reads a JSON request body into v. Malformed JSON and wrongly typed
+// fields come back as a *domain.ValidationError naming the field; unknown
+// fields are ignored (clients may send more than this version reads).
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") &&
+		!strings.HasSuffix(strings.ToLower(strings.SplitN(ct, ";", 2)[0]), "+json") {
+		return errUnsupportedMedia
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return domain.Invalid("body", "invalid_json", "the body must hold a single JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return domain.Invalid(field, "invalid_type", "expected %s, got JSON %s", describeKind(typeErr.Type.Kind()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return domain.Invalid("body", "invalid_json", "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.EOF):
+		return domain.Invalid("body", "required", "a JSON body is required")
+	default:
+		return domain.Invalid("body", "invalid_json", "malformed JSON: %v", err)
+	}
+}
+
+func describeKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer, reflect.Interface:
+		return "a value"
+	default:
+		return "a number"
+	}
+}

@@ -1,0 +1,221 @@
+// Package app is selfcare's command side: each command loads the streams it
+// decides on, asks the domain to decide, and appends the resulting events
+// (with who/where metadata) in one transaction, then waits until the read
+// models show them so that the caller can read its own writes.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"selfcare/domain"
+	"selfcare/domain/registry"
+	"selfcare/eventstore"
+	"selfcare/internal/clock"
+)
+
+// Actor kinds.
+const (
+	ActorUser     = "user"
+	ActorOperator = "operator"
+	ActorAuditor  = "auditor"
+	ActorSystem   = "system"
+)
+
+// Actor is who issues a command and from where; it becomes the metadata of
+// the events the command appends.
+type Actor struct {
+	Kind          string
+	Login         string // user login; "operator"; "system:<part>"
+	IP            string
+	RequestID     string
+	CorrelationID string
+	CausationID   string
+}
+
+type actorKey struct{}
+
+// WithActor attaches the actor to ctx.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor attached to ctx (the zero Actor if none).
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// Waiter is the read side's promise to catch up with a position.
+type Waiter interface {
+	WaitFor(ctx context.Context, position int64) error
+}
+
+// App carries what every command needs.
+type App struct {
+	Store    *eventstore.Store
+	Registry *registry.Registry
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	// ReadModels, if set, is waited for after each command (bounded by
+	// ReadYourWritesTimeout) so that a client reads its own writes.
+	ReadModels            Waiter
+	ReadYourWritesTimeout time.Duration
+}
+
+// Aggregate is anything folded from its stream's events.
+type Aggregate interface {
+	Apply(e domain.Event)
+}
+
+// Load folds stream into agg and returns the stream's version (0 when the
+// stream does not exist yet, which is not an error here).
+func (a *App) Load(ctx context.Context, tx *eventstore.Tx, stream string, agg Aggregate) (int64, error) {
+	recs, err := tx.Load(ctx, stream, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return a.Fold(recs, agg)
+}
+
+// Fold applies stored records to agg and returns the last version.
+func (a *App) Fold(recs []eventstore.Record, agg Aggregate) (int64, error) {
+	var version int64
+	for _, rec := range recs {
+		e, err := a.Decode(rec)
+		if err != nil {
+			return 0, err
+		}
+		agg.Apply(e)
+		version = rec.Version
+	}
+	return version, nil
+}
+
+// Decode turns a stored record into its domain event.
+func (a *App) Decode(rec eventstore.Record) (domain.Event, error) {
+	e, err := a.Registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+	if err != nil {
+		return nil, fmt.Errorf("event %d of %s: %w", rec.Position, rec.StreamID, err)
+	}
+	return e, nil
+}
+
+// Append encodes events with the actor's metadata and appends them.
+func (a *App) Append(ctx context.Context, tx *eventstore.Tx, stream string, expected eventstore.Expectation, contract string, events ...domain.Event) (eventstore.AppendResult, error) {
+	if len(events) == 0 {
+		return eventstore.AppendResult{}, nil
+	}
+	envs, err := a.Envelopes(ctx, contract, events...)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return tx.Append(ctx, stream, expected, envs...)
+}
+
+// Envelopes encodes domain events for the store, with metadata from ctx.
+func (a *App) Envelopes(ctx context.Context, contract string, events ...domain.Event) ([]eventstore.Event, error) {
+	actor := ActorFrom(ctx)
+	md := eventstore.Metadata{
+		Actor:         actor.Login,
+		ActorKind:     actor.Kind,
+		Contract:      contract,
+		CorrelationID: actor.CorrelationID,
+		CausationID:   actor.CausationID,
+		RequestID:     actor.RequestID,
+		SourceIP:      actor.IP,
+	}
+	if md.CorrelationID == "" {
+		md.CorrelationID = actor.RequestID
+	}
+	out := make([]eventstore.Event, len(events))
+	for i, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		if !a.Registry.Known(e.EventType()) {
+			return nil, fmt.Errorf("event type %q is not in the registry", e.EventType())
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = eventstore.Event{
+			ID:            id,
+			Type:          e.EventType(),
+			SchemaVersion: a.Registry.Version(e.EventType()),
+			Data:          data,
+			Metadata:      md,
+		}
+	}
+	return out, nil
+}
+
+// Policy says how a command reacts to a concurrent change of its streams.
+type Policy int
+
+const (
+	// FailOnConflict reports a concurrent change (409): for edits a user
+	// decided on what they saw, which must not silently overwrite another.
+	FailOnConflict Policy = iota
+	// RetryOnConflict decides again on the new state: for commands whose
+	// outcome does not depend on what the user saw (a new order number).
+	RetryOnConflict
+)
+
+// Execute runs a command's transaction. With RetryOnConflict, a version
+// conflict re-runs fn on fresh state. After the commit it waits (bounded)
+// for the read models to show the appended events, and returns the
+// position of the last one.
+func (a *App) Execute(ctx context.Context, policy Policy, fn func(tx *eventstore.Tx) error) (int64, error) {
+	var last int64
+	for attempt := 0; ; attempt++ {
+		err := a.Store.Transact(ctx, func(tx *eventstore.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if err := markIdempotent(ctx, tx); err != nil {
+				return err
+			}
+			last = tx.LastPosition()
+			return nil
+		})
+		if err != nil && policy == RetryOnConflict && errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		break
+	}
+	a.waitReadModels(ctx, last)
+	return last, nil
+}
+
+func (a *App) waitReadModels(ctx context.Context, pos int64) {
+	if a.ReadModels == nil || pos == 0 {
+		return
+	}
+	timeout := a.ReadYourWritesTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := a.ReadModels.WaitFor(wctx, pos); err != nil {
+		a.Logger.Warn("read models did not catch up with a command in time", "position", pos, "err", err)
+	}
+}
+
+// Now is the command's time.
+func (a *App) Now() time.Time { return a.Clock.Now() }

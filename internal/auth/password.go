@@ -1,0 +1,104 @@
+// Package auth holds selfcare's credential primitives: argon2id password
+// hashes, random bearer tokens stored as hashes, and constant-time checks.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2id parameters (RFC 9106's second recommended option, lighter on
+// memory: 64 MiB, 3 passes), recorded in every hash so they can evolve.
+type params struct {
+	memory  uint32 // KiB
+	time    uint32
+	threads uint8
+	keyLen  uint32
+}
+
+var current = params{memory: 64 * 1024, time: 3, threads: 2, keyLen: 32}
+
+// ErrMalformedHash is returned for a stored hash this package cannot read.
+var ErrMalformedHash = errors.New("auth: malformed password hash")
+
+// HashPassword returns the PHC string of an argon2id hash of password with
+// a fresh random salt.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	return hashWith(current, salt, password), nil
+}
+
+func hashWith(p params, salt []byte, password string) string {
+	key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, p.keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// CheckPassword reports whether password matches the stored PHC hash, in
+// time independent of where they differ.
+func CheckPassword(stored, password string) (bool, error) {
+	parts := strings.Split(stored, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, ErrMalformedHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, ErrMalformedHash
+	}
+	var p params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil {
+		return false, ErrMalformedHash
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, ErrMalformedHash
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil {
+		return false, ErrMalformedHash
+	}
+	p.keyLen = uint32(len(want))
+	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, p.keyLen)
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// dummyHash is checked against when a login is unknown, so that a sign-in
+// for an unknown login takes as long as one with a wrong password.
+var dummyHash = hashWith(current, make([]byte, 16), "no such user: constant-time filler")
+
+// CheckAgainstNothing burns the time of one password check and fails.
+func CheckAgainstNothing(password string) {
+	_, _ = CheckPassword(dummyHash, password)
+}
+
+// NewToken returns a random bearer token (256 bits, URL-safe) and the hash
+// under which it is stored. The token itself is never stored.
+func NewToken() (token string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a token.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// Equal compares two secrets in constant time.
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,78 @@
+// Package config reads selfcare's configuration from the environment
+// (API.md "The program"), with the documented defaults.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a selfcare process.
+type Config struct {
+	DatabaseURL     string // empty: an embedded cluster in DataDir/pg
+	DataDir         string
+	Addr            string
+	PublicURL       string
+	AdminToken      string // empty: the back-office API refuses every call
+	AuditorToken    string // empty: the auditor API refuses every call
+	SMTPAddr        string // empty: mails are written as .eml files under DataDir/mail
+	MailFrom        string
+	Secret          string // empty: generated once into DataDir
+	CaptchaDisabled bool   // tests only
+	// Now, if set, is where the clock starts (tests only).
+	Now *time.Time
+}
+
+// FromEnv reads the configuration. Warnings name test-only switches that
+// are on; the caller logs them loudly.
+func FromEnv() (Config, []string, error) {
+	c := Config{
+		DatabaseURL:  os.Getenv("DATABASE_URL"),
+		DataDir:      envOr("SELFCARE_DATA_DIR", "./.selfcare"),
+		Addr:         envOr("SELFCARE_ADDR", "127.0.0.1:8080"),
+		AdminToken:   os.Getenv("SELFCARE_ADMIN_TOKEN"),
+		AuditorToken: os.Getenv("SELFCARE_AUDITOR_TOKEN"),
+		SMTPAddr:     os.Getenv("SELFCARE_SMTP_ADDR"),
+		MailFrom:     envOr("SELFCARE_MAIL_FROM", "selfcare@localhost"),
+		Secret:       os.Getenv("SELFCARE_SECRET"),
+	}
+	c.PublicURL = strings.TrimRight(envOr("SELFCARE_PUBLIC_URL", "http://"+c.Addr), "/")
+	var warnings []string
+	if v := os.Getenv("SELFCARE_CAPTCHA_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
+		c.CaptchaDisabled = true
+		warnings = append(warnings, "SELFCARE_CAPTCHA_DISABLED is set: captchas are NOT checked (tests only, never in production)")
+	}
+	if v := os.Getenv("SELFCARE_NOW"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return c, nil, fmt.Errorf("SELFCARE_NOW: want an RFC 3339 instant: %w", err)
+		}
+		c.Now = &t
+		warnings = append(warnings, "SELFCARE_NOW is set: the clock starts at "+t.UTC().Format(time.RFC3339)+" (tests only)")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return c, nil, fmt.Errorf("SELFCARE_ADMIN_TOKEN must be at least 16 characters")
+	}
+	if c.AuditorToken != "" && len(c.AuditorToken) < 16 {
+		return c, nil, fmt.Errorf("SELFCARE_AUDITOR_TOKEN must be at least 16 characters")
+	}
+	if c.AdminToken != "" && c.AdminToken == c.AuditorToken {
+		return c, nil, fmt.Errorf("SELFCARE_ADMIN_TOKEN and SELFCARE_AUDITOR_TOKEN must differ")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return c, nil, fmt.Errorf("SELFCARE_DATA_DIR: %w", err)
+	}
+	c.DataDir = abs
+	return c, warnings, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
