@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"reflect"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"selfcare/domain"
