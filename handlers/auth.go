@@ -1,0 +1,213 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"selfcare/domain"
+	"selfcare/domain/access"
+	"selfcare/internal/app"
+	"selfcare/internal/auth"
+)
+
+type principalKind int
+
+const (
+	anonymous principalKind = iota
+	userPrincipal
+	operatorPrincipal
+	auditorPrincipal
+)
+
+// principal is who calls: nobody, a signed-in user, the back office or an
+// auditor.
+type principal struct {
+	kind  principalKind
+	login string // for users
+	token string // the bearer token as presented (never logged)
+}
+
+// id names the principal for idempotency records and logs.
+func (p principal) id(r *http.Request) string {
+	switch p.kind {
+	case userPrincipal:
+		return "user:" + strings.ToLower(p.login)
+	case operatorPrincipal:
+		return "operator"
+	case auditorPrincipal:
+		return "auditor"
+	default:
+		return "anonymous:" + clientIP(r)
+	}
+}
+
+// membership is the caller's standing on the contract of the request.
+type membership struct {
+	contractID string
+	roles      access.Roles
+	referent   bool
+}
+
+func principalFrom(ctx context.Context) principal {
+	p, _ := ctx.Value(keyPrincipal).(principal)
+	return p
+}
+
+// memberFrom returns the caller's membership on the request's contract,
+// resolved by the authorizer (zero for auditors and non-contract routes).
+func memberFrom(ctx context.Context) membership {
+	m, _ := ctx.Value(keyMember).(membership)
+	return m
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// identify resolves the caller. An unknown, expired or revoked token is an
+// error (401), not an anonymous call: a client must learn its session ended.
+func (s *Server) identify(r *http.Request) (principal, error) {
+	token := bearerToken(r)
+	if token == "" {
+		return principal{kind: anonymous}, nil
+	}
+	switch {
+	case s.deps.AdminToken != "" && auth.Equal(token, s.deps.AdminToken):
+		return principal{kind: operatorPrincipal, token: token}, nil
+	case s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken):
+		return principal{kind: auditorPrincipal, token: token}, nil
+	}
+	if s.deps.Sessions == nil {
+		return principal{}, fmt.Errorf("%w: unknown token", domain.ErrUnauthenticated)
+	}
+	login, err := s.deps.Sessions.Resolve(r.Context(), token)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{kind: userPrincipal, login: login, token: token}, nil
+}
+
+var (
+	errSignIn       = fmt.Errorf("%w: sign in first (Authorization: Bearer <token>)", domain.ErrUnauthenticated)
+	errNotOperator  = fmt.Errorf("%w: this endpoint is for the back office", domain.ErrForbidden)
+	errNotAuditor   = fmt.Errorf("%w: this endpoint is for auditors", domain.ErrForbidden)
+	errNotFeed      = fmt.Errorf("%w: the event feed is for billing consumers (auditor or admin token)", domain.ErrForbidden)
+	errNotUser      = fmt.Errorf("%w: this endpoint is for customer users", domain.ErrForbidden)
+	errNoContract   = fmt.Errorf("%w: contract not found", domain.ErrNotFound)
+	errNoCapability = domain.ErrForbidden
+)
+
+// authorize enforces the rights-table rule of an endpoint, and attaches the
+// principal, the caller's membership and the command actor to the request.
+func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.identify(r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		ctx := context.WithValue(r.Context(), keyPrincipal, p)
+		ctx = app.WithActor(ctx, actorOf(r, p))
+		m, err := s.check(ctx, rl, p, r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		if m.contractID != "" {
+			ctx = context.WithValue(ctx, keyMember, m)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func actorOf(r *http.Request, p principal) app.Actor {
+	a := app.Actor{IP: clientIP(r), RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-Id")}
+	switch p.kind {
+	case userPrincipal:
+		a.Kind, a.Login = app.ActorUser, p.login
+	case operatorPrincipal:
+		a.Kind, a.Login = app.ActorOperator, "operator"
+	case auditorPrincipal:
+		a.Kind, a.Login = app.ActorAuditor, "auditor"
+	default:
+		a.Kind = "anonymous"
+	}
+	if len(a.CorrelationID) > 64 {
+		a.CorrelationID = a.CorrelationID[:64]
+	}
+	return a
+}
+
+func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+	switch rl.who {
+	case public:
+		return membership{}, nil
+	case signedIn:
+		return membership{}, requireKind(p, userPrincipal, errNotUser)
+	case operator:
+		return membership{}, requireKind(p, operatorPrincipal, errNotOperator)
+	case auditor:
+		return membership{}, requireKind(p, auditorPrincipal, errNotAuditor)
+	case feedReader:
+		if p.kind == auditorPrincipal || p.kind == operatorPrincipal {
+			return membership{}, nil
+		}
+		return membership{}, requireKind(p, auditorPrincipal, errNotFeed)
+	case auditorOrMember:
+		if p.kind == auditorPrincipal {
+			return membership{}, nil
+		}
+		return s.checkMember(ctx, rl, p, r)
+	case member:
+		return s.checkMember(ctx, rl, p, r)
+	}
+	return membership{}, fmt.Errorf("handlers: rule with unknown audience %d", rl.who)
+}
+
+func requireKind(p principal, want principalKind, wrong error) error {
+	switch p.kind {
+	case want:
+		return nil
+	case anonymous:
+		return errSignIn
+	default:
+		return wrong
+	}
+}
+
+func (s *Server) checkMember(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+	if err := requireKind(p, userPrincipal, errNotUser); err != nil {
+		return membership{}, err
+	}
+	cid := mux.Vars(r)["cid"]
+	if cid == "" {
+		cid = r.URL.Query().Get("contract")
+	}
+	if cid == "" {
+		return membership{}, domain.Invalid("contract", "required", "name the contract (?contract=OCB...)")
+	}
+	roles, referent, found, err := s.deps.Members.Roles(ctx, cid, p.login)
+	if err != nil {
+		return membership{}, err
+	}
+	if !found {
+		return membership{}, errNoContract
+	}
+	if !roles.Can(rl.can) {
+		return membership{}, fmt.Errorf("%w: your profiles on contract %s do not allow this (%s)", errNoCapability, cid, rl.can)
+	}
+	return membership{contractID: cid, roles: roles, referent: referent}, nil
+}
+
+// isErr is errors.Is, for handlers.
+func isErr(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"selfcare/domain"
+	"selfcare/internal/app"
+)
+
+// idempotencyTTL is how long a key is remembered.
+const idempotencyTTL = 24 * time.Hour
+
+var (
+	errKeyReused     = fmt.Errorf("%w: this Idempotency-Key was used for another request", domain.ErrConflict)
+	errKeyInFlight   = fmt.Errorf("%w: a request with this Idempotency-Key is still being processed; retry shortly", domain.ErrConflict)
+	errKeyNoResponse = fmt.Errorf("%w: the request with this Idempotency-Key was applied, but its response was lost; read the resource", domain.ErrConflict)
+)
+
+// replayed response headers.
+var replayHeaders = []string{"Content-Type", "Location", "ETag"}
+
+// idempotent makes a write with an Idempotency-Key header safe to retry:
+// the first response is stored and replayed to a retry with the same key and
+// body, which changes nothing; the same key with another body is 409.
+func (s *Server) idempotent(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" || s.deps.Pool == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if len(key) > 255 {
+			fail(w, r, domain.Invalid("Idempotency-Key", "too_long", "at most 255 characters"))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\n%s\n", r.Method, r.URL.RequestURI())
+		h.Write(body)
+		hash := h.Sum(nil)
+		who := principalFrom(r.Context()).id(r)
+
+		claimed, err := s.claimKey(r.Context(), who, key, r, hash)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		if !claimed {
+			s.replay(w, r, who, key, hash)
+			return
+		}
+		rec := &bufferedResponse{header: http.Header{}}
+		ctx := app.WithIdempotencyKey(r.Context(), app.IdempotencyKey{Principal: who, Key: key})
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					s.releaseKey(r.Context(), who, key)
+					panic(v)
+				}
+			}()
+			next.ServeHTTP(rec, r.WithContext(ctx))
+		}()
+		if rec.status >= 500 {
+			s.releaseKey(r.Context(), who, key)
+		} else {
+			s.storeResponse(r.Context(), who, key, rec)
+		}
+		rec.flushTo(w)
+	})
+}
+
+// claimKey records a pending key; false if the key is already known.
+func (s *Server) claimKey(ctx context.Context, who, key string, r *http.Request, hash []byte) (bool, error) {
+	now := s.deps.Clock.Now()
+	tag, err := s.deps.Pool.Exec(ctx, `
+INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at)
+VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+ON CONFLICT (principal, key) DO UPDATE
+   SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+       state = 'pending', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at
+   WHERE idempotency_keys.created_at < $7`,
+		who, key, r.Method, r.URL.RequestURI(), hash, now, now.Add(-idempotencyTTL))
+	if err != nil {
+		return false, fmt.Errorf("idempotency key: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, who, key string, hash []byte) {
+	var stored []byte
+	var state string
+	var status *int
+	var headers []byte
+	var body []byte
+	err := s.deps.Pool.QueryRow(r.Context(), `
+SELECT request_hash, state, status, headers, body FROM idempotency_keys WHERE principal = $1 AND key = $2`,
+		who, key).Scan(&stored, &state, &status, &headers, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		fail(w, r, errKeyInFlight) // expired and reclaimed between our two reads
+		return
+	}
+	if err != nil {
+		fail(w, r, fmt.Errorf("idempotency key: %w", err))
+		return
+	}
+	switch {
+	case !bytes.Equal(stored, hash):
+		fail(w, r, errKeyReused)
+	case state == "pending":
+		fail(w, r, errKeyInFlight)
+	case state == "committed" || status == nil:
+		fail(w, r, errKeyNoResponse)
+	default:
+		var hs map[string]string
+		_ = json.Unmarshal(headers, &hs)
+		for k, v := range hs {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(*status)
+		_, _ = w.Write(body)
+	}
+}
+
+func (s *Server) storeResponse(ctx context.Context, who, key string, rec *bufferedResponse) {
+	hs := map[string]string{}
+	for _, k := range replayHeaders {
+		if v := rec.header.Get(k); v != "" {
+			hs[k] = v
+		}
+	}
+	headers, _ := json.Marshal(hs)
+	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx), `
+UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5 WHERE principal = $1 AND key = $2`,
+		who, key, rec.status, headers, rec.body.Bytes())
+	if err != nil {
+		loggerFrom(ctx).Error("store idempotent response", "err", err)
+	}
+}
+
+// releaseKey forgets a key whose request failed before applying anything,
+// so that a retry can go through.
+func (s *Server) releaseKey(ctx context.Context, who, key string) {
+	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx),
+		`DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND state = 'pending'`, who, key)
+	if err != nil {
+		loggerFrom(ctx).Error("release idempotency key", "err", err)
+	}
+}
+
+// bufferedResponse holds a response until it is stored, then sends it.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedResponse) flushTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

@@ -1,0 +1,167 @@
+// Package handlers is selfcare's HTTP layer: it decodes requests,
+// authorizes them against one rights table, calls one command or one query,
+// and encodes the answer (JSON, or RFC 9457 problems for errors).
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"selfcare/domain/access"
+	"selfcare/internal/clock"
+)
+
+// Sessions resolves bearer tokens of signed-in users.
+type Sessions interface {
+	// Resolve returns the login of the session's user; an error wrapping
+	// domain.ErrUnauthenticated for an unknown, expired or revoked token.
+	Resolve(ctx context.Context, token string) (login string, err error)
+}
+
+// Members tells what a user holds on a contract.
+type Members interface {
+	// Roles returns the user's roles on the contract and whether they are
+	// its referent; found is false when the user is not declared on it.
+	Roles(ctx context.Context, contractID, login string) (roles access.Roles, referent, found bool, err error)
+}
+
+// Deps is what the HTTP layer needs from the rest of the program.
+type Deps struct {
+	Logger   *slog.Logger
+	Pool     *pgxpool.Pool
+	Clock    clock.Clock
+	Registry *prometheus.Registry
+	Sessions Sessions
+	Members  Members
+	// Ready reports whether the server can serve (database, migrations,
+	// read models); its detail is shown by /readyz.
+	Ready func(ctx context.Context) (ok bool, detail any)
+	// AdminToken and AuditorToken: empty refuses every such call.
+	AdminToken   string
+	AuditorToken string
+	// Features registers the routes of each feature (see Routes).
+	Features []Feature
+}
+
+// Feature registers a group of routes on the server.
+type Feature interface {
+	Routes(r *Routes)
+}
+
+// Server is the HTTP handler of selfcare.
+type Server struct {
+	deps    Deps
+	router  *mux.Router
+	metrics *Metrics
+	routes  map[string]bool
+}
+
+// New builds the server and registers every route. It panics if a route
+// has no row in the rights table, or a row has no route: both are
+// programming errors that must not reach production.
+func New(deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
+	s.metrics = NewMetrics(deps.Registry)
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders)
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
+	})
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: "about:blank", Title: "method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	// The middleware above must also wrap the two handlers just set.
+	s.router.NotFoundHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(s.router.NotFoundHandler))
+	s.router.MethodNotAllowedHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(s.router.MethodNotAllowedHandler))
+
+	rt := &Routes{s: s}
+	rt.Handle("GET /healthz", s.healthz)
+	rt.Handle("GET /readyz", s.readyz)
+	rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	for _, f := range deps.Features {
+		f.Routes(rt)
+	}
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// MissingRoutes lists rights-table rows that no feature registered: a
+// complete program has none (tests check it).
+func (s *Server) MissingRoutes() []string {
+	var missing []string
+	for k := range rights {
+		if !s.routes[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
+
+// Routes is how a feature registers its endpoints.
+type Routes struct {
+	s *Server
+}
+
+// Handle registers h for "METHOD /path", behind the rights table's rule
+// for it and the idempotency of writes.
+func (rt *Routes) Handle(endpoint string, h http.HandlerFunc) {
+	rt.HandleHTTP(endpoint, h)
+}
+
+// HandleHTTP is Handle for an http.Handler.
+func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
+	method, path, ok := strings.Cut(endpoint, " ")
+	if !ok {
+		panic(fmt.Sprintf("handlers: endpoint %q is not \"METHOD /path\"", endpoint))
+	}
+	rl, ok := rights[endpoint]
+	if !ok {
+		panic(fmt.Sprintf("handlers: endpoint %q has no row in the rights table", endpoint))
+	}
+	if rt.s.routes[endpoint] {
+		panic(fmt.Sprintf("handlers: endpoint %q registered twice", endpoint))
+	}
+	rt.s.routes[endpoint] = true
+	handler := h
+	if method != http.MethodGet {
+		handler = rt.s.idempotent(handler)
+	}
+	rt.s.router.Handle(path, rt.s.authorize(rl, handler)).Methods(method)
+}
+
+// Deps returns the server's dependencies (for features).
+func (rt *Routes) Deps() Deps { return rt.s.deps }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Ready == nil {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		return
+	}
+	ok, detail := s.deps.Ready(r.Context())
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, detail)
+}
