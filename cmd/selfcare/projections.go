@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+func runProjections(ctx context.Context, args []string, logger *slog.Logger) error {
+	if len(args) < 1 || args[0] != "rebuild" || len(args) > 2 {
+		return usageError("usage: selfcare projections rebuild [NAME]")
+	}
+	name := ""
+	if len(args) == 2 {
+		name = args[1]
+	}
+	srv, db, err := build(ctx, logger, false)
+	if err != nil {
+		return err
+	}
+	defer db.close(logger)
+	last := time.Time{}
+	return srv.Runner.Rebuild(ctx, name, func(projector string, applied, total int64) {
+		if time.Since(last) < 500*time.Millisecond && applied < total {
+			return
+		}
+		last = time.Now()
+		pct := 100.0
+		if total > 0 {
+			pct = float64(applied) * 100 / float64(total)
+		}
+		fmt.Fprintf(os.Stdout, "rebuild %s: %d/%d events (%.0f%%)\n", projector, applied, total, pct)
+	})
+}
+
+func runAudit(ctx context.Context, args []string, logger *slog.Logger) error {
+	return usageError("usage: selfcare audit verify (not available yet)")
+}
+
+func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
+	return usageError("selfcare bench: not available yet")
+}

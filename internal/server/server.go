@@ -1,0 +1,179 @@
+// Package server assembles a selfcare process from its parts: event store,
+// projections, commands, HTTP handlers and background workers. The
+// selfcare command and the integration tests both build it here, so tests
+// run exactly what production runs.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"selfcare/domain/registry"
+	"selfcare/eventstore"
+	"selfcare/handlers"
+	"selfcare/internal/app"
+	"selfcare/internal/clock"
+	"selfcare/internal/config"
+	"selfcare/internal/secrets"
+	"selfcare/migrations"
+	"selfcare/projections"
+)
+
+// Options are what a server is built from.
+type Options struct {
+	Config config.Config
+	Pool   *pgxpool.Pool
+	Logger *slog.Logger
+	Keys   *secrets.Keys
+	// Clock overrides the clock of Config.Now (tests use a manual one).
+	Clock clock.Clock
+	// MaxProjectionLag is the lag beyond which /readyz reports not ready.
+	MaxProjectionLag time.Duration
+}
+
+// Server is one selfcare process.
+type Server struct {
+	Options
+	Store    *eventstore.Store
+	Registry *registry.Registry
+	Runner   *projections.Runner
+	App      *app.App
+	Metrics  *prometheus.Registry
+	HTTP     *handlers.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a server on a migrated database.
+func New(opts Options) (*Server, error) {
+	if opts.Pool == nil {
+		return nil, errors.New("server: no database pool")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Keys == nil {
+		return nil, errors.New("server: no keys")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+		if opts.Config.Now != nil {
+			opts.Clock = clock.StartingAt(*opts.Config.Now)
+		}
+	}
+	if opts.MaxProjectionLag == 0 {
+		opts.MaxProjectionLag = 30 * time.Second
+	}
+	s := &Server{Options: opts, Registry: registry.All(), Metrics: prometheus.NewRegistry()}
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.Store = eventstore.New(opts.Pool, opts.Clock)
+	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors()...)
+	s.App = &app.App{
+		Store:      s.Store,
+		Registry:   s.Registry,
+		Clock:      opts.Clock,
+		Logger:     opts.Logger,
+		ReadModels: s.Runner,
+	}
+	s.HTTP = handlers.New(handlers.Deps{
+		Logger:       opts.Logger,
+		Pool:         opts.Pool,
+		Clock:        opts.Clock,
+		Registry:     s.Metrics,
+		Ready:        s.ready,
+		AdminToken:   opts.Config.AdminToken,
+		AuditorToken: opts.Config.AuditorToken,
+		Features:     s.features(),
+	})
+	return s, nil
+}
+
+// Projectors lists every read model of selfcare.
+func Projectors() []projections.Projector {
+	return []projections.Projector{}
+}
+
+// features lists the HTTP features.
+func (s *Server) features() []handlers.Feature {
+	return nil
+}
+
+// Start prepares the read models (building those that are new or changed)
+// and starts the background workers; they stop with Stop.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.Runner.Prepare(ctx); err != nil {
+		return err
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
+	s.spawn(func() {
+		if err := s.Runner.Run(ctx); err != nil {
+			s.Logger.Error("projections stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+func (s *Server) spawn(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Stop stops the background workers and waits for them.
+func (s *Server) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+// Handler is the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.HTTP }
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Status      string               `json:"status"`
+	Database    string               `json:"database"`
+	Migrations  string               `json:"migrations"`
+	Projections []projections.Status `json:"projections"`
+}
+
+func (s *Server) ready(ctx context.Context) (bool, any) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r := readiness{Status: "ready", Database: "ok", Migrations: "ok"}
+	if err := s.Pool.Ping(ctx); err != nil {
+		r.Status, r.Database = "not ready", err.Error()
+		return false, r
+	}
+	if n, err := migrations.Pending(ctx, s.Pool); err != nil {
+		r.Status, r.Migrations = "not ready", err.Error()
+	} else if n > 0 {
+		r.Status, r.Migrations = "not ready", fmt.Sprintf("%d pending", n)
+	}
+	st, err := s.Runner.Statuses(ctx)
+	if err != nil {
+		r.Status = "not ready"
+		return false, r
+	}
+	r.Projections = st
+	for _, p := range st {
+		if p.Lag > s.MaxProjectionLag || p.Error != "" {
+			r.Status = "not ready"
+		}
+	}
+	return r.Status == "ready", r
+}
