@@ -148,3 +148,23 @@ func (c *ConsoleRoles) UnmarshalJSON(data []byte) error {
 	*c = RestoreConsoleRoles(names)
 	return nil
 }
+
+// ConsoleRoleChoice is one console role a contract offers, as listed by
+// GET /contracts/{cid}/console-roles.
+type ConsoleRoleChoice struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "predefined" or "group"
+}
+
+// ConsoleRoleChoices lists the console roles a contract offers: the
+// predefined roles, then its console groups in the order given.
+func ConsoleRoleChoices(groups []string) []ConsoleRoleChoice {
+	out := make([]ConsoleRoleChoice, 0, len(PredefinedConsoleRoles)+len(groups))
+	for _, r := range PredefinedConsoleRoles {
+		out = append(out, ConsoleRoleChoice{Name: r, Kind: "predefined"})
+	}
+	for _, g := range groups {
+		out = append(out, ConsoleRoleChoice{Name: g, Kind: "group"})
+	}
+	return out
+}

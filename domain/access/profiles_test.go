@@ -276,3 +276,13 @@ func TestPredefinedRoleNamesAreReserved(t *testing.T) {
 		t.Error("Team_web is not predefined")
 	}
 }
+
+func TestConsoleRoleChoicesListPredefinedThenGroups(t *testing.T) {
+	got := ConsoleRoleChoices([]string{"Team_web"})
+	want := []ConsoleRoleChoice{
+		{"admin", "predefined"}, {"power_user", "predefined"}, {"guest", "predefined"}, {"Team_web", "group"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v", got)
+	}
+}

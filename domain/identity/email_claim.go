@@ -89,3 +89,14 @@ func (c EmailClaim) Release(email Email, login Login, now time.Time) ([]domain.E
 	}
 	return []domain.Event{EmailReleased{Email: email.Key(), Login: login.String(), At: now.UTC()}}, nil
 }
+
+// LoginFor applies SPEC §1 when a user is added to a contract: if the
+// email already belongs to an identity, that identity's login is used, not
+// the one typed in the form. It returns the login to use and whether it is
+// an existing identity's (the API response says so).
+func (c EmailClaim) LoginFor(typed Login) (login string, existing bool) {
+	if c.owner != "" {
+		return c.owner, true
+	}
+	return typed.String(), false
+}

@@ -331,3 +331,14 @@ func TestEventTypesRoundTripAndHoldNoSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestAnExistingEmailsOwnerIsUsedNotTheTypedLogin(t *testing.T) {
+	typed, _ := NewLogin("p.dupont.new")
+	claimed := ReplayEmailClaim([]domain.Event{EmailClaimed{Email: "paul.dupont@orangecloud.com", Login: "paul.dupont", At: t0}})
+	if login, existing := claimed.LoginFor(typed); login != "paul.dupont" || !existing {
+		t.Errorf("claimed email: %q existing=%v", login, existing)
+	}
+	if login, existing := (EmailClaim{}).LoginFor(typed); login != "p.dupont.new" || existing {
+		t.Errorf("free email: %q existing=%v", login, existing)
+	}
+}
