@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -112,6 +113,10 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 // when only some of the events were already stored. When all of them were
 // already stored in this stream (a retried append) it changes nothing and
 // returns where they are.
+//
+// With Any it never returns ErrWrongExpectedVersion: when a concurrent
+// writer takes the version it computed, it tries again on the new version
+// until it succeeds or ctx ends.
 func (s *Store) Append(ctx context.Context, stream string, expected Expectation, events ...Event) (AppendResult, error) {
 	for attempt := 0; ; attempt++ {
 		var res AppendResult
@@ -121,11 +126,26 @@ func (s *Store) Append(ctx context.Context, stream string, expected Expectation,
 			return err
 		})
 		// With Any, a concurrent writer taking the same version is not a
-		// conflict of intent: try again on the new version.
-		if expected == Any && errors.Is(err, ErrWrongExpectedVersion) && attempt < 10 {
+		// conflict of intent: try again on the new version. Each round has
+		// a winner, so with many writers on one stream a loser may need
+		// many rounds; a short random pause after the first few spreads
+		// the losers out.
+		if expected == Any && errors.Is(err, ErrWrongExpectedVersion) && ctx.Err() == nil {
+			if attempt >= 3 {
+				sleepCtx(ctx, time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(time.Millisecond))))
+			}
 			continue
 		}
 		return res, err
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

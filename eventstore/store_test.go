@@ -1,0 +1,520 @@
+package eventstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"selfcare/eventstore"
+	"selfcare/internal/clock"
+	"selfcare/internal/testdb"
+)
+
+func TestAppendChecksTheExpectedVersion(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+
+	res, err := s.Append(ctx, "order-1", eventstore.NoStream, newEvent("OrderPlaced", 1))
+	if err != nil {
+		t.Fatalf("append to a new stream with NoStream: %v", err)
+	}
+	if res.Version != 1 || len(res.Positions) != 1 || res.Positions[0] <= 0 {
+		t.Fatalf("first append: got %+v, want version 1 and one positive position", res)
+	}
+
+	conflict := func(name string, expected eventstore.Expectation, wantActual int64) {
+		t.Helper()
+		_, err := s.Append(ctx, "order-1", expected, newEvent("OrderPlaced", 2))
+		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			t.Fatalf("%s: got %v, want ErrWrongExpectedVersion", name, err)
+		}
+		var vc *eventstore.VersionConflictError
+		if !errors.As(err, &vc) {
+			t.Fatalf("%s: got %T, want *VersionConflictError", name, err)
+		}
+		if vc.Stream != "order-1" || vc.Expected != expected || vc.Actual != wantActual {
+			t.Fatalf("%s: got %+v, want stream order-1, expected %d, actual %d", name, vc, expected, wantActual)
+		}
+	}
+	conflict("NoStream on an existing stream", eventstore.NoStream, 1)
+	conflict("Exactly a version ahead", eventstore.Exactly(2), 1)
+
+	res2, err := s.Append(ctx, "order-1", eventstore.Exactly(1), newEvents("OrderPaid", 2)...)
+	if err != nil {
+		t.Fatalf("append with Exactly(1): %v", err)
+	}
+	if res2.Version != 3 || len(res2.Positions) != 2 || res2.Positions[0] <= res.Positions[0] || res2.Positions[1] <= res2.Positions[0] {
+		t.Fatalf("second append: got %+v after %+v, want version 3 and two increasing positions after the first", res2, res)
+	}
+	conflict("Exactly a stale version", eventstore.Exactly(1), 3)
+
+	res3, err := s.Append(ctx, "order-1", eventstore.Any, newEvent("OrderShipped", 4))
+	if err != nil || res3.Version != 4 {
+		t.Fatalf("append with Any: got %+v, %v; want version 4", res3, err)
+	}
+	if res3.LastPosition() != res3.Positions[0] {
+		t.Fatalf("LastPosition: got %d, want %d", res3.LastPosition(), res3.Positions[0])
+	}
+	res4, err := s.Append(ctx, "fresh", eventstore.Any, newEvent("OrderPlaced", 1))
+	if err != nil || res4.Version != 1 {
+		t.Fatalf("append with Any to a new stream: got %+v, %v; want version 1", res4, err)
+	}
+	if v, err := s.Version(ctx, "order-1"); err != nil || v != 4 {
+		t.Fatalf("Version: got %d, %v; want 4", v, err)
+	}
+	if v, err := s.Version(ctx, "nobody"); err != nil || v != 0 {
+		t.Fatalf("Version of a missing stream: got %d, %v; want 0", v, err)
+	}
+	if res, err := s.Append(ctx, "order-1", eventstore.Any); err != nil || len(res.Positions) != 0 {
+		t.Fatalf("append of no events: got %+v, %v; want nothing, no error", res, err)
+	}
+}
+
+func TestAppendRefusesInvalidEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	for name, tc := range map[string]struct {
+		stream string
+		event  eventstore.Event
+	}{
+		"empty stream": {"", newEvent("X", 1)},
+		"no id":        {"s", eventstore.Event{Type: "X"}},
+		"no type":      {"s", eventstore.Event{ID: uuid.New()}},
+	} {
+		if _, err := s.Append(ctx, tc.stream, eventstore.Any, tc.event); err == nil {
+			t.Errorf("%s: append succeeded, want an error", name)
+		}
+	}
+	if _, err := s.Load(ctx, "s", 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("a refused append stored something: Load says %v", err)
+	}
+}
+
+// Concurrent writers expecting the same version: exactly one of them wins
+// each version, the others learn the version that beat them.
+func TestConcurrentAppendersExactlyOneWinsPerVersion(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const writers, rounds = 16, 15
+	s := newStoreWithConns(t, writers)
+	var winners []uuid.UUID
+	for round := range rounds {
+		var wins, conflicts atomic.Int64
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range writers {
+			wg.Go(func() {
+				e := newEvent("Tick", round)
+				<-start
+				_, err := s.Append(ctx, "contended", eventstore.Exactly(int64(round)), e)
+				var vc *eventstore.VersionConflictError
+				switch {
+				case err == nil:
+					wins.Add(1)
+					mu.Lock()
+					winners = append(winners, e.ID)
+					mu.Unlock()
+				case errors.As(err, &vc) && errors.Is(err, eventstore.ErrWrongExpectedVersion):
+					conflicts.Add(1)
+					if vc.Actual != int64(round)+1 {
+						t.Errorf("round %d: conflict reports actual version %d, want %d", round, vc.Actual, round+1)
+					}
+				default:
+					t.Errorf("round %d: %v", round, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if wins.Load() != 1 || conflicts.Load() != writers-1 {
+			t.Fatalf("round %d: %d wins and %d conflicts, want 1 and %d", round, wins.Load(), conflicts.Load(), writers-1)
+		}
+	}
+	recs, err := s.Load(ctx, "contended", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != rounds {
+		t.Fatalf("stream has %d events, want %d", len(recs), rounds)
+	}
+	for i, r := range recs {
+		if r.Version != int64(i+1) || r.EventID != winners[i] {
+			t.Fatalf("event %d: version %d id %s, want version %d id %s (the winner of round %d)", i, r.Version, r.EventID, i+1, winners[i], i)
+		}
+	}
+}
+
+// With Any, concurrent writers on one stream never fail and lose nothing:
+// the stream ends with every event, versions 1..N without holes, each
+// append's events contiguous and in order.
+func TestConcurrentAnyAppendsLoseNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const writers, appends, perAppend = 32, 10, 2
+	s := newStoreWithConns(t, writers)
+	batches := make(chan []eventstore.Event, writers*appends)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range writers {
+		wg.Go(func() {
+			<-start
+			for range appends {
+				events := newEvents("Tick", perAppend)
+				res, err := s.Append(ctx, "hot", eventstore.Any, events...)
+				if err != nil {
+					t.Errorf("append with Any: %v", err)
+					return
+				}
+				if len(res.Positions) != perAppend || res.Version < perAppend {
+					t.Errorf("append with Any: got %+v", res)
+				}
+				batches <- events
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(batches)
+	if t.Failed() {
+		return
+	}
+
+	recs, err := s.Load(ctx, "hot", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = writers * appends * perAppend
+	if len(recs) != total {
+		t.Fatalf("stream has %d events, want %d", len(recs), total)
+	}
+	byID := map[uuid.UUID]eventstore.Record{}
+	for i, r := range recs {
+		if r.Version != int64(i+1) {
+			t.Fatalf("event %d has version %d: versions are not 1..%d", i, r.Version, total)
+		}
+		if i > 0 && r.Position <= recs[i-1].Position {
+			t.Fatalf("positions do not increase with versions: %d then %d", recs[i-1].Position, r.Position)
+		}
+		byID[r.EventID] = r
+	}
+	for events := range batches {
+		first, ok := byID[events[0].ID]
+		if !ok {
+			t.Fatalf("event %s is lost", events[0].ID)
+		}
+		for i, e := range events {
+			if r, ok := byID[e.ID]; !ok || r.Version != first.Version+int64(i) {
+				t.Fatalf("the events of one append are not stored contiguously in order: %s at %+v", e.ID, r)
+			}
+		}
+	}
+}
+
+// Re-sending an append (a retried command) changes nothing and says where
+// the events already are, whatever the expectation.
+func TestRetriedAppendIsANoOp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	events := newEvents("Tick", 3)
+	first, err := s.Append(ctx, "retried", eventstore.NoStream, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "retried", eventstore.Exactly(3), newEvent("Later", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, expected := range []eventstore.Expectation{eventstore.NoStream, eventstore.Any, eventstore.Exactly(3)} {
+		again, err := s.Append(ctx, "retried", expected, events...)
+		if err != nil {
+			t.Fatalf("retry with expectation %d: %v", expected, err)
+		}
+		if !slices.Equal(again.Positions, first.Positions) || again.Version != first.Version {
+			t.Fatalf("retry with expectation %d: got %+v, want %+v", expected, again, first)
+		}
+	}
+	// Inside a transaction too, without aborting it.
+	err = s.Transact(ctx, func(tx *eventstore.Tx) error {
+		again, err := tx.Append(ctx, "retried", eventstore.NoStream, events...)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(again.Positions, first.Positions) {
+			t.Errorf("retry in a transaction: got %+v, want %+v", again, first)
+		}
+		_, err = tx.Append(ctx, "other", eventstore.NoStream, newEvent("Tick", 1))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transaction with a retried append: %v", err)
+	}
+	recs, err := s.Load(ctx, "retried", 0)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("after retries the stream has %d events (%v), want 4", len(recs), err)
+	}
+}
+
+func TestPartlyDuplicatedAppendIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	stored := newEvents("Tick", 2)
+	if _, err := s.Append(ctx, "dup", eventstore.NoStream, stored...); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newEvent("Tick", 3)
+	for _, expected := range []eventstore.Expectation{eventstore.Any, eventstore.Exactly(2), eventstore.Exactly(1)} {
+		_, err := s.Append(ctx, "dup", expected, stored[1], fresh)
+		if !errors.Is(err, eventstore.ErrDuplicateEventID) {
+			t.Fatalf("expectation %d: got %v, want ErrDuplicateEventID", expected, err)
+		}
+	}
+	// The same ids in another stream.
+	_, err := s.Append(ctx, "elsewhere", eventstore.NoStream, stored...)
+	if !errors.Is(err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("ids of another stream: got %v, want ErrDuplicateEventID", err)
+	}
+	recs, err := s.Load(ctx, "dup", 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("stream has %d events (%v), want the 2 first ones only", len(recs), err)
+	}
+	if _, err := s.Load(ctx, "elsewhere", 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("refused append created a stream: %v", err)
+	}
+}
+
+func TestTransactIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	if _, err := s.Append(ctx, "b", eventstore.NoStream, newEvent("Tick", 1)); err != nil {
+		t.Fatal(err)
+	}
+	changed := s.Changes().C()
+
+	boom := errors.New("boom")
+	err := s.Transact(ctx, func(tx *eventstore.Tx) error {
+		if _, err := tx.Append(ctx, "a", eventstore.NoStream, newEvent("Tick", 1)); err != nil {
+			return err
+		}
+		if _, err := tx.Append(ctx, "b", eventstore.Exactly(1), newEvent("Tick", 2)); err != nil {
+			return err
+		}
+		if _, err := tx.Pgx().Exec(ctx, `CREATE TABLE side_effect (x int)`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Transact: got %v, want fn's error", err)
+	}
+	// A failing append in the middle undoes the earlier one.
+	err = s.Transact(ctx, func(tx *eventstore.Tx) error {
+		if _, err := tx.Append(ctx, "a", eventstore.NoStream, newEvent("Tick", 1)); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, "b", eventstore.NoStream, newEvent("Tick", 2))
+		return err
+	})
+	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		t.Fatalf("Transact with a conflicting append: got %v, want ErrWrongExpectedVersion", err)
+	}
+	if _, err := s.Load(ctx, "a", 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("stream a after failed transactions: got %v, want ErrStreamNotFound", err)
+	}
+	if v, _ := s.Version(ctx, "b"); v != 1 {
+		t.Fatalf("stream b after failed transactions is at version %d, want 1", v)
+	}
+	var tables int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'side_effect'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the failed transaction's other writes stayed (%d tables, %v)", tables, err)
+	}
+	select {
+	case <-changed:
+		t.Fatal("failed transactions signalled a change")
+	default:
+	}
+
+	var inTx eventstore.AppendResult
+	var last int64
+	err = s.Transact(ctx, func(tx *eventstore.Tx) error {
+		if _, err := tx.Append(ctx, "a", eventstore.NoStream, newEvent("Tick", 1)); err != nil {
+			return err
+		}
+		var err error
+		inTx, err = tx.Append(ctx, "b", eventstore.Exactly(1), newEvents("Tick", 2)...)
+		last = tx.LastPosition()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != inTx.LastPosition() {
+		t.Fatalf("Tx.LastPosition: got %d, want %d", last, inTx.LastPosition())
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("a committed transaction with events did not signal a change")
+	}
+	a, errA := s.Load(ctx, "a", 0)
+	b, errB := s.Load(ctx, "b", 0)
+	if errA != nil || errB != nil || len(a) != 1 || len(b) != 3 {
+		t.Fatalf("after commit: a has %d events (%v), b %d (%v); want 1 and 3", len(a), errA, len(b), errB)
+	}
+	// One transaction's events are adjacent in the global order.
+	if b[1].Position != a[0].Position+1 || b[2].Position != a[0].Position+2 {
+		t.Fatalf("positions of one transaction: %d, %d, %d; want consecutive", a[0].Position, b[1].Position, b[2].Position)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	if _, err := s.Append(ctx, "s", eventstore.NoStream, newEvents("Tick", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "other", eventstore.NoStream, newEvents("Tick", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Load(ctx, "s", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []int64
+	for _, r := range recs {
+		if r.StreamID != "s" {
+			t.Fatalf("Load returned an event of stream %q", r.StreamID)
+		}
+		versions = append(versions, r.Version)
+	}
+	if !slices.Equal(versions, []int64{3, 4, 5}) {
+		t.Fatalf("Load from version 2: versions %v, want [3 4 5]", versions)
+	}
+	if recs, err := s.Load(ctx, "s", 5); err != nil || len(recs) != 0 {
+		t.Fatalf("Load past the end: got %d events, %v; want none and no error", len(recs), err)
+	}
+	if _, err := s.Load(ctx, "missing", 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("Load of a missing stream: got %v, want ErrStreamNotFound", err)
+	}
+	err = s.Transact(ctx, func(tx *eventstore.Tx) error {
+		if _, err := tx.Append(ctx, "s", eventstore.Exactly(5), newEvent("Tick", 6)); err != nil {
+			return err
+		}
+		recs, err := tx.Load(ctx, "s", 4)
+		if err != nil || len(recs) != 2 || recs[1].Version != 6 {
+			t.Errorf("Tx.Load sees %d events (%v), want its own append too", len(recs), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEventsRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	s := eventstore.New(testdb.New(t), clock.NewManual(at))
+	e := eventstore.Event{
+		ID:            uuid.New(),
+		Type:          "RolesChanged",
+		SchemaVersion: 3,
+		Data:          json.RawMessage(`{"login": "jdoe", "roles": ["admin", "billing"], "note": "café ☕"}`),
+		Metadata: eventstore.Metadata{
+			Actor: "jdoe", ActorKind: "user", Contract: "C-42", CorrelationID: "corr-1",
+			CausationID: "cause-1", RequestID: "req-1", SourceIP: "2001:db8::1",
+		},
+	}
+	res, err := s.Append(ctx, "membership-C-42", eventstore.NoStream, e, newEvent("Plain", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, r eventstore.Record) {
+		t.Helper()
+		if r.EventID != e.ID || r.Type != e.Type || r.SchemaVersion != 3 || r.StreamID != "membership-C-42" ||
+			r.Version != 1 || r.Position != res.Positions[0] || !r.RecordedAt.Equal(at) || r.Metadata != e.Metadata {
+			t.Fatalf("%s: got %+v, want %+v at %s", how, r, e, at)
+		}
+		var got, want any
+		if err := json.Unmarshal(r.Data, &got); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(e.Data, &want)
+		if gotJSON, _ := json.Marshal(got); string(gotJSON) != mustJSON(want) {
+			t.Fatalf("%s: data %s, want %s", how, r.Data, e.Data)
+		}
+	}
+	recs, err := s.Load(ctx, "membership-C-42", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Load", recs[0])
+	if recs[1].SchemaVersion != 1 || string(recs[1].Data) == "" || recs[1].Metadata != (eventstore.Metadata{}) {
+		t.Fatalf("defaults: got %+v, want schema version 1 and empty metadata", recs[1])
+	}
+	all, _, err := s.ReadAll(ctx, s.Pool(), 0, eventstore.ReadOptions{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("ReadAll: %d events, %v", len(all), err)
+	}
+	check("ReadAll", all[0])
+	typed, _, err := s.ReadAll(ctx, s.Pool(), 0, eventstore.ReadOptions{Types: []string{"Plain"}})
+	if err != nil || len(typed) != 1 || typed[0].Type != "Plain" {
+		t.Fatalf("ReadAll of type Plain: %+v, %v", typed, err)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// The events table refuses to change history, whatever the SQL.
+func TestStoredEventsAreImmutable(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	if _, err := s.Append(ctx, "s", eventstore.NoStream, newEvents("Tick", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`UPDATE events SET event_type = 'Forged'`,
+		`UPDATE events SET data = '{}' WHERE stream_version = 2`,
+		`DELETE FROM events WHERE stream_version = 1`,
+		`DELETE FROM events`,
+		`TRUNCATE events`,
+	} {
+		_, err := s.Pool().Exec(ctx, stmt)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("%s: got %v, want SQLSTATE 42501 from the immutability trigger", stmt, err)
+		}
+	}
+	recs, err := s.Load(ctx, "s", 0)
+	if err != nil || len(recs) != 2 || recs[0].Type != "Tick" {
+		t.Fatalf("after the refused statements: %+v, %v", recs, err)
+	}
+}
+
+// ctxTimeout is a context for the waits of a test.
+func ctxTimeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
