@@ -6,6 +6,7 @@
 -- Password hashes (argon2id, PHC string) of identities, by lower-cased login.
 CREATE TABLE credentials (
     login_key     text        PRIMARY KEY,
+    login         text        NOT NULL,
     password_hash text        NOT NULL,
     changed_at    timestamptz NOT NULL
 );
@@ -14,6 +15,7 @@ CREATE TABLE credentials (
 CREATE TABLE sessions (
     token_hash  bytea       PRIMARY KEY,
     login_key   text        NOT NULL,
+    login       text        NOT NULL,
     created_at  timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
     revoked_at  timestamptz,
@@ -39,7 +41,12 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (principal, key)
 );
 
+-- Contract numbers: OCB + 7 digits. A number is never reused; a rolled-back
+-- creation leaves a gap, which is harmless.
+CREATE SEQUENCE contract_numbers START 1;
+
 -- +goose Down
+DROP SEQUENCE contract_numbers;
 DROP TABLE idempotency_keys;
 DROP TABLE sessions;
 DROP TABLE credentials;

@@ -133,6 +133,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Prepare(ctx); err != nil {
 		return err
 	}
+	r.Follow(ctx)
+	return nil
+}
+
+// Follow applies new events with every projector until ctx ends; the read
+// models must have been prepared.
+func (r *Runner) Follow(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, p := range r.projectors {
 		wg.Add(1)
@@ -142,7 +149,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return nil
 }
 
 func (r *Runner) follow(ctx context.Context, p Projector) {
@@ -194,6 +200,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // in one transaction. Projectors of the same name in other processes are
 // excluded by an advisory lock, so each event has its effect exactly once.
 func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool, err error) {
+	var reached int64
 	err = pgx.BeginFunc(ctx, r.store.Pool(), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))`, p.Name); err != nil {
 			return err
@@ -211,8 +218,8 @@ func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool
 			return err
 		}
 		caughtUp, heldBack = len(page.Records) < batchSize, page.HeldBack
+		reached = page.Next
 		if page.Next == pos {
-			r.advance(p.Name, pos)
 			return nil
 		}
 		if err := r.apply(ctx, tx, p, p.SchemaName(), page.Records); err != nil {
@@ -223,6 +230,10 @@ func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool
 		}
 		return nil
 	})
+	if err == nil {
+		// Only once committed: a waiter may then read the read model.
+		r.advance(p.Name, reached)
+	}
 	return caughtUp, heldBack, err
 }
 

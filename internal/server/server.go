@@ -26,6 +26,7 @@ import (
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
+	"selfcare/projections/members"
 )
 
 // Options are what a server is built from.
@@ -47,6 +48,7 @@ type Server struct {
 	Registry *registry.Registry
 	Runner   *projections.Runner
 	App      *app.App
+	Sessions *app.Sessions
 	Metrics  *prometheus.Registry
 	HTTP     *handlers.Server
 
@@ -77,7 +79,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{Options: opts, Registry: registry.All(), Metrics: prometheus.NewRegistry()}
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Store = eventstore.New(opts.Pool, opts.Clock)
-	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors()...)
+	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors(s.Registry)...)
 	s.App = &app.App{
 		Store:      s.Store,
 		Registry:   s.Registry,
@@ -85,7 +87,10 @@ func New(opts Options) (*Server, error) {
 		Logger:     opts.Logger,
 		ReadModels: s.Runner,
 	}
+	s.Sessions = &app.Sessions{App: s.App}
 	s.HTTP = handlers.New(handlers.Deps{
+		Sessions:     s.Sessions,
+		Members:      members.Queries{Pool: opts.Pool},
 		Logger:       opts.Logger,
 		Pool:         opts.Pool,
 		Clock:        opts.Clock,
@@ -99,13 +104,19 @@ func New(opts Options) (*Server, error) {
 }
 
 // Projectors lists every read model of selfcare.
-func Projectors() []projections.Projector {
-	return []projections.Projector{}
+func Projectors(reg *registry.Registry) []projections.Projector {
+	return []projections.Projector{
+		members.Projector(reg),
+	}
 }
 
 // features lists the HTTP features.
 func (s *Server) features() []handlers.Feature {
-	return nil
+	memberQueries := members.Queries{Pool: s.Pool}
+	return []handlers.Feature{
+		handlers.SessionsAPI{Sessions: s.Sessions},
+		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+	}
 }
 
 // Start prepares the read models (building those that are new or changed)
@@ -116,11 +127,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
-	s.spawn(func() {
-		if err := s.Runner.Run(ctx); err != nil {
-			s.Logger.Error("projections stopped", "err", err)
-		}
-	})
+	s.spawn(func() { s.Runner.Follow(ctx) })
 	return nil
 }
 

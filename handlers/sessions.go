@@ -1,0 +1,48 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"selfcare/internal/app"
+)
+
+// SessionsAPI signs users in and out.
+type SessionsAPI struct {
+	Sessions *app.Sessions
+}
+
+// Routes registers the session endpoints.
+func (f SessionsAPI) Routes(r *Routes) {
+	r.Handle("POST /api/v1/sessions", f.create)
+	r.Handle("DELETE /api/v1/sessions/current", f.delete)
+}
+
+func (f SessionsAPI) create(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Login    string `json:"login"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		fail(w, r, err)
+		return
+	}
+	token, expires, err := f.Sessions.SignIn(r.Context(), in.Login, in.Password)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"token":      token,
+		"token_type": "Bearer",
+		"expires_at": expires.UTC().Format(time.RFC3339),
+	})
+}
+
+func (f SessionsAPI) delete(w http.ResponseWriter, r *http.Request) {
+	if err := f.Sessions.SignOut(r.Context(), principalFrom(r.Context()).token); err != nil {
+		fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"selfcare/domain"
+	"selfcare/domain/identity"
+	"selfcare/eventstore"
+	"selfcare/internal/auth"
+)
+
+// Sessions signs users in and out and resolves their bearer tokens.
+type Sessions struct {
+	*App
+	// TTL is how long a session lasts (default 12 h).
+	TTL time.Duration
+}
+
+// ErrBadCredentials is the one answer to a failed sign-in, whether the
+// login exists or not.
+var ErrBadCredentials = fmt.Errorf("%w: wrong login or password", domain.ErrUnauthenticated)
+
+// ErrSessionEnded: the token is unknown, expired or revoked.
+var ErrSessionEnded = fmt.Errorf("%w: the session is unknown, expired or signed out: sign in again", domain.ErrUnauthenticated)
+
+func (s *Sessions) ttl() time.Duration {
+	if s.TTL == 0 {
+		return 12 * time.Hour
+	}
+	return s.TTL
+}
+
+// SignIn checks a login and password and opens a session. An unknown
+// login costs the same time as a wrong password and gets the same error.
+func (s *Sessions) SignIn(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
+	var realLogin, hash string
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, password_hash FROM credentials WHERE login_key = $1`, strings.ToLower(strings.TrimSpace(login))).Scan(&realLogin, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		auth.CheckAgainstNothing(password)
+		return "", time.Time{}, ErrBadCredentials
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
+	}
+	ok, err := auth.CheckPassword(hash, password)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
+	}
+	if !ok {
+		return "", time.Time{}, ErrBadCredentials
+	}
+	token, tokenHash, err := auth.NewToken()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.Now()
+	expires = now.Add(s.ttl())
+	_, err = s.Store.Pool().Exec(ctx, `
+INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip) VALUES ($1, $2, $3, $4, $5, $6)`,
+		tokenHash, strings.ToLower(realLogin), realLogin, now, expires, ActorFrom(ctx).IP)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
+	}
+	return token, expires, nil
+}
+
+// Resolve returns the login of a live session; ErrSessionEnded otherwise.
+func (s *Sessions) Resolve(ctx context.Context, token string) (string, error) {
+	var login string
+	err := s.Store.Pool().QueryRow(ctx, `
+SELECT login FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2`,
+		auth.HashToken(token), s.Now()).Scan(&login)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrSessionEnded
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve session: %w", err)
+	}
+	return login, nil
+}
+
+// SignOut revokes the session of token.
+func (s *Sessions) SignOut(ctx context.Context, token string) error {
+	_, err := s.Store.Pool().Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL`,
+		auth.HashToken(token), s.Now())
+	return err
+}
+
+// SetPassword checks password against the policy (errors on field), stores
+// its hash and appends PasswordSet, in one transaction; every session of
+// the user is revoked. It returns the password's strength, and
+// domain.ErrNotFound for an unknown login.
+func (s *Sessions) SetPassword(ctx context.Context, login, password, field string, reason identity.PasswordReason) (identity.Strength, error) {
+	strength, err := identity.CheckPassword(field, password, login)
+	if err != nil {
+		return "", err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.Execute(ctx, FailOnConflict, func(tx *eventstore.Tx) error {
+		return s.setPasswordTx(ctx, tx, login, hash, reason)
+	})
+	if err != nil {
+		return "", err
+	}
+	return strength, nil
+}
+
+func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, hash string, reason identity.PasswordReason) error {
+	stream := identity.Stream(login)
+	var id identity.Identity
+	version, err := s.Load(ctx, tx, stream, &id)
+	if err != nil {
+		return err
+	}
+	if !id.Registered() {
+		return fmt.Errorf("%w: no such user", domain.ErrNotFound)
+	}
+	events, err := id.SetPassword(reason, s.Now())
+	if err != nil {
+		return err
+	}
+	key := id.Login().Key()
+	now := s.Now()
+	if _, err := tx.Pgx().Exec(ctx, `
+INSERT INTO credentials (login_key, login, password_hash, changed_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (login_key) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at`,
+		key, id.Login().String(), hash, now); err != nil {
+		return err
+	}
+	if _, err := tx.Pgx().Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE login_key = $1 AND revoked_at IS NULL`, key, now); err != nil {
+		return err
+	}
+	_, err = s.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...)
+	return err
+}

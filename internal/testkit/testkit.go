@@ -1,0 +1,325 @@
+// Package testkit runs a whole selfcare server in a test: a fresh database
+// (testdb), the same assembly as production (internal/server), its
+// background workers, and an HTTP test server, plus small helpers to call
+// the API and to set up a contract and a signed-in user.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/domain/identity"
+	"selfcare/internal/auth"
+	"selfcare/internal/clock"
+	"selfcare/internal/config"
+	"selfcare/internal/secrets"
+	"selfcare/internal/server"
+	"selfcare/internal/testdb"
+)
+
+// Tokens of the back office and auditors in test servers.
+const (
+	AdminToken   = "test-admin-token-0123456789"
+	AuditorToken = "test-auditor-token-0123456789"
+)
+
+// Env is a running test server.
+type Env struct {
+	T      testing.TB
+	Pool   *pgxpool.Pool
+	Server *server.Server
+	HTTP   *httptest.Server
+	URL    string
+	Config config.Config
+}
+
+// Option adjusts a test server before it starts.
+type Option func(*server.Options)
+
+// WithClock gives the server a clock (e.g. a *clock.Manual).
+func WithClock(c clock.Clock) Option { return func(o *server.Options) { o.Clock = c } }
+
+// WithConfig edits the server's configuration.
+func WithConfig(f func(*config.Config)) Option { return func(o *server.Options) { f(&o.Config) } }
+
+// New starts a server on a fresh database; it stops at test cleanup.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	fastHashes.Do(auth.UseFastHashesForTests)
+	pool := testdb.New(t)
+	keys, err := secrets.FromSecret("test-secret-0123456789abcdef0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := server.Options{
+		Config: config.Config{
+			AdminToken:      AdminToken,
+			AuditorToken:    AuditorToken,
+			DataDir:         t.TempDir(),
+			CaptchaDisabled: true,
+			MailFrom:        "selfcare@test.invalid",
+		},
+		Pool:   pool,
+		Logger: testLogger(t),
+		Keys:   keys,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	srv, err := server.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Stop()
+	})
+	return &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
+}
+
+// testLogger logs to the test's output only when SELFCARE_TEST_LOG is set,
+// keeping failures readable.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("SELFCARE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Response is an HTTP answer, read whole.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test if it is not JSON.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not the JSON expected (%v): %s", r.Status, err, r.Body)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r *Response) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// FieldCodes returns "field" → "code" of a validation problem.
+func (r *Response) FieldCodes(t testing.TB) map[string]string {
+	t.Helper()
+	var p struct {
+		Errors []struct{ Field, Code string }
+	}
+	r.JSON(t, &p)
+	out := map[string]string{}
+	for _, e := range p.Errors {
+		out[e.Field] = e.Code
+	}
+	return out
+}
+
+func (r *Response) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
+
+// Request is a call to make.
+type Request struct {
+	Method string
+	Path   string
+	Token  string
+	Body   any // marshalled to JSON unless []byte or string
+	Header map[string]string
+}
+
+// Do makes a request and reads the answer.
+func (e *Env) Do(req Request) *Response {
+	e.T.Helper()
+	var body io.Reader
+	switch b := req.Body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case string:
+		body = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+	}
+	hr, err := http.NewRequest(req.Method, e.URL+req.Path, body)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if req.Token != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.Token)
+	}
+	for k, v := range req.Header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Get, Post, Put, Patch and Delete are Do for one method.
+func (e *Env) Get(path, token string) *Response {
+	e.T.Helper()
+	return e.Do(Request{Method: http.MethodGet, Path: path, Token: token})
+}
+
+// Post sends body as JSON.
+func (e *Env) Post(path, token string, body any) *Response {
+	e.T.Helper()
+	return e.Do(Request{Method: http.MethodPost, Path: path, Token: token, Body: body})
+}
+
+// Put sends body as JSON.
+func (e *Env) Put(path, token string, body any) *Response {
+	e.T.Helper()
+	return e.Do(Request{Method: http.MethodPut, Path: path, Token: token, Body: body})
+}
+
+// Patch sends body as JSON.
+func (e *Env) Patch(path, token string, body any) *Response {
+	e.T.Helper()
+	return e.Do(Request{Method: http.MethodPatch, Path: path, Token: token, Body: body})
+}
+
+// Delete sends no body.
+func (e *Env) Delete(path, token string) *Response {
+	e.T.Helper()
+	return e.Do(Request{Method: http.MethodDelete, Path: path, Token: token})
+}
+
+// Expect fails the test unless the response has the status.
+func Expect(t testing.TB, r *Response, status int) *Response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("got %s, want status %d", r, status)
+	}
+	return r
+}
+
+var (
+	seq        atomic.Int64
+	fastHashes sync.Once
+)
+
+// Unique returns a string unique in this test process, for logins and emails.
+func Unique(prefix string) string {
+	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1_000_000, seq.Add(1))
+}
+
+// Person returns the person fields of a new user with a unique login and email.
+func Person(login string) map[string]any {
+	return map[string]any{
+		"civility": "mrs", "last_name": "Dupont", "first_name": "Julie",
+		"login": login, "email": login + "@example.com",
+		"phone": "+33 1 23 45 67 89", "mobile": "", "language": "en",
+	}
+}
+
+// ContractBody is a valid POST /admin/contracts body with the given referent.
+func ContractBody(name, referentLogin string) map[string]any {
+	return map[string]any{
+		"name":  name,
+		"offer": "Flexible Engine",
+		"company": map[string]any{
+			"legal_name": "ORANGE CLOUD FOR BUSINESS", "siret": "50161528000036",
+			"referent_name": "Dupont Paul", "referent_email": "paul.dupont@orangecloud.com",
+		},
+		"invoice_contact": map[string]any{"phone": "+33 1 00 00 00 01", "email": "invoices@example.com"},
+		"support_contact": map[string]any{"phone": "+33 1 00 00 00 02", "email": "support@example.com", "hours": "Mon-Fri 8:00-18:00"},
+		"referent":        Person(referentLogin),
+	}
+}
+
+// Contract is a contract created for a test, with its signed-in referent.
+type Contract struct {
+	ID            string
+	ReferentLogin string
+	ReferentToken string
+}
+
+// Password is the password testkit gives users it signs in.
+const Password = "Selfcare-Test.2026"
+
+// NewContract creates a contract through the back-office API, gives its
+// referent a password and signs them in.
+func (e *Env) NewContract(name string) Contract {
+	e.T.Helper()
+	login := Unique("referent.")
+	r := Expect(e.T, e.Post("/api/v1/admin/contracts", AdminToken, ContractBody(name, login)), http.StatusCreated)
+	var c struct {
+		ID            string `json:"id"`
+		ReferentLogin string `json:"referent_login"`
+	}
+	r.JSON(e.T, &c)
+	return Contract{ID: c.ID, ReferentLogin: c.ReferentLogin, ReferentToken: e.SignInNew(c.ReferentLogin)}
+}
+
+// SignInNew gives a user who has no password yet the test password and
+// signs them in. It takes the command-side shortcut instead of the mailed
+// set-password link, which has tests of its own.
+func (e *Env) SignInNew(login string) string {
+	e.T.Helper()
+	if _, err := e.Server.Sessions.SetPassword(context.Background(), login, Password, "new_password", identity.ReasonFirst); err != nil {
+		e.T.Fatalf("give %s a password: %v", login, err)
+	}
+	return e.SignIn(login, Password)
+}
+
+// SignIn signs a user in and returns the session token.
+func (e *Env) SignIn(login, password string) string {
+	e.T.Helper()
+	r := Expect(e.T, e.Post("/api/v1/sessions", "", map[string]string{"login": login, "password": password}), http.StatusCreated)
+	var s struct {
+		Token string `json:"token"`
+	}
+	r.JSON(e.T, &s)
+	return s.Token
+}
+
+// EventCount counts stored events, to check that a refused command wrote
+// nothing.
+func (e *Env) EventCount() int {
+	e.T.Helper()
+	var n int
+	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		e.T.Fatal(err)
+	}
+	return n
+}

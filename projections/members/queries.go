@@ -1,0 +1,136 @@
+package members
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/domain"
+	"selfcare/domain/access"
+	"selfcare/domain/contract"
+	"selfcare/projections"
+)
+
+// Queries reads the members read model.
+type Queries struct {
+	Pool *pgxpool.Pool
+}
+
+// Roles returns what login holds on contract cid; found is false when the
+// user is not declared on it (or the contract does not exist).
+func (q Queries) Roles(ctx context.Context, cid, login string) (roles access.Roles, referent, found bool, err error) {
+	var profiles []byte
+	var console []string
+	err = q.Pool.QueryRow(ctx, `SELECT profiles, console, referent FROM rm_members.members WHERE contract_id = $1 AND login_key = $2`,
+		cid, key(login)).Scan(&profiles, &console, &referent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.Roles{}, false, false, nil
+	}
+	if err != nil {
+		return access.Roles{}, false, false, fmt.Errorf("members: roles: %w", err)
+	}
+	if err := json.Unmarshal(profiles, &roles.Profiles); err != nil {
+		return access.Roles{}, false, false, fmt.Errorf("members: profiles of %s on %s: %w", login, cid, err)
+	}
+	roles.Console = access.RestoreConsoleRoles(console)
+	return roles, referent, true, nil
+}
+
+// Contract is a contract as the API shows it.
+type Contract struct {
+	ID             string                  `json:"id"`
+	Name           string                  `json:"name"`
+	Offer          string                  `json:"offer"`
+	PlatformID     string                  `json:"platform_id"`
+	CreatedOn      string                  `json:"created_on"`
+	ReferentLogin  string                  `json:"referent_login"`
+	Company        *contract.Company       `json:"company,omitempty"`
+	InvoiceContact contract.Contact        `json:"-"`
+	SupportContact contract.SupportContact `json:"-"`
+	ConsoleGroups  []string                `json:"-"`
+	CreatedAt      time.Time               `json:"-"`
+}
+
+// ErrNoContract: no such contract.
+var ErrNoContract = fmt.Errorf("%w: no such contract", domain.ErrNotFound)
+
+// Contract returns contract cid, with its company.
+func (q Queries) Contract(ctx context.Context, cid string) (Contract, error) {
+	var c Contract
+	var company, invoice, support []byte
+	var created time.Time
+	err := q.Pool.QueryRow(ctx, `
+SELECT id, name, offer, platform_id, created_on, created_at, company, invoice_contact, support_contact, referent_login, console_groups
+FROM rm_members.contracts WHERE id = $1`, cid).Scan(&c.ID, &c.Name, &c.Offer, &c.PlatformID, &created, &c.CreatedAt,
+		&company, &invoice, &support, &c.ReferentLogin, &c.ConsoleGroups)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Contract{}, ErrNoContract
+	}
+	if err != nil {
+		return Contract{}, fmt.Errorf("members: contract %s: %w", cid, err)
+	}
+	c.CreatedOn = created.Format(time.DateOnly)
+	c.Company = &contract.Company{}
+	if err := errors.Join(json.Unmarshal(company, c.Company), json.Unmarshal(invoice, &c.InvoiceContact), json.Unmarshal(support, &c.SupportContact)); err != nil {
+		return Contract{}, fmt.Errorf("members: contract %s: %w", cid, err)
+	}
+	return c, nil
+}
+
+// ContractSummary is a line of "my contracts".
+type ContractSummary struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Offer      string `json:"offer"`
+	PlatformID string `json:"platform_id"`
+	CreatedOn  string `json:"created_on"`
+	Referent   bool   `json:"referent"`
+	sortValue  string
+	sortKey    string
+}
+
+// MyContractsList is the list spec of "my contracts".
+var MyContractsList = projections.ListSpec{
+	Sortable: map[string]projections.Column{
+		"id":          {Expr: "c.id", Type: "text"},
+		"name":        {Expr: "c.name", Type: "text"},
+		"offer":       {Expr: "c.offer", Type: "text"},
+		"platform_id": {Expr: "c.platform_id", Type: "text"},
+		"created_on":  {Expr: "c.created_on", Type: "date"},
+	},
+	DefaultSort: "id",
+	Search:      []string{"c.id", "c.name", "c.offer", "c.platform_id"},
+	Key:         projections.Column{Expr: "c.id", Type: "text"},
+}
+
+// ContractsOf lists the contracts login is declared on.
+func (q Queries) ContractsOf(ctx context.Context, login string, params url.Values) ([]ContractSummary, *string, error) {
+	p, err := MyContractsList.ParseList(params)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := MyContractsList.Build(p, 1)
+	rows, err := q.Pool.Query(ctx, `
+SELECT c.id, c.name, c.offer, c.platform_id, c.created_on::text, m.referent, `+MyContractsList.SortColumns(p)+`
+FROM rm_members.members m JOIN rm_members.contracts c ON c.id = m.contract_id
+WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{key(login)}, b.Args...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("members: contracts of %s: %w", login, err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ContractSummary, error) {
+		var c ContractSummary
+		err := r.Scan(&c.ID, &c.Name, &c.Offer, &c.PlatformID, &c.CreatedOn, &c.Referent, &c.sortValue, &c.sortKey)
+		return c, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("members: contracts of %s: %w", login, err)
+	}
+	items, next := projections.Page(p, list, func(c ContractSummary) (string, string) { return c.sortValue, c.sortKey })
+	return items, next, nil
+}
