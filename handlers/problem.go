@@ -12,6 +12,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/eventstore"
+	"selfcare/internal/app"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -48,7 +49,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, eventstore.ErrStreamNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, errPreconditionFail):
+	case errors.Is(err, errPreconditionFail), errors.Is(err, app.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return http.StatusConflict, "conflict: changed concurrently, read it again and retry"
