@@ -57,13 +57,3 @@ func (e *Env) Stream(stream string) []eventstore.Record {
 	}
 	return recs
 }
-
-// CountEvents counts the stored events of a type.
-func (e *Env) CountEvents(eventType string) int {
-	e.T.Helper()
-	var n int
-	if err := e.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE event_type = $1`, eventType).Scan(&n); err != nil {
-		e.T.Fatal(err)
-	}
-	return n
-}
