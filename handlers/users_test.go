@@ -234,8 +234,14 @@ func TestSpecUsersWalk(t *testing.T) {
 	if onB.Login != aliceLogin || !onB.ExistingIdentity || onB.RequestedLogin != other["login"] || onB.LastName != "Dupont" {
 		t.Fatalf("on contract B: %+v", onB)
 	}
-	if got := eventTypes(env.Stream("identity-" + aliceLogin)); !reflect.DeepEqual(got, []string{"IdentityRegistered", "PasswordSet"}) {
-		t.Fatalf("alice's identity stream: %v, want one registration and her password", got)
+	registrations := 0
+	for _, typ := range eventTypes(env.Stream("identity-" + aliceLogin)) {
+		if typ == "IdentityRegistered" {
+			registrations++
+		}
+	}
+	if registrations != 1 {
+		t.Fatalf("alice's identity was registered %d times", registrations)
 	}
 	if recs := env.Stream("identity-" + other["login"].(string)); len(recs) != 0 {
 		t.Fatalf("an identity was registered for the typed login: %v", eventTypes(recs))
