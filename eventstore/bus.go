@@ -15,6 +15,7 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TopicAll is the bus topic carrying every event. "events.<Type>" carries
@@ -47,7 +48,7 @@ func (s *Store) NewSubscriber(consumerGroup string, logger watermill.LoggerAdapt
 		OffsetsAdapter: busOffsets{},
 		PollInterval:   time.Second,
 		ResendInterval: 100 * time.Millisecond,
-		BackoffManager: &signalBackoff{changes: s.changes, idle: time.Second, retry: time.Second},
+		BackoffManager: &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second},
 	}, logger)
 }
 
@@ -239,9 +240,22 @@ func (busOffsets) BeforeSubscribingQueries(p wsql.BeforeSubscribingQueriesParams
 // signal (at most idle) instead of sleeping a fixed poll interval.
 type signalBackoff struct {
 	changes *Signal
+	pool    *pgxpool.Pool
 	idle    time.Duration
 	retry   time.Duration
+
+	mu sync.Mutex
+	// armed is the change signal's channel taken before the next query:
+	// a commit after that query's snapshot has closed it, so waiting on it
+	// loses no wake-up.
+	armed <-chan struct{}
+	// heldBackWait is the next wait while committed events are held back
+	// behind an older transaction (another group's batch, say), whose end
+	// may signal nothing: look again 1, 2, 4 ... 50 ms later.
+	heldBackWait time.Duration
 }
+
+const maxHeldBackWait = 50 * time.Millisecond
 
 func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
@@ -252,14 +266,46 @@ func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		logger.Error("bus subscriber query failed", err, watermill.LogFields{"retry_in": b.retry})
 		return b.retry
 	}
-	if !noMsg {
-		return 0
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wait := time.Duration(0)
+	switch {
+	case !noMsg:
+		b.heldBackWait = 0
+	case b.heldBack(logger):
+		wait = max(b.heldBackWait, time.Millisecond)
+		b.heldBackWait = min(wait*2, maxHeldBackWait)
+	default:
+		b.heldBackWait = 0
+		armed := b.armed
+		if armed == nil {
+			armed = b.changes.C()
+		}
+		b.mu.Unlock()
+		select {
+		case <-armed:
+		case <-time.After(b.idle):
+		}
+		b.mu.Lock()
 	}
-	select {
-	case <-b.changes.C():
-	case <-time.After(b.idle):
+	b.armed = b.changes.C()
+	return wait
+}
+
+// heldBack reports whether committed events wait behind an older
+// transaction still in flight (events of any type: a subscriber of one
+// type may look again for nothing, which is cheap).
+func (b *signalBackoff) heldBack(logger watermill.LoggerAdapter) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var held bool
+	err := b.pool.QueryRow(ctx, `
+SELECT EXISTS (SELECT 1 FROM events WHERE position >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`).Scan(&held)
+	if err != nil {
+		logger.Error("bus subscriber: look for held back events", err, nil)
+		return false
 	}
-	return 0
+	return held
 }
 
 // busBeginner begins the subscriber's transactions as busTx.
