@@ -116,6 +116,7 @@ func (s *Server) features() []handlers.Feature {
 	return []handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+		handlers.OpenAPI{},
 	}
 }
 
