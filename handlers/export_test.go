@@ -45,3 +45,20 @@ func RightsTable() []Endpoint {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out
 }
+
+// RightsRows returns the rights table for the tests of package
+// handlers_test: "METHOD /path" → who may call, written as the OpenAPI
+// document's x-selfcare-rights: "public", "signed_in", "operator",
+// "auditor", "feed_reader", "member:<capability>" or
+// "auditor_or_member:<capability>".
+func RightsRows() map[string]string {
+	out := map[string]string{}
+	for _, e := range RightsTable() {
+		who := e.Audience
+		if e.Capability != "" {
+			who += ":" + string(e.Capability)
+		}
+		out[e.Key()] = who
+	}
+	return out
+}

@@ -65,7 +65,6 @@ var pendingInOtherBranches = map[string]string{
 	"GET /api/v1/events":                        "feat/audit",
 
 	// feat/openapi.
-	"GET /openapi.json": "feat/openapi",
 }
 
 // endsSession lists the rows that end the caller's session when allowed:

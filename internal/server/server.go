@@ -117,6 +117,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
+		handlers.OpenAPI{},
 	}
 }
 
