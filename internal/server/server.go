@@ -27,6 +27,7 @@ import (
 	"selfcare/migrations"
 	"selfcare/projections"
 	"selfcare/projections/members"
+	"selfcare/web"
 )
 
 // Options are what a server is built from.
@@ -116,6 +117,7 @@ func (s *Server) features() []handlers.Feature {
 	return []handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+		handlers.WebUI{Assets: web.Assets()},
 	}
 }
 
