@@ -38,13 +38,13 @@ func TestWebUIIsServedWithItsTypesCachingAndPolicy(t *testing.T) {
 	}
 
 	// The page names its entry points with their version: cached for good.
-	m := regexp.MustCompile(`src="(/ui/app\.js\?v=[A-Za-z0-9_-]+)"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`src="(/ui/main\.js\?v=[A-Za-z0-9_-]+)"`).FindStringSubmatch(body)
 	if m == nil {
-		t.Fatalf("the page does not load a versioned /ui/app.js:\n%s", body)
+		t.Fatalf("the page does not load a versioned /ui/main.js:\n%s", body)
 	}
 	versioned := testkit.Expect(t, env.Get(m[1], ""), http.StatusOK)
 	if ct := versioned.Header.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
-		t.Errorf("app.js Content-Type = %q", ct)
+		t.Errorf("main.js Content-Type = %q", ct)
 	}
 	if cc := versioned.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 		t.Errorf("versioned asset Cache-Control = %q", cc)
@@ -61,7 +61,7 @@ func TestWebUIIsServedWithItsTypesCachingAndPolicy(t *testing.T) {
 	if len(again.Body) != 0 {
 		t.Errorf("304 with a body of %d bytes", len(again.Body))
 	}
-	stale := env.Get("/ui/app.js?v=not-the-version", "")
+	stale := env.Get("/ui/main.js?v=not-the-version", "")
 	if testkit.Expect(t, stale, http.StatusOK).Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("a stale version is cached for good: %q", stale.Header.Get("Cache-Control"))
 	}

@@ -39,9 +39,10 @@ func chromiumPath() string {
 	return "/usr/bin/chromium"
 }
 
-// startBrowser starts a headless chromium for the whole test. Without
-// chromium the test fails: the UI must not go untested silently.
-func startBrowser(t *testing.T) context.Context {
+// startBrowser starts a headless chromium for the whole test, and returns
+// a func that waits until it is up (the test prepares its data meanwhile).
+// Without chromium the test fails: the UI must not go untested silently.
+func startBrowser(t *testing.T) (wait func() context.Context) {
 	t.Helper()
 	path := chromiumPath()
 	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
@@ -79,16 +80,19 @@ func startBrowser(t *testing.T) context.Context {
 	// the test's context, and bound the wait apart.
 	started := make(chan error, 1)
 	go func() { started <- chromedp.Do(browserCtx) }()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("start chromium at %s: %v", path, err)
+	return func() context.Context {
+		t.Helper()
+		select {
+		case err := <-started:
+			if err != nil {
+				t.Fatalf("start chromium at %s: %v", path, err)
+			}
+		case <-time.After(60 * time.Second):
+			cancelBrowser()
+			t.Fatalf("chromium at %s did not start within 60 s", path)
 		}
-	case <-time.After(60 * time.Second):
-		cancelBrowser()
-		t.Fatalf("chromium at %s did not start within 60 s", path)
+		return browserCtx
 	}
-	return browserCtx
 }
 
 // tab is a browser tab of a subtest. It records the page's script errors
@@ -310,6 +314,7 @@ func declareMember(t *testing.T, env *testkit.Env, cid, login string, profiles m
 }
 
 func TestCustomerAreaInABrowser(t *testing.T) {
+	waitBrowser := startBrowser(t)
 	env := testkit.New(t)
 	c := env.NewContract("SL_Prod")
 	visitor := testkit.Unique("louis.martin.")
@@ -318,7 +323,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		"services": "none", "invoices": "none", "support": "none", "users": "none",
 	})
 	env.SignInNew(visitor)
-	browser := startBrowser(t)
+	other := env.NewContract("Other")
+	browser := waitBrowser()
 
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
 		tb := openTab(t, browser, env.URL)
@@ -442,13 +448,9 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		}
 		tb.open("#/contracts/" + c.ID + "/users/new")
 		tb.visible(`#no-access`)
-	})
 
-	t.Run("a contract the user is not declared on is not found", func(t *testing.T) {
-		other := env.NewContract("Other")
-		tb := openTab(t, browser, env.URL)
+		// Someone else's contract is not found, and offers nothing.
 		tb.open("#/contracts/" + other.ID)
-		tb.signIn(visitor, testkit.Password)
 		if got := tb.text(`#contract-not-found h1`); got != "Contract not found" {
 			t.Errorf("someone else's contract shows %q", got)
 		}

@@ -63,6 +63,7 @@ const NEXT_KEY = 'selfcare.next';
 let flash = null; // {kind, text}: a message for the next screen
 let seq = 0; // the render in progress; an older one never mounts
 let me = null; // GET /me of the signed-in user, when the API has it
+let meAsked = false; // GET /me was tried for this session
 
 // notify leaves a message for the next screen.
 export function notify(kind, text) {
@@ -74,6 +75,7 @@ export function notify(kind, text) {
 export async function signedIn(s) {
   session.set(s);
   me = null;
+  meAsked = false;
   await loadMe();
   const next = sessionStorage.getItem(NEXT_KEY);
   sessionStorage.removeItem(NEXT_KEY);
@@ -89,12 +91,14 @@ export async function signOut() {
   }
   session.clear();
   me = null;
+  meAsked = false;
   notify('info', t('auth.signed_out'));
   go('#/sign-in');
 }
 
 // loadMe reads the user's profile and language (GET /me).
 async function loadMe() {
+  meAsked = true;
   try {
     me = await get('/me');
     if (me && (me.language === 'fr' || me.language === 'en')) setLang(me.language, { remember: false });
@@ -210,7 +214,7 @@ async function render() {
     if (location.hash && location.hash !== '#/' && !location.hash.startsWith('#/sign-in')) sessionStorage.setItem(NEXT_KEY, location.hash);
     return go('#/sign-in');
   }
-  if (s && !me) await loadMe();
+  if (s && !meAsked) await loadMe();
   if (mine !== seq) return;
   document.documentElement.lang = lang();
 
@@ -262,6 +266,7 @@ async function render() {
 onSessionEnded(() => {
   seq++; // the screen being drawn needed the session: drop it
   me = null;
+  meAsked = false;
   notify('info', t('auth.session_ended'));
   if (!location.hash.startsWith('#/sign-in')) {
     sessionStorage.setItem(NEXT_KEY, location.hash);

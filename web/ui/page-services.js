@@ -141,10 +141,10 @@ export async function order(ctx) {
     h('h1', {}, t('order.title', { contract: ctx.cid })),
     h('section', { class: 'block' }, h('h2', {}, s.name), h('p', { class: 'price' }, fromPrice(s), h('small', {}, ' ', t('price.excl_vat')))),
     box,
-    h('section', { class: 'block' }, h('h2', {}, t('order.characteristics')), controls),
+    controls.length ? h('section', { class: 'block' }, h('h2', {}, t('order.characteristics')), controls) : null,
     h('section', { class: 'block' }, h('h2', {}, t('order.summary')), summary),
     h('fieldset', { class: 'block' }, h('legend', {}, t('order.contact')), h('p', { class: 'hint' }, t('order.contact_hint')),
-      field(t('field.name'), contactName), field(t('field.email'), contactEmail), field(t('field.phone'), contactPhone)),
+      field(t('field.name'), contactName), field(t('field.email'), contactEmail), field(t('contact.phone'), contactPhone)),
     h('p', { class: 'warning', id: 'order-warning' }, t('order.definitive')),
     h('div', { class: 'buttons' }, h('a', { href: link(['contracts', ctx.cid, 'services', s.service_code]), class: 'button' }, t('action.back')), submit));
 

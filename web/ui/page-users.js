@@ -35,7 +35,7 @@ export async function list(ctx) {
     id: 'users',
     load: (q) => get(api(ctx, 'users'), q),
     columns: [
-      { key: 'login', label: t('field.login'), value: (u) => [u.login, u.referent ? h('span', { class: 'badge', title: t('contract.referent') }, ' ', t('users.referent')) : null] },
+      { key: 'login', label: t('field.login'), value: (u) => [u.login, u.referent ? [' ', h('span', { class: 'badge', title: t('contract.referent') }, t('users.referent'))] : null] },
       { key: 'last_name', label: t('field.last_name') },
       { key: 'first_name', label: t('field.first_name') },
       { key: 'email', label: t('field.email') },
@@ -116,7 +116,7 @@ function wizard({ id, title, steps, summary, submit, finishLabel }) {
     back.hidden = n === 0;
     next.hidden = n === steps.length;
     finish.hidden = n !== steps.length;
-    if (n === steps.length) summaryStep.replaceChildren(summary());
+    if (n === steps.length) summaryStep.replaceChildren(...[summary()].flat());
   };
   back.addEventListener('click', () => { hush(box); show(current - 1); });
   next.addEventListener('click', () => {

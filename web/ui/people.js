@@ -74,8 +74,8 @@ export function personSummary(p, { withLogin = true } = {}) {
     [t('field.first_name'), p.first_name, 'first_name'],
     withLogin ? [t('field.login'), p.login, 'login'] : [null, null],
     [t('field.email'), p.email, 'email'],
-    [t('field.phone'), p.phone || '—', 'phone'],
-    [t('field.mobile'), p.mobile || '—', 'mobile'],
+    [t('field.phone'), p.phone === undefined ? null : p.phone || '—', 'phone'],
+    [t('field.mobile'), p.mobile === undefined ? null : p.mobile || '—', 'mobile'],
     [t('field.language'), p.language ? t(`language.${p.language}`, {}, p.language) : null, 'language'],
   ];
 }
