@@ -1,7 +1,7 @@
 // Form parts shared by the pages: labelled fields, error display from API
 // problems, password rules, captcha.
 
-import { h, replace, append } from './dom.js';
+import { h, replace } from './dom.js';
 import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 
@@ -202,4 +202,3 @@ export function confirmDialog(question, confirmLabel) {
   });
 }
 
-export { append };

@@ -16,7 +16,6 @@ import { problemText } from './forms.js';
 //   initial:  {q, sort, ...filters} to start with
 //   empty:    text when there is nothing
 //   pageSize: items per page (default 20)
-//   onChange: (state) => void, to keep the state in the URL
 // It returns {el, reload}.
 export function listView(o) {
   const pageSize = o.pageSize || 20;
@@ -73,7 +72,6 @@ export function listView(o) {
 
   function restart() {
     cursors = [null];
-    if (o.onChange) o.onChange({ ...state });
     show(0);
   }
 

@@ -6,7 +6,7 @@ import { request, get, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
-import { alertBox, say, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, field, input, problemText } from './forms.js';
+import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, field, input, problemText } from './forms.js';
 import { personFields, personValue, checkPerson, personSummary } from './people.js';
 import { currentMe, setMe } from './app.js';
 import * as fmt from './format.js';

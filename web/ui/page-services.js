@@ -6,7 +6,7 @@ import { h, dl, externalLink, uuid } from './dom.js';
 import { request, get, enc } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
-import { field, input, select, alertBox, say, hush, showErrors, clearErrors, busy, problemText } from './forms.js';
+import { field, input, select, alertBox, hush, showErrors, clearErrors, busy, problemText } from './forms.js';
 import { paramText } from './page-account.js';
 import * as fmt from './format.js';
 
@@ -143,7 +143,7 @@ export async function order(ctx) {
     box,
     controls.length ? h('section', { class: 'block' }, h('h2', {}, t('order.characteristics')), controls) : null,
     h('section', { class: 'block' }, h('h2', {}, t('order.summary')), summary),
-    h('fieldset', { class: 'block' }, h('legend', {}, t('order.contact')), h('p', { class: 'hint' }, t('order.contact_hint')),
+    h('section', { class: 'block' }, h('h2', {}, t('order.contact')), h('p', { class: 'hint' }, t('order.contact_hint')),
       field(t('field.name'), contactName), field(t('field.email'), contactEmail), field(t('contact.phone'), contactPhone)),
     h('p', { class: 'warning', id: 'order-warning' }, t('order.definitive')),
     h('div', { class: 'buttons' }, h('a', { href: link(['contracts', ctx.cid, 'services', s.service_code]), class: 'button' }, t('action.back')), submit));

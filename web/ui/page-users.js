@@ -10,7 +10,7 @@ import { listView } from './list.js';
 import { alertBox, say, hush, showErrors, clearErrors, busy, problemText, confirmDialog } from './forms.js';
 import {
   personFields, personValue, checkPerson, personSummary, profilesFields, profilesValue, consoleFields, consoleValue,
-  rolesTable, profileLabel, SECTION_PROFILES,
+  rolesTable,
 } from './people.js';
 import { notify } from './app.js';
 import * as fmt from './format.js';
@@ -280,4 +280,3 @@ export async function editConsoleRoles(ctx) {
   return form;
 }
 
-export { profileLabel, SECTION_PROFILES };
