@@ -324,6 +324,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	})
 	env.SignInNew(visitor)
 	other := env.NewContract("Other")
+	// The referent's email makes them the referent of a second contract.
+	testkit.Expect(t, env.Post("/api/v1/admin/contracts", testkit.AdminToken, testkit.ContractBody("Alpha_Dev", c.ReferentLogin)), http.StatusCreated)
 	browser := waitBrowser()
 
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
@@ -362,6 +364,27 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		}
 		if cookies := eval[string](tb, `document.cookie`); cookies != "" {
 			t.Errorf("the UI uses cookies: %q", cookies)
+		}
+
+		// The list sorts by a column, both ways, and searches.
+		names := func() string {
+			return eval[string](tb, `[...document.querySelectorAll('#my-contracts tbody td[data-col="name"]')].map(td => td.textContent).join(",")`)
+		}
+		tb.until(`document.querySelectorAll('#my-contracts tbody tr').length === 2`)
+		tb.click(`#my-contracts th button[data-sort="name"]`)
+		tb.until(`document.querySelector('#my-contracts th[aria-sort="ascending"]') && !document.querySelector('#my-contracts .list-status').textContent`)
+		if got := names(); got != "Alpha_Dev,SL_Prod" {
+			t.Errorf("sorted by name: %s", got)
+		}
+		tb.click(`#my-contracts th button[data-sort="name"]`)
+		tb.until(`document.querySelector('#my-contracts th[aria-sort="descending"]') && !document.querySelector('#my-contracts .list-status').textContent`)
+		if got := names(); got != "SL_Prod,Alpha_Dev" {
+			t.Errorf("sorted by name, descending: %s", got)
+		}
+		tb.do(chromedp.SendKeys(chromedp.CSS(`#my-contracts-q`), "SL_"))
+		tb.until(`document.querySelectorAll('#my-contracts tbody tr').length === 1`)
+		if got := names(); got != "SL_Prod" {
+			t.Errorf("searching SL_ finds %s", got)
 		}
 
 		tb.click(`#my-contracts a.open-contract`)
