@@ -27,6 +27,7 @@ import (
 	"selfcare/migrations"
 	"selfcare/projections"
 	"selfcare/projections/members"
+	"selfcare/web"
 )
 
 // Options are what a server is built from.
@@ -118,6 +119,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
+		handlers.WebUI{Assets: web.Assets()},
 	}
 }
 
