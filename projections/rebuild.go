@@ -101,11 +101,14 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 		var n int
 		more := false
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, projectionSettings, searchPath(shadow)); err != nil {
+				return err
+			}
 			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
 			if err != nil {
 				return err
 			}
-			n, err = r.apply(ctx, tx, p, shadow, page.Records, time.Now().Add(maxBatchDuration))
+			n, err = r.apply(ctx, tx, p, page.Records, time.Now().Add(maxBatchDuration))
 			if err != nil {
 				return err
 			}
@@ -137,13 +140,16 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 				return err // another process built it meanwhile
 			}
 		}
+		if _, err := tx.Exec(ctx, projectionSettings, searchPath(shadow)); err != nil {
+			return err
+		}
 		for {
 			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
 			if err != nil {
 				return err
 			}
 			pos = page.Next
-			if _, err := r.apply(ctx, tx, p, shadow, page.Records, time.Time{}); err != nil {
+			if _, err := r.apply(ctx, tx, p, page.Records, time.Time{}); err != nil {
 				return err
 			}
 			report(len(page.Records))
