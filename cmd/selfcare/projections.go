@@ -38,7 +38,3 @@ func runProjections(ctx context.Context, args []string, logger *slog.Logger) err
 func runAudit(ctx context.Context, args []string, logger *slog.Logger) error {
 	return usageError("usage: selfcare audit verify (not available yet)")
 }
-
-func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
-	return usageError("selfcare bench: not available yet")
-}

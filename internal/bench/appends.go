@@ -62,17 +62,41 @@ func AppendVersusInsert(writers, batch int) Measurement {
 			return nil, err
 		}
 		run := fmt.Sprintf("%d-%d-%d", writers, batch, time.Now().UnixNano())
-		raw, err := rate(ctx, env, writers, func(w int) op { return rawInserter(env, run, w, batch) })
-		if err != nil {
-			return nil, fmt.Errorf("raw INSERT: %w", err)
+		raws, stores := make([]op, writers), make([]op, writers)
+		for w := range writers {
+			raws[w], stores[w] = rawInserter(env, run, w, batch), storeAppender(env, run, w, batch)
 		}
-		store, err := rate(ctx, env, writers, func(w int) op { return storeAppender(env, run, w, batch) })
-		if err != nil {
-			return nil, fmt.Errorf("Store.Append: %w", err)
+		// In many short alternating slices, so that a machine whose load
+		// drifts (a checkpoint, a busy neighbour) weighs on both alike.
+		checkpoint(ctx, env)
+		rounds := max(2, int(env.Duration/slice))
+		var raw, store float64
+		for i := range rounds {
+			warm := settle
+			if i == 0 {
+				warm = warmUp
+			}
+			first, second := &raw, &store
+			firstOps, secondOps := raws, stores
+			if i%2 == 1 {
+				first, second, firstOps, secondOps = second, first, secondOps, firstOps
+			}
+			r, err := rate(ctx, firstOps, warm, env.Duration/time.Duration(rounds))
+			if err != nil {
+				return nil, err
+			}
+			*first += r / float64(rounds)
+			if r, err = rate(ctx, secondOps, warm, env.Duration/time.Duration(rounds)); err != nil {
+				return nil, err
+			}
+			*second += r / float64(rounds)
 		}
 		return []Result{{Name: name, Unit: "events/s", Value: store, Baseline: raw, Target: MinRatio(0.8)}}, nil
 	}}
 }
+
+// slice is about how long each side runs before the other takes over.
+const slice = 250 * time.Millisecond
 
 // op does one unit of work and says how many events it wrote.
 type op func(ctx context.Context) (int, error)
@@ -143,24 +167,25 @@ FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::
 	}
 }
 
-// warmUp is how long writers run before the measured window: connections
-// opened, statements prepared.
-const warmUp = 300 * time.Millisecond
+// warmUp is how long writers first run before a measured window:
+// connections opened, statements prepared. Later slices only settle.
+const (
+	warmUp = 300 * time.Millisecond
+	settle = 30 * time.Millisecond
+)
 
-// rate runs writers concurrent loops of their op and returns the events
-// per second they wrote during env.Duration, after a warm-up.
-func rate(ctx context.Context, env *Env, writers int, newOp func(writer int) op) (float64, error) {
-	checkpoint(ctx, env)
+// rate runs ops, one loop each, concurrently, and returns the events per
+// second they wrote during window, after warm.
+func rate(ctx context.Context, ops []op, warm, window time.Duration) (float64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := time.Now().Add(warmUp)
-	end := start.Add(env.Duration)
+	start := time.Now().Add(warm)
+	end := start.Add(window)
 	var events atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr error
 	var once sync.Once
-	for w := range writers {
-		o := newOp(w)
+	for _, o := range ops {
 		wg.Go(func() {
 			for {
 				n, err := o(ctx)
@@ -188,7 +213,7 @@ func rate(ctx context.Context, env *Env, writers int, newOp func(writer int) op)
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return float64(events.Load()) / env.Duration.Seconds(), nil
+	return float64(events.Load()) / window.Seconds(), nil
 }
 
 // checkpoint asks for a checkpoint, so that one does not fall in the

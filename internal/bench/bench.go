@@ -96,19 +96,22 @@ func Run(ctx context.Context, env *Env, measurements []Measurement, out io.Write
 		}
 		all = append(all, results...)
 	}
-	missed := 0
+	targets, met := 0, 0
 	for _, r := range all {
-		if r.Target.Met != nil && !r.Target.Met(r) {
-			missed++
+		if r.Target.Met != nil {
+			targets++
+			if r.Target.Met(r) {
+				met++
+			}
 		}
 	}
-	fmt.Fprintf(out, "\n%d of %d targets met.\n", len(all)-missed, len(all))
+	fmt.Fprintf(out, "\n%d of %d targets met.\n", met, targets)
 	return all, nil
 }
 
 // Rows are printed as results come, so columns have fixed widths.
 func row(name, value, baseline, ratio, target, verdict, note string) string {
-	return strings.TrimRight(fmt.Sprintf("%-36s %16s %16s %6s  %-12s %-7s %s", name, value, baseline, ratio, target, verdict, note), " ")
+	return strings.TrimRight(fmt.Sprintf("%-40s %16s %16s %6s  %-12s %-7s %s", name, value, baseline, ratio, target, verdict, note), " ")
 }
 
 func resultRow(r Result) string {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/internal/bench"
+	"selfcare/migrations"
+)
+
+const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT]
+Measures the event store on the configured PostgreSQL (DATABASE_URL, or the
+embedded cluster), in a database created for the run and dropped after it.`
+
+// runBench runs "selfcare bench": the event store against raw INSERTs and
+// the projection lag, on PostgreSQL with its production settings.
+func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
+	flags := flag.NewFlagSet("selfcare bench", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	duration := flags.Duration("duration", 4*time.Second, "how long each measurement runs")
+	only := flags.String("only", "", "run only the measurements whose name contains this text")
+	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || *duration <= 0 {
+		return usageError(benchUsage)
+	}
+	measurements := bench.Default()
+	if *only != "" {
+		var kept []bench.Measurement
+		for _, m := range measurements {
+			if strings.Contains(m.Name, *only) {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) == 0 {
+			return usageError(fmt.Sprintf("selfcare bench: no measurement matches %q", *only))
+		}
+		measurements = kept
+	}
+
+	cfg, err := loadConfig(logger)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg, logger, false)
+	if err != nil {
+		return err
+	}
+	defer db.close(logger)
+
+	pool, drop, err := benchDatabase(ctx, db.pool, logger)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	settings, err := bench.Settings(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s%d s per measurement, fresh database\n\n", settings, int(duration.Seconds()))
+	_, err = bench.Run(ctx, bench.NewEnv(pool, *duration, logger), measurements, os.Stdout)
+	return err
+}
+
+// benchDatabase creates a database for the run beside the one admin is
+// connected to, migrates it and returns a pool on it with room for the
+// most concurrent measurement, and how to drop it.
+func benchDatabase(ctx context.Context, admin *pgxpool.Pool, logger *slog.Logger) (*pgxpool.Pool, func(), error) {
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, nil, err
+	}
+	name := "selfcare_bench_" + hex.EncodeToString(suffix)
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+ident); err != nil {
+		return nil, nil, fmt.Errorf("create the bench database (the role needs CREATEDB): %w", err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
+			logger.Error("drop the bench database", "database", name, "err", err)
+		}
+	}
+	cfg := admin.Config()
+	cfg.ConnConfig.Database = name
+	cfg.MaxConns = 40
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = migrations.Up(ctx, pool)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		drop()
+		return nil, nil, err
+	}
+	return pool, func() { pool.Close(); drop() }, nil
+}

@@ -1,0 +1,98 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/internal/bench"
+	"selfcare/internal/testdb"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+// The whole bench runs (briefly) on a test database: every measurement
+// reports positive figures, the appends against a baseline, and the table
+// names each one with its target.
+func TestDefaultMeasurementsRun(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testdb.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 40
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	env := bench.NewEnv(pool, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+	var out bytes.Buffer
+	results, err := bench.Run(t.Context(), env, bench.Default(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	t.Log("\n" + table)
+	if len(results) != 6+4 {
+		t.Fatalf("%d results, want 6 appends and 4 lag figures", len(results))
+	}
+	for _, r := range results {
+		if !(r.Value > 0) || math.IsInf(r.Value, 0) {
+			t.Errorf("%s: value %v", r.Name, r.Value)
+		}
+		if strings.HasPrefix(r.Name, "append") && !(r.Baseline > 0) {
+			t.Errorf("%s: no baseline", r.Name)
+		}
+		if !strings.Contains(table, r.Name) {
+			t.Errorf("the table does not show %s", r.Name)
+		}
+	}
+	for _, want := range []string{"ratio ≥ 0.8", "< 50 ms", "targets met"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table does not show %q", want)
+		}
+	}
+	var settings string
+	if settings, err = bench.Settings(t.Context(), pool); err != nil || !strings.Contains(settings, "fsync=") || !strings.Contains(settings, "PostgreSQL") {
+		t.Fatalf("settings: %q, %v", settings, err)
+	}
+}
+
+// Each result says whether it meets its target, in the table too.
+func TestTargets(t *testing.T) {
+	for _, tc := range []struct {
+		r    bench.Result
+		want bool
+	}{
+		{bench.Result{Value: 900, Baseline: 1000, Target: bench.MinRatio(0.8)}, true},
+		{bench.Result{Value: 700, Baseline: 1000, Target: bench.MinRatio(0.8)}, false},
+		{bench.Result{Value: 49, Target: bench.Below(50, "ms")}, true},
+		{bench.Result{Value: 50, Target: bench.Below(50, "ms")}, false},
+	} {
+		if got := tc.r.Target.Met(tc.r); got != tc.want {
+			t.Errorf("%+v against %s: met %v, want %v", tc.r, tc.r.Target.Text, got, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	m := bench.Measurement{Name: "fake", Run: func(context.Context, *bench.Env) ([]bench.Result, error) {
+		return []bench.Result{
+			{Name: "fast", Unit: "events/s", Value: 900, Baseline: 1000, Target: bench.MinRatio(0.8)},
+			{Name: "slow", Unit: "ms", Value: 70, Target: bench.Below(50, "ms")},
+		}, nil
+	}}
+	if _, err := bench.Run(context.Background(), &bench.Env{Logger: slog.New(slog.DiscardHandler)}, []bench.Measurement{m}, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out.String(), "\n")
+	if !strings.Contains(lines[1], "0.90") || !strings.Contains(lines[1], "ok") || !strings.Contains(lines[2], "MISSED") ||
+		!strings.Contains(out.String(), "1 of 2 targets met") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}
