@@ -183,7 +183,7 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = exclude
 		return err
 	}
 	r.progress[p.Name].Store(pos)
-	r.moved.Notify()
+	r.wake()
 	r.logger.Info("read model built", "projector", p.Name, "events", applied)
 	return nil
 }

@@ -6,10 +6,12 @@
 package projections
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -53,7 +55,7 @@ type Runner struct {
 
 	progress map[string]*atomic.Int64
 	failing  map[string]*atomic.Value // last error of a projector, "" when healthy
-	moved    *eventstore.Signal
+	waiting  waiters
 	// PollInterval bounds how long an idle projector waits without a
 	// change signal (default 1 s): a safety net, not the wake-up path.
 	PollInterval time.Duration
@@ -69,7 +71,6 @@ func NewRunner(store *eventstore.Store, logger *slog.Logger, projectors ...Proje
 		logger:       logger,
 		progress:     map[string]*atomic.Int64{},
 		failing:      map[string]*atomic.Value{},
-		moved:        eventstore.NewSignal(),
 		PollInterval: time.Second,
 	}
 	for _, p := range projectors {
@@ -101,6 +102,7 @@ func (r *Runner) Prepare(ctx context.Context) error {
 		}
 		if ok {
 			r.progress[p.Name].Store(pos)
+			r.wake()
 			continue
 		}
 		r.logger.Info("building read model", "projector", p.Name, "version", p.Version)
@@ -289,7 +291,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projector, recs []event
 func (r *Runner) advance(name string, pos int64) {
 	if c := r.progress[name]; c.Load() < pos {
 		c.Store(pos)
-		r.moved.Notify()
+		r.wake()
 	}
 }
 
@@ -297,26 +299,75 @@ func (r *Runner) advance(name string, pos int64) {
 // position, so that a client reading right after its write sees it.
 // It returns ctx's error if that takes too long.
 func (r *Runner) WaitFor(ctx context.Context, position int64) error {
-	for {
-		moved := r.moved.C()
-		if r.reached(position) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for read models to reach %d: %w", position, ctx.Err())
-		case <-moved:
-		}
+	if r.reached(position) {
+		return nil
+	}
+	done := r.waiting.add(position)
+	r.wake() // progress may have moved since reached
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for read models to reach %d: %w", position, ctx.Err())
 	}
 }
 
-func (r *Runner) reached(position int64) bool {
+// reachedAll is how far every read model has got.
+func (r *Runner) reachedAll() int64 {
+	least := int64(math.MaxInt64)
 	for _, c := range r.progress {
-		if c.Load() < position {
-			return false
-		}
+		least = min(least, c.Load())
 	}
-	return true
+	return least
+}
+
+func (r *Runner) reached(position int64) bool { return r.reachedAll() >= position }
+
+// wake releases the WaitFor calls that the read models have reached.
+func (r *Runner) wake() { r.waiting.release(r.reachedAll()) }
+
+// waiters are the WaitFor calls in progress, by position, each woken once
+// its position is reached: a broadcast at every batch would wake them all,
+// again and again, which under load costs more than the batches.
+type waiters struct {
+	mu   sync.Mutex
+	heap waiterHeap
+}
+
+type waiter struct {
+	position int64
+	done     chan struct{}
+}
+
+func (w *waiters) add(position int64) <-chan struct{} {
+	done := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	heap.Push(&w.heap, waiter{position, done})
+	return done
+}
+
+// release wakes the waiters of positions up to reached (and forgets those
+// whose WaitFor gave up meanwhile).
+func (w *waiters) release(reached int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.heap) > 0 && w.heap[0].position <= reached {
+		close(heap.Pop(&w.heap).(waiter).done)
+	}
+}
+
+type waiterHeap []waiter
+
+func (h waiterHeap) Len() int           { return len(h) }
+func (h waiterHeap) Less(i, j int) bool { return h[i].position < h[j].position }
+func (h waiterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waiterHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
+func (h *waiterHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 // Status is the state of one projector, for /readyz and metrics.

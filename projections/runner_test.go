@@ -337,3 +337,37 @@ func TestSlowProjectorDoesNotStallOtherReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// WaitFor returns once the read models show the position waited for, not
+// before, for many waiters at once; a waiter whose context ends gives up.
+func TestWaitForReturnsOnceTheReadModelShowsThePosition(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStore(t)
+	r := projections.NewRunner(s, testLogger(t), counter(1, time.Millisecond))
+	run(t, r)
+	var wg sync.WaitGroup
+	for i := 1; i <= 60; i++ {
+		res, err := s.Append(ctx, "waited", eventstore.Exactly(int64(i-1)), eventstore.Event{ID: uuid.New(), Type: "Tick"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := r.WaitFor(ctx, res.LastPosition()); err != nil {
+				t.Error(err)
+				return
+			}
+			var n int64
+			if err := s.Pool().QueryRow(ctx, `SELECT n FROM rm_counts.counts WHERE stream = 'waited'`).Scan(&n); err != nil || n < int64(i) {
+				t.Errorf("WaitFor for event %d returned while the read model counts %d (%v)", i, n, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.WaitFor(gone, lastPosition(t, s)+1<<40); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitFor with an ended context: %v", err)
+	}
+}
