@@ -21,7 +21,9 @@ func Default() []Measurement {
 			ms = append(ms, AppendVersusInsert(writers, batch))
 		}
 	}
-	return append(ms, ProjectionLag(8))
+	// The lag with writers at full speed, and at a pace a single projector
+	// making one round trip per event follows without queueing.
+	return append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond))
 }
 
 // The rows both sides write: a typical selfcare event, ~230 bytes of data

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -145,7 +146,12 @@ func format(v float64, unit string) string {
 // the figures.
 func Settings(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		// Other work on the machine weighs on every figure.
+		fmt.Fprintf(&b, ", load average %s", strings.Join(strings.Fields(string(load))[:3], " "))
+	}
+	fmt.Fprintln(&b)
 	var version string
 	if err := pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
 		return "", err
