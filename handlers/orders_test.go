@@ -3,7 +3,9 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,4 +94,270 @@ func TestOrdersArePricedAsTheGuideSays(t *testing.T) {
 	if items := list["items"].([]any); len(items) != 8 || items[0].(map[string]any)["name"] != tests[0].name {
 		t.Errorf("orders list = %v", list)
 	}
+}
+
+func TestOnlyServicesManagersPlaceOrdersAndOrdersVisitorsReadThem(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("Acme")
+	visitor := env.DeclareMember(c.ID, map[string]string{"services": "visitor", "orders": "visitor"})
+	manager := env.DeclareMember(c.ID, map[string]string{"services": "manager", "orders": "none"})
+	other := env.NewContract("Other")
+	before := env.EventCount()
+	testkit.Expect(t, env.Post(ordersPath(c.ID), visitor.Token, reservation("c2.large", 12, false)), http.StatusForbidden)
+	testkit.Expect(t, env.Post(ordersPath(c.ID), "", reservation("c2.large", 12, false)), http.StatusUnauthorized)
+	testkit.Expect(t, env.Post(ordersPath(c.ID), testkit.AdminToken, reservation("c2.large", 12, false)), http.StatusForbidden)
+	testkit.Expect(t, env.Post(ordersPath(c.ID), other.ReferentToken, reservation("c2.large", 12, false)), http.StatusNotFound)
+	if env.EventCount() != before {
+		t.Fatal("a refused order wrote events")
+	}
+
+	placed := testkit.Expect(t, env.Post(ordersPath(c.ID), manager.Token, reservation("c2.large", 12, false)), http.StatusCreated).Map(t)
+	if placed["placed_by"] != manager.Login {
+		t.Errorf("placed_by = %v, want %s", placed["placed_by"], manager.Login)
+	}
+	// The manager has no right on the orders section: the list is closed
+	// to them, while an orders visitor sees every order of the contract.
+	testkit.Expect(t, env.Get(ordersPath(c.ID), manager.Token), http.StatusForbidden)
+	list := testkit.Expect(t, env.Get(ordersPath(c.ID), visitor.Token), http.StatusOK).Map(t)
+	if items := list["items"].([]any); len(items) != 1 || items[0].(map[string]any)["ref"] != placed["ref"] {
+		t.Errorf("the visitor's orders list = %v", list)
+	}
+	testkit.Expect(t, env.Get(ordersPath(c.ID)+"/"+placed["ref"].(string), visitor.Token), http.StatusOK)
+	testkit.Expect(t, env.Get(ordersPath(other.ID)+"/"+placed["ref"].(string), other.ReferentToken), http.StatusNotFound)
+	testkit.Expect(t, env.Get(ordersPath(c.ID)+"/NOPE-2611-001", visitor.Token), http.StatusNotFound)
+}
+
+func TestADuplicateIdempotencyKeyPlacesOneOrder(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("Acme")
+	place := func(key string) *testkit.Response {
+		return env.Do(testkit.Request{Method: http.MethodPost, Path: ordersPath(c.ID), Token: c.ReferentToken,
+			Body: reservation("c2.xlarge", 12, false), Header: map[string]string{"Idempotency-Key": key}})
+	}
+	first := testkit.Expect(t, place("click-1"), http.StatusCreated)
+	retry := testkit.Expect(t, place("click-1"), http.StatusCreated)
+	if retry.Header.Get("Idempotent-Replayed") != "true" || retry.Map(t)["ref"] != first.Map(t)["ref"] {
+		t.Errorf("the retry was not the first response replayed: %s vs %s", retry, first)
+	}
+	if n := env.CountEvents("OrderPlaced"); n != 1 {
+		t.Fatalf("%d orders placed, want 1", n)
+	}
+	// The same key with another body is a conflict, and places nothing.
+	r := env.Do(testkit.Request{Method: http.MethodPost, Path: ordersPath(c.ID), Token: c.ReferentToken,
+		Body: reservation("c2.large", 12, false), Header: map[string]string{"Idempotency-Key": "click-1"}})
+	testkit.Expect(t, r, http.StatusConflict)
+
+	// Two clicks at once with one key: one order, and the other request
+	// either replays it or is told to retry.
+	const clicks = 6
+	var wg sync.WaitGroup
+	statuses := make([]int, clicks)
+	refs := make([]string, clicks)
+	for i := range clicks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := place("click-2")
+			statuses[i] = r.Status
+			if r.Status == http.StatusCreated {
+				refs[i] = r.Map(t)["ref"].(string)
+			}
+		}()
+	}
+	wg.Wait()
+	created := map[string]bool{}
+	for i, s := range statuses {
+		switch s {
+		case http.StatusCreated:
+			created[refs[i]] = true
+		case http.StatusConflict:
+		default:
+			t.Errorf("click %d: status %d", i, s)
+		}
+	}
+	if len(created) != 1 {
+		t.Errorf("concurrent clicks answered with orders %v, want exactly one", created)
+	}
+	if n := env.CountEvents("OrderPlaced"); n != 2 {
+		t.Fatalf("%d orders placed in all, want 2", n)
+	}
+}
+
+func TestReferencesAreSequentialUnderConcurrentOrders(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, testkit.WithClock(clock.NewManual(t0)))
+	c := env.NewContract("Honey")
+	const orders = 12
+	var wg sync.WaitGroup
+	refs := make(chan string, orders)
+	for range orders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS104"})
+			if r.Status != http.StatusCreated {
+				t.Errorf("concurrent order: %s", r)
+				return
+			}
+			refs <- r.Map(t)["ref"].(string)
+		}()
+	}
+	wg.Wait()
+	close(refs)
+	var got []string
+	for ref := range refs {
+		got = append(got, ref)
+	}
+	sort.Strings(got)
+	code := "HONEY" + strings.TrimLeft(c.ID[3:], "0")
+	for i, ref := range got {
+		if want := fmt.Sprintf("%s-2611-%03d", code, i+1); ref != want {
+			t.Fatalf("references %v: number %d is %s, want %s (unique, no gap)", got, i+1, ref, want)
+		}
+	}
+	if len(got) != orders {
+		t.Fatalf("%d orders placed, want %d", len(got), orders)
+	}
+}
+
+func TestBadOrdersAreRefusedFieldByFieldAndWriteNothing(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("Acme")
+	before := env.EventCount()
+	tests := []struct {
+		name string
+		body any
+		want map[string]string
+	}{
+		{"unknown service", map[string]any{"service_code": "XX999"}, map[string]string{"service_code": "unknown"}},
+		{"no service", map[string]any{}, map[string]string{"service_code": "required"}},
+		{"bad flavor and missing duration", map[string]any{"service_code": "AD135",
+			"parameters": map[string]any{"region": "eu-west-0", "flavor": "z9.huge", "upfront": false}},
+			map[string]string{"parameters.flavor": "invalid", "parameters.duration_months": "required"}},
+		{"duration not offered, unknown parameter", map[string]any{"service_code": "AD135",
+			"parameters": map[string]any{"region": "eu-west-0", "flavor": "c2.large", "duration_months": 18, "upfront": false, "colour": "red"}},
+			map[string]string{"parameters.duration_months": "invalid", "parameters.colour": "unknown"}},
+		{"upfront not a boolean", map[string]any{"service_code": "AD135",
+			"parameters": map[string]any{"region": "eu-west-0", "flavor": "c2.large", "duration_months": 12, "upfront": "maybe"}},
+			map[string]string{"parameters.upfront": "invalid"}},
+		{"bad parameters and bad contact together", map[string]any{"service_code": "AD135",
+			"parameters": map[string]any{"region": "mars-1", "flavor": "c2.large", "duration_months": 12, "upfront": false},
+			"contact":    map[string]any{"name": "", "email": "nope"}},
+			map[string]string{"parameters.region": "invalid", "contact.name": "required", "contact.email": "invalid"}},
+		{"bad contact", map[string]any{"service_code": "PS104", "contact": map[string]any{"name": "Paul", "phone": "abc"}},
+			map[string]string{"contact.phone": "invalid"}},
+		{"parameters not an object", map[string]any{"service_code": "AD135", "parameters": "c2.large"},
+			map[string]string{"parameters": "invalid_type"}},
+		{"not JSON", "{", map[string]string{"body": "invalid_json"}},
+		{"no body", "", map[string]string{"body": "required"}},
+	}
+	for _, tt := range tests {
+		r := env.Do(testkit.Request{Method: http.MethodPost, Path: ordersPath(c.ID), Token: c.ReferentToken, Body: tt.body})
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("%s: got %s, want 400", tt.name, r)
+			continue
+		}
+		codes := r.FieldCodes(t)
+		for field, code := range tt.want {
+			if codes[field] != code {
+				t.Errorf("%s: %s = %q, want %q (all: %v)", tt.name, field, codes[field], code, codes)
+			}
+		}
+	}
+	if after := env.EventCount(); after != before {
+		t.Fatalf("refused orders wrote %d events", after-before)
+	}
+}
+
+func TestTheBackOfficeCompletesOrRejectsAnOrderOnce(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, testkit.WithClock(clock.NewManual(t0)))
+	c := env.NewContract("Acme")
+	resv := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, reservation("c2.large", 24, true)), http.StatusCreated).Map(t)["ref"].(string)
+	pack := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"].(string)
+	admin := func(ref, verb string, body any) *testkit.Response {
+		return env.Post("/api/v1/admin/orders/"+ref+"/"+verb, testkit.AdminToken, body)
+	}
+	testkit.Expect(t, env.Post("/api/v1/admin/orders/"+resv+"/complete", c.ReferentToken, nil), http.StatusForbidden)
+
+	done := testkit.Expect(t, admin(resv, "complete", nil), http.StatusOK).Map(t)
+	if done["status"] != "completed" || done["completed_at"] != "2026-11-24T10:15:00Z" || done["ref"] != resv {
+		t.Errorf("completed order = %v", done)
+	}
+	if n := env.CountEvents("SubscriptionCreated"); n != 1 {
+		t.Errorf("completing a reservation created %d subscriptions, want 1", n)
+	}
+	testkit.Expect(t, admin(resv, "complete", nil), http.StatusConflict)
+	testkit.Expect(t, admin(resv, "reject", nil), http.StatusConflict)
+
+	long := strings.Repeat("x", 501)
+	if codes := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": long}), http.StatusBadRequest).FieldCodes(t); codes["reason"] != "too_long" {
+		t.Errorf("a long reason: %v", codes)
+	}
+	rejected := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": "no expert available"}), http.StatusOK).Map(t)
+	if rejected["status"] != "rejected" || rejected["reject_reason"] != "no expert available" || rejected["rejected_at"] == nil {
+		t.Errorf("rejected order = %v", rejected)
+	}
+	if n := env.CountEvents("SubscriptionCreated"); n != 1 {
+		t.Errorf("%d subscriptions, want still 1", n)
+	}
+	// A one-off order completed creates no subscription; a reject without
+	// a body is fine.
+	other := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS108"}), http.StatusCreated).Map(t)["ref"].(string)
+	testkit.Expect(t, admin(other, "complete", nil), http.StatusOK)
+	if n := env.CountEvents("SubscriptionCreated"); n != 1 {
+		t.Errorf("%d subscriptions after a one-off order, want 1", n)
+	}
+	testkit.Expect(t, admin("SLPRO1-2611-999", "complete", nil), http.StatusNotFound)
+	testkit.Expect(t, admin("garbage", "reject", nil), http.StatusNotFound)
+}
+
+func TestMyOrdersAreMineAndThoseOfContractsIAmReferentOf(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Alpha")
+	b := env.NewContract("Beta")
+	mgrA := env.DeclareMember(a.ID, map[string]string{"services": "manager"})
+	mgrB := env.DeclareMember(b.ID, map[string]string{"services": "manager"})
+	mine := testkit.Expect(t, env.Post(ordersPath(a.ID), mgrA.Token, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"]
+	byReferent := testkit.Expect(t, env.Post(ordersPath(a.ID), a.ReferentToken, map[string]any{"service_code": "PS108"}), http.StatusCreated).Map(t)["ref"]
+	onB := testkit.Expect(t, env.Post(ordersPath(b.ID), mgrB.Token, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"]
+
+	refs := func(token, query string) []any {
+		list := testkit.Expect(t, env.Get("/api/v1/me/orders"+query, token), http.StatusOK).Map(t)
+		var out []any
+		for _, it := range list["items"].([]any) {
+			out = append(out, it.(map[string]any)["ref"])
+		}
+		return out
+	}
+	if got := refs(mgrA.Token, ""); len(got) != 1 || got[0] != mine {
+		t.Errorf("a manager's orders = %v, want only %v", got, mine)
+	}
+	if got := refs(a.ReferentToken, "?sort=ref"); len(got) != 2 || got[0] != mine && got[1] != mine || got[0] != byReferent && got[1] != byReferent {
+		t.Errorf("the referent's orders = %v, want %v and %v", got, mine, byReferent)
+	}
+	if got := refs(b.ReferentToken, ""); len(got) != 1 || got[0] != onB {
+		t.Errorf("B's referent's orders = %v, want %v", got, onB)
+	}
+	list := testkit.Expect(t, env.Get("/api/v1/me/orders?q=beta", b.ReferentToken), http.StatusOK).Map(t)
+	if item := list["items"].([]any)[0].(map[string]any); item["contract_name"] != "Beta" || item["contract_offer"] != "Flexible Engine" || item["contract_id"] != b.ID {
+		t.Errorf("my orders carry the contract's columns: %v", item)
+	}
+	// Pagination: one per page, then the next page, then the end.
+	page := testkit.Expect(t, env.Get("/api/v1/me/orders?limit=1&sort=-ref", a.ReferentToken), http.StatusOK).Map(t)
+	next, _ := page["next_cursor"].(string)
+	if len(page["items"].([]any)) != 1 || next == "" {
+		t.Fatalf("first page = %v", page)
+	}
+	page2 := testkit.Expect(t, env.Get("/api/v1/me/orders?limit=1&sort=-ref&cursor="+next, a.ReferentToken), http.StatusOK).Map(t)
+	if len(page2["items"].([]any)) != 1 || page2["next_cursor"] != nil ||
+		page2["items"].([]any)[0].(map[string]any)["ref"] == page["items"].([]any)[0].(map[string]any)["ref"] {
+		t.Errorf("second page = %v", page2)
+	}
+	testkit.Expect(t, env.Get("/api/v1/me/orders?sort=colour", a.ReferentToken), http.StatusBadRequest)
+	testkit.Expect(t, env.Get("/api/v1/me/orders?status=lost", a.ReferentToken), http.StatusBadRequest)
 }
