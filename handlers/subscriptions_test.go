@@ -178,7 +178,7 @@ func TestLifecycleEventsHappenOnceAcrossServersRestartsAndDowntime(t *testing.T)
 	// Every server down while the one-year subscriptions end; a
 	// subscription completed meanwhile (its order placed in December) is
 	// caught up from start to end by the next server.
-	c.ReferentToken = a.SignIn(c.ReferentLogin, testkit.Password) // sessions expire by the clock too
+	c.ReferentToken = a.SignIn(c.ReferentLogin, testkit.Password)   // sessions expire by the clock too
 	late := placeRef(t, a, c, reservation("c2.2xlarge", 12, false)) // starts 2027-01-01
 	complete(t, a, late)
 	a.Stop()
