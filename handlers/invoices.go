@@ -132,12 +132,20 @@ func (f InvoicesAPI) reportUsage(w http.ResponseWriter, r *http.Request) {
 			v.Add(field+"unit_price", "invalid", `a unit price is "0.0125" or {"amount":"0.0125","currency":"EUR"}, at most %d decimals`, money.UnitPriceDecimals)
 		}
 	}
-	if err := v.Err(); err != nil {
-		fail(w, r, err)
+	cid := mux.Vars(r)["cid"]
+	cmd := billing.ReportUsage{ContractID: cid, Period: period, Lines: lines}
+	if len(v.Errors) > 0 {
+		// Report the domain's objections to the lines that did decode
+		// (missing items, negative numbers) along with the decoding
+		// errors, so that one answer lists every problem.
+		var dry billing.Ledger
+		if _, err := dry.ReportUsage(cmd, f.Clock.Now()); err != nil {
+			mergeNew(&v, err)
+		}
+		fail(w, r, &v)
 		return
 	}
-	cid := mux.Vars(r)["cid"]
-	if err := f.Billing.ReportUsage(r.Context(), billing.ReportUsage{ContractID: cid, Period: period, Lines: lines}); err != nil {
+	if err := f.Billing.ReportUsage(r.Context(), cmd); err != nil {
 		fail(w, r, err)
 		return
 	}
@@ -186,4 +194,22 @@ func (f InvoicesAPI) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, res)
+}
+
+// mergeNew adds the field errors of err that v does not already have for
+// the same field.
+func mergeNew(v *domain.ValidationError, err error) {
+	var other domain.ValidationError
+	if !other.Merge("", err) {
+		return
+	}
+	have := map[string]bool{}
+	for _, fe := range v.Errors {
+		have[fe.Field] = true
+	}
+	for _, fe := range other.Errors {
+		if !have[fe.Field] {
+			v.Errors = append(v.Errors, fe)
+		}
+	}
 }

@@ -177,9 +177,10 @@ var StatementList = projections.MemorySpec[PeriodStatement]{
 	Key:         func(s PeriodStatement) string { return s.Period.String() },
 }
 
-// List returns a page of contract cid's statements: one per period with
-// usage or an invoice, and one for the current period (today's), latest
-// first. Periods not invoiced carry their pre-invoice.
+// List returns a page of contract cid's statements: one per month from
+// the contract's creation to the current one (today's), and any other
+// with usage or an invoice, latest first. Periods not invoiced carry their
+// pre-invoice.
 func (s Statements) List(ctx context.Context, cid string, today subscription.Date, params url.Values) ([]PeriodStatement, *string, error) {
 	byPeriod := map[string]*PeriodStatement{}
 	get := func(period string) (*PeriodStatement, error) {
@@ -194,8 +195,21 @@ func (s Statements) List(ctx context.Context, cid string, today subscription.Dat
 		byPeriod[period] = st
 		return st, nil
 	}
-	if _, err := get(billing.PeriodOf(today).String()); err != nil {
-		return nil, nil, err
+	// Every month from the contract's creation to the current one.
+	var created time.Time
+	err := s.Queries.Pool.QueryRow(ctx, `SELECT created_on FROM rm_members.contracts WHERE id = $1`, cid).Scan(&created)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, fmt.Errorf("billing: contract %s: %w", cid, err)
+	}
+	current := billing.PeriodOf(today)
+	first := current
+	if !created.IsZero() {
+		first = billing.PeriodOf(subscription.DateOf(created))
+	}
+	for p := first; !current.First().Before(p.First()); p = p.Next() {
+		if _, err := get(p.String()); err != nil {
+			return nil, nil, err
+		}
 	}
 	rows, err := s.Queries.Pool.Query(ctx, `
 SELECT period, reported_at, lines FROM rm_billing.usage_reports WHERE contract_id = $1 ORDER BY period, version`, cid)
