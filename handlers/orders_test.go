@@ -284,6 +284,9 @@ func TestTheBackOfficeCompletesOrRejectsAnOrderOnce(t *testing.T) {
 	testkit.Expect(t, env.Post("/api/v1/admin/orders/"+resv+"/complete", c.ReferentToken, nil), http.StatusForbidden)
 
 	done := testkit.Expect(t, admin(resv, "complete", nil), http.StatusOK).Map(t)
+	if done["subscription_ref"] != resv {
+		t.Errorf("a completed reservation links to its subscription: %v", done)
+	}
 	if done["status"] != "completed" || done["completed_at"] != "2026-11-24T10:15:00Z" || done["ref"] != resv {
 		t.Errorf("completed order = %v", done)
 	}
@@ -294,8 +297,15 @@ func TestTheBackOfficeCompletesOrRejectsAnOrderOnce(t *testing.T) {
 	testkit.Expect(t, admin(resv, "reject", nil), http.StatusConflict)
 
 	long := strings.Repeat("x", 501)
+	before := env.EventCount()
 	if codes := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": long}), http.StatusBadRequest).FieldCodes(t); codes["reason"] != "too_long" {
 		t.Errorf("a long reason: %v", codes)
+	}
+	if codes := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": 42}), http.StatusBadRequest).FieldCodes(t); codes["reason"] != "invalid_type" {
+		t.Errorf("a reason that is not text: %v", codes)
+	}
+	if env.EventCount() != before {
+		t.Fatal("a refused rejection wrote events")
 	}
 	rejected := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": "no expert available"}), http.StatusOK).Map(t)
 	if rejected["status"] != "rejected" || rejected["reject_reason"] != "no expert available" || rejected["rejected_at"] == nil {

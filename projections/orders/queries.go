@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/domain"
+	"selfcare/domain/catalog"
 	"selfcare/domain/money"
 	"selfcare/domain/order"
 	"selfcare/projections"
@@ -42,6 +43,8 @@ type Order struct {
 	CompletedAt    *time.Time        `json:"completed_at,omitempty"`
 	RejectedAt     *time.Time        `json:"rejected_at,omitempty"`
 	RejectReason   string            `json:"reject_reason,omitempty"`
+	// SubscriptionRef is the subscription a completed reservation created.
+	SubscriptionRef string `json:"subscription_ref,omitempty"`
 	// ContractName and ContractOffer are set in "my orders", which spans
 	// contracts.
 	ContractName  string `json:"contract_name,omitempty"`
@@ -87,6 +90,9 @@ func scanOrder(row pgx.Row, extra ...any) (Order, error) {
 		}
 	}
 	o.PlacedAt = o.PlacedAt.UTC()
+	if o.Kind == string(catalog.KindReservation) && o.Status == string(order.StatusCompleted) {
+		o.SubscriptionRef = o.Ref // a subscription is referenced like its order
+	}
 	o.CompletedAt = utc(o.CompletedAt)
 	o.RejectedAt = utc(o.RejectedAt)
 	return o, nil
