@@ -143,7 +143,7 @@ func TestLifecycleEventsHappenOnceAcrossServersRestartsAndDowntime(t *testing.T)
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
 				s, e := counts()
