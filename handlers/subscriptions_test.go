@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"selfcare/internal/app"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
 	"selfcare/internal/testkit"
+	"selfcare/projections/subscriptions"
 )
 
 func subscriptionsPath(cid string) string { return "/api/v1/contracts/" + cid + "/subscriptions" }
@@ -225,5 +227,33 @@ FROM events WHERE stream_id LIKE 'subscription-%' GROUP BY stream_id`)
 	got := testkit.Expect(t, d.Get(subscriptionsPath(c.ID)+"/"+late, c.ReferentToken), http.StatusOK).Map(t)
 	if got["status"] != "terminated" || got["started_at"] == nil || got["ended_at"] == nil {
 		t.Errorf("the late subscription reads %v", got)
+	}
+}
+
+// TestATickCatchesUpEveryDueSubscriptionInBatches drives the scheduler's
+// tick directly, with batches smaller than the work due.
+func TestATickCatchesUpEveryDueSubscriptionInBatches(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewManual(t0)
+	env := testkit.New(t, testkit.WithClock(clk)) // its own scheduler ticks at start, then every 30 s
+	c := env.NewContract("Batch")
+	const n = 5
+	for range n {
+		complete(t, env, placeRef(t, env, c, reservation("c2.large", 12, false)))
+	}
+	tick := &app.Lifecycle{App: env.Server.App, Due: subscriptions.Queries{Pool: env.Pool}, Batch: 2}
+	if got, err := tick.Tick(context.Background()); err != nil || got != 0 {
+		t.Fatalf("nothing is due yet: %d events, %v", got, err)
+	}
+	clk.Set(time.Date(2027, 12, 2, 0, 0, 0, 0, time.UTC)) // past both dates
+	got, err := tick.Tick(context.Background())
+	if err != nil || got != 2*n {
+		t.Fatalf("the catch-up tick recorded %d events (%v), want %d", got, err, 2*n)
+	}
+	if again, err := tick.Tick(context.Background()); err != nil || again != 0 {
+		t.Fatalf("a second tick recorded %d events (%v), want none", again, err)
+	}
+	if s, e := env.CountEvents("SubscriptionStarted"), env.CountEvents("SubscriptionEnded"); s != n || e != n {
+		t.Fatalf("%d started, %d ended; want %d each", s, e, n)
 	}
 }
