@@ -127,6 +127,8 @@ func (s *Server) features() []handlers.Feature {
 	return []handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
+		handlers.OpenAPI{},
 		handlers.CatalogAPI{Catalog: catalog.Default(), Members: memberQueries},
 		handlers.OrdersAPI{Orders: &app.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
 		handlers.SubscriptionsAPI{Queries: subscriptions.Queries{Pool: s.Pool}, Clock: s.Clock},

@@ -143,7 +143,7 @@ func (e *Env) StartAnother(opts ...Option) *Env {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
 	other := &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
 	t.Cleanup(other.Stop)
 	return other
