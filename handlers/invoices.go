@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -51,6 +52,7 @@ func (f InvoicesAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"contact": c.InvoiceContact}
 	if !m.roles.Can(access.CanSeeInvoices) {
+		out["items"], out["next_cursor"] = []rmbilling.Invoice{}, nil
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
@@ -124,12 +126,10 @@ func (f InvoicesAPI) reportUsage(w http.ResponseWriter, r *http.Request) {
 		} else if err := json.Unmarshal(l.Quantity, &lines[i].Quantity); err != nil {
 			v.Add(field+"quantity", "invalid", "a quantity is a decimal number with at most %d decimals", billing.QuantityDecimals)
 		}
-		if p, ok := parseUnitPrice(l.UnitPrice); ok {
-			lines[i].UnitPrice = p
-		} else if len(l.UnitPrice) == 0 || string(l.UnitPrice) == "null" {
+		if len(l.UnitPrice) == 0 || string(l.UnitPrice) == "null" {
 			v.Add(field+"unit_price", "required", "a unit price is required")
-		} else {
-			v.Add(field+"unit_price", "invalid", `a unit price is "0.0125" or {"amount":"0.0125","currency":"EUR"}, at most %d decimals`, money.UnitPriceDecimals)
+		} else if err := unmarshalObject(l.UnitPrice, &lines[i].UnitPrice); err != nil {
+			v.Add(field+"unit_price", "invalid", `a unit price is {"amount":"0.0125","currency":"EUR"}, at most %d decimals`, money.UnitPriceDecimals)
 		}
 	}
 	cid := mux.Vars(r)["cid"]
@@ -153,26 +153,14 @@ func (f InvoicesAPI) reportUsage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"contract_id": cid, "period": period, "lines": lines})
 }
 
-// parseUnitPrice reads a unit price written as a decimal string or as a
-// money object.
-func parseUnitPrice(raw json.RawMessage) (money.UnitPrice, bool) {
+// unmarshalObject decodes a JSON object into v; anything else (a bare
+// number or string where money is expected) is an error.
+func unmarshalObject(raw json.RawMessage, v any) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return money.UnitPrice{}, false
+	if len(raw) == 0 || raw[0] != '{' {
+		return errors.New("not a JSON object")
 	}
-	var s string
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return money.UnitPrice{}, false
-		}
-		p, err := money.ParseUnitPrice(s)
-		return p, err == nil
-	}
-	if raw[0] != '{' {
-		return money.UnitPrice{}, false
-	}
-	var p money.UnitPrice
-	return p, json.Unmarshal(raw, &p) == nil
+	return json.Unmarshal(raw, v)
 }
 
 func (f InvoicesAPI) run(w http.ResponseWriter, r *http.Request) {

@@ -21,7 +21,7 @@ func Default() []Measurement {
 			ms = append(ms, AppendVersusInsert(writers, batch))
 		}
 	}
-	return append(ms, ProjectionLag(8))
+	return append(ms, ProjectionLag(8), OrdersOverHTTP(8))
 }
 
 // The rows both sides write: a typical selfcare event, ~230 bytes of data

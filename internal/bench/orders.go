@@ -1,4 +1,3 @@
-// Package bench measures selfcare's throughput for `selfcare bench`.
 package bench
 
 import (
@@ -12,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +19,8 @@ import (
 	"selfcare/domain/contract"
 	"selfcare/domain/identity"
 	"selfcare/internal/app"
+	"selfcare/internal/config"
+	"selfcare/internal/secrets"
 	"selfcare/internal/server"
 )
 
@@ -266,3 +268,43 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// OrdersOverHTTP is MeasureOrders as a `selfcare bench` measurement: a
+// whole server on the bench database, clients HTTP clients each ordering on
+// a contract of their own, then all of them on one shared contract, beside
+// the raw-INSERT baseline.
+func OrdersOverHTTP(clients int) Measurement {
+	name := fmt.Sprintf("orders over HTTP, %d clients", clients)
+	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
+		keys, err := secrets.FromSecret("bench-" + randomHex(16))
+		if err != nil {
+			return nil, err
+		}
+		srv, err := server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys, Config: config.Config{DataDir: os.TempDir()}})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		defer srv.Stop()
+		var results []Result
+		for _, shared := range []bool{false, true} {
+			res, err := MeasureOrders(ctx, srv, OrdersConfig{Clients: clients, Duration: env.Duration, SharedContract: shared})
+			if err != nil {
+				return results, err
+			}
+			label := name
+			if shared {
+				label += ", one contract"
+			}
+			results = append(results, Result{
+				Name: label, Unit: "orders/s", Value: res.PerSecond, Baseline: res.InsertsPerSecond,
+				Note: fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, %d errors", millis(res.P50), millis(res.P99), res.Errors),
+			})
+		}
+		return results, nil
+	}}
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -135,6 +135,13 @@ type UsageReport struct {
 	Lines      []billing.UsageLine `json:"lines"`
 }
 
+// PricedUsageLine is a usage line with its amount (quantity × unit
+// price, rounded half-up to the cent).
+type PricedUsageLine struct {
+	billing.UsageLine
+	AmountExclVAT money.Amount `json:"amount_excl_vat"`
+}
+
 // PreInvoice is what the invoice of a period not invoiced yet would hold
 // if it were issued now.
 type PreInvoice struct {
@@ -146,8 +153,10 @@ type PreInvoice struct {
 // until it is issued, its pre-invoice.
 type PeriodStatement struct {
 	Period billing.Period `json:"period"`
-	// Reports are the usage reports of the period, in order of receipt.
-	Reports []UsageReport `json:"usage_reports"`
+	// Lines are every usage line of the period, priced, in order of
+	// receipt; Reports group them by usage report.
+	Lines   []PricedUsageLine `json:"lines"`
+	Reports []UsageReport     `json:"usage_reports"`
 	// UsageExclVAT is the priced usage of the period: the sum of its
 	// usage lines.
 	UsageExclVAT money.Amount `json:"usage_excl_vat"`
@@ -191,7 +200,7 @@ func (s Statements) List(ctx context.Context, cid string, today subscription.Dat
 		if err != nil {
 			return nil, err
 		}
-		st := &PeriodStatement{Period: p, Reports: []UsageReport{}}
+		st := &PeriodStatement{Period: p, Lines: []PricedUsageLine{}, Reports: []UsageReport{}}
 		byPeriod[period] = st
 		return st, nil
 	}
@@ -239,7 +248,9 @@ SELECT period, reported_at, lines FROM rm_billing.usage_reports WHERE contract_i
 		}
 		st.Reports = append(st.Reports, rr.report)
 		for _, l := range rr.report.Lines {
-			st.UsageExclVAT = st.UsageExclVAT.Add(l.UnitPrice.Times(l.Quantity.Decimal()))
+			amount := l.UnitPrice.Times(l.Quantity.Decimal())
+			st.Lines = append(st.Lines, PricedUsageLine{UsageLine: l, AmountExclVAT: amount})
+			st.UsageExclVAT = st.UsageExclVAT.Add(amount)
 		}
 	}
 	rows, err = s.Queries.Pool.Query(ctx, `SELECT period, id FROM rm_billing.invoices WHERE contract_id = $1`, cid)
