@@ -31,6 +31,7 @@ import (
 	"selfcare/projections/members"
 	"selfcare/projections/orders"
 	"selfcare/projections/subscriptions"
+	"selfcare/web"
 )
 
 // Options are what a server is built from.
@@ -129,6 +130,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
+		handlers.WebUI{Assets: web.Assets()},
 		handlers.CatalogAPI{Catalog: catalog.Default(), Members: memberQueries},
 		handlers.OrdersAPI{Orders: &app.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
 		handlers.SubscriptionsAPI{Queries: subscriptions.Queries{Pool: s.Pool}, Clock: s.Clock},
