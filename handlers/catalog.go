@@ -97,6 +97,7 @@ func (f CatalogAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if manage != "" {
 		out["manage_services_url"] = manage
+		out["links"] = map[string]string{"manage_services": manage}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -120,9 +121,13 @@ func (f CatalogAPI) get(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := struct {
 		service
-		ManageServicesURL string `json:"manage_services_url,omitempty"`
-		Language          string `json:"language"`
-	}{out, manage, lang}
+		ManageServicesURL string            `json:"manage_services_url,omitempty"`
+		Links             map[string]string `json:"links,omitempty"`
+		Language          string            `json:"language"`
+	}{service: out, ManageServicesURL: manage, Language: lang}
+	if manage != "" {
+		resp.Links = map[string]string{"manage_services": manage}
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
