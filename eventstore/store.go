@@ -114,7 +114,8 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// Append appends events to stream atomically, in a transaction of its own.
+// Append appends events to stream atomically, in a transaction of its own
+// (a single statement: one round trip).
 //
 // It returns a *VersionConflictError (errors.Is ErrWrongExpectedVersion)
 // when the stream is not at the expected version, and ErrDuplicateEventID
@@ -127,12 +128,10 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 // until it succeeds or ctx ends.
 func (s *Store) Append(ctx context.Context, stream string, expected Expectation, events ...Event) (AppendResult, error) {
 	for attempt := 0; ; attempt++ {
-		var res AppendResult
-		err := s.Transact(ctx, func(tx *Tx) error {
-			var err error
-			res, err = tx.Append(ctx, stream, expected, events...)
-			return err
-		})
+		res, stored, err := s.appendAlone(ctx, stream, expected, events)
+		if stored {
+			s.committed()
+		}
 		// With Any, a concurrent writer taking the same version is not a
 		// conflict of intent: try again on the new version. Each round has
 		// a winner, so with many writers on one stream a loser may need
@@ -157,12 +156,16 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-const appendSQL = `
+// insertSQL inserts an append's events. nxt is MATERIALIZED: inlined, its
+// subquery ran once per inserted row, each time visiting the index entries
+// of the rows the statement had inserted so far (quadratic in the events
+// of the append: 4,950 heap fetches for 100 events).
+const insertSQL = `
 WITH cur AS (
     SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
 ), base AS (
     SELECT pg_current_xact_id()::text::bigint << 20 AS b
-), nxt AS (
+), nxt AS MATERIALIZED (
     SELECT base.b,
            coalesce((SELECT max(e.position) + 1 FROM events e
                      WHERE e.position >= base.b AND e.position < base.b + 1048576), base.b) AS p
@@ -171,48 +174,87 @@ WITH cur AS (
 INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
 SELECT nxt.p + t.ord - 1, t.id, $1, cur.v + t.ord, t.typ, t.sv, t.data::jsonb, t.meta::jsonb, $7
 FROM cur, nxt, unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]) WITH ORDINALITY AS t(id, typ, sv, data, meta, ord)
-WHERE $8::bigint < 0 OR cur.v = $8::bigint
-ON CONFLICT (event_id) DO NOTHING
+WHERE $8::bigint < 0 OR cur.v = $8::bigint`
+
+const returningSQL = `
 RETURNING position, stream_version, (SELECT b FROM base)`
 
-func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected Expectation, events []Event) (AppendResult, error) {
-	if len(events) == 0 {
-		return AppendResult{}, nil
-	}
+// appendSQL appends in a transaction, which an event id already stored
+// must not abort (a retried append inside Transact is a no-op): ids
+// already stored are skipped, and the caller tells a retry from a partial
+// duplicate.
+const appendSQL = insertSQL + `
+ON CONFLICT (event_id) DO NOTHING` + returningSQL
+
+// appendAloneSQL appends in the statement's own transaction (one round
+// trip): it inserts every event or none, an id already stored failing it
+// with a unique violation. The transaction has appended nothing before,
+// so its events take the first positions of its range.
+const appendAloneSQL = `
+WITH cur AS (
+    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+), base AS (
+    SELECT pg_current_xact_id()::text::bigint << 20 AS b
+)
+INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
+SELECT base.b + t.ord - 1, t.id, $1, cur.v + t.ord, t.typ, t.sv, t.data::jsonb, t.meta::jsonb, $7
+FROM cur, base, unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]) WITH ORDINALITY AS t(id, typ, sv, data, meta, ord)
+WHERE $8::bigint < 0 OR cur.v = $8::bigint` + returningSQL
+
+// appendArgs are an append's parameters, validated.
+type appendArgs struct {
+	stream   string
+	ids      []uuid.UUID
+	types    []string
+	versions []int32
+	data     []string
+	metas    []string
+}
+
+func newAppendArgs(stream string, events []Event) (appendArgs, error) {
 	if stream == "" {
-		return AppendResult{}, errors.New("eventstore: empty stream id")
+		return appendArgs{}, errors.New("eventstore: empty stream id")
 	}
 	if len(events) >= maxEventsPerTx {
-		return AppendResult{}, fmt.Errorf("eventstore: %d events in one append, at most %d", len(events), maxEventsPerTx-1)
+		return appendArgs{}, fmt.Errorf("eventstore: %d events in one append, at most %d", len(events), maxEventsPerTx-1)
 	}
-	ids := make([]uuid.UUID, len(events))
-	types := make([]string, len(events))
-	versions := make([]int32, len(events))
-	data := make([]string, len(events))
-	metas := make([]string, len(events))
+	a := appendArgs{
+		stream:   stream,
+		ids:      make([]uuid.UUID, len(events)),
+		types:    make([]string, len(events)),
+		versions: make([]int32, len(events)),
+		data:     make([]string, len(events)),
+		metas:    make([]string, len(events)),
+	}
 	for i, e := range events {
 		if e.ID == uuid.Nil {
-			return AppendResult{}, fmt.Errorf("eventstore: event %d of %q has no id", i, stream)
+			return appendArgs{}, fmt.Errorf("eventstore: event %d of %q has no id", i, stream)
 		}
 		if e.Type == "" {
-			return AppendResult{}, fmt.Errorf("eventstore: event %d of %q has no type", i, stream)
+			return appendArgs{}, fmt.Errorf("eventstore: event %d of %q has no type", i, stream)
 		}
-		ids[i] = e.ID
-		types[i] = e.Type
-		versions[i] = int32(max(e.SchemaVersion, 1))
-		data[i] = string(e.Data)
+		a.ids[i] = e.ID
+		a.types[i] = e.Type
+		a.versions[i] = int32(max(e.SchemaVersion, 1))
+		a.data[i] = string(e.Data)
 		if len(e.Data) == 0 {
-			data[i] = "{}"
+			a.data[i] = "{}"
 		}
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
-			return AppendResult{}, fmt.Errorf("eventstore: metadata: %w", err)
+			return appendArgs{}, fmt.Errorf("eventstore: metadata: %w", err)
 		}
-		metas[i] = string(m)
+		a.metas[i] = string(m)
 	}
-	rows, err := tx.Query(ctx, appendSQL, stream, ids, types, versions, data, metas, s.clock.Now(), int64(expected))
+	return a, nil
+}
+
+// insert runs sql (appendSQL or appendAloneSQL) and returns where the
+// inserted events landed, and the transaction's base position.
+func (s *Store) insert(ctx context.Context, q Querier, sql string, a appendArgs, expected Expectation) (AppendResult, int64, error) {
+	rows, err := q.Query(ctx, sql, a.stream, a.ids, a.types, a.versions, a.data, a.metas, s.clock.Now(), int64(expected))
 	if err != nil {
-		return AppendResult{}, s.appendError(ctx, stream, expected, err)
+		return AppendResult{}, 0, err
 	}
 	var res AppendResult
 	var base int64
@@ -220,12 +262,63 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected E
 		var pos, version int64
 		if err := rows.Scan(&pos, &version, &base); err != nil {
 			rows.Close()
-			return AppendResult{}, fmt.Errorf("eventstore: append to %q: %w", stream, err)
+			return AppendResult{}, 0, err
 		}
 		res.Positions = append(res.Positions, pos)
 		res.Version = max(res.Version, version)
 	}
-	if err := rows.Err(); err != nil {
+	// For appendAloneSQL, this also waits for the commit.
+	return res, base, rows.Err()
+}
+
+// appendAlone appends events in a single statement, its own transaction:
+// one round trip instead of three (BEGIN, INSERT, COMMIT), with the same
+// outcomes as Tx.Append in a transaction of its own. It reports whether
+// it stored anything.
+func (s *Store) appendAlone(ctx context.Context, stream string, expected Expectation, events []Event) (AppendResult, bool, error) {
+	if len(events) == 0 {
+		return AppendResult{}, false, nil
+	}
+	a, err := newAppendArgs(stream, events)
+	if err != nil {
+		return AppendResult{}, false, err
+	}
+	res, _, err := s.insert(ctx, s.pool, appendAloneSQL, a, expected)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
+		// Nothing was stored: a retry of an append, or a partial duplicate.
+		res, err := s.alreadyAppended(ctx, s.pool, stream, expected, a.ids)
+		return res, false, err
+	case err != nil:
+		err = s.appendError(ctx, stream, expected, err)
+		var vc *VersionConflictError
+		if errors.As(err, &vc) {
+			// No transaction is held: the actual version can be read now.
+			if actual, verr := s.version(ctx, s.pool, stream); verr == nil {
+				vc.Actual = actual
+			}
+		}
+		return AppendResult{}, false, err
+	case len(res.Positions) == 0:
+		res, err := s.alreadyAppended(ctx, s.pool, stream, expected, a.ids)
+		return res, false, err
+	case len(res.Positions) != len(events):
+		return AppendResult{}, false, fmt.Errorf("eventstore: append to %q stored %d of %d events", stream, len(res.Positions), len(events))
+	}
+	return res, true, nil
+}
+
+func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected Expectation, events []Event) (AppendResult, error) {
+	if len(events) == 0 {
+		return AppendResult{}, nil
+	}
+	a, err := newAppendArgs(stream, events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res, base, err := s.insert(ctx, tx, appendSQL, a, expected)
+	if err != nil {
 		return AppendResult{}, s.appendError(ctx, stream, expected, err)
 	}
 	switch {
@@ -235,7 +328,7 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected E
 		}
 		return res, nil
 	case len(res.Positions) == 0:
-		return s.alreadyAppended(ctx, tx, stream, expected, ids)
+		return s.alreadyAppended(ctx, tx, stream, expected, a.ids)
 	default:
 		return AppendResult{}, fmt.Errorf("append to %q: %w", stream, ErrDuplicateEventID)
 	}
@@ -243,8 +336,8 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected E
 
 // alreadyAppended tells a retried append (all ids stored in this stream:
 // success, nothing changes) from a version conflict.
-func (s *Store) alreadyAppended(ctx context.Context, tx pgx.Tx, stream string, expected Expectation, ids []uuid.UUID) (AppendResult, error) {
-	rows, err := tx.Query(ctx,
+func (s *Store) alreadyAppended(ctx context.Context, q Querier, stream string, expected Expectation, ids []uuid.UUID) (AppendResult, error) {
+	rows, err := q.Query(ctx,
 		`SELECT position, stream_version FROM events WHERE event_id = ANY($1) AND stream_id = $2 ORDER BY stream_version`, ids, stream)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("eventstore: append to %q: %w", stream, err)
@@ -268,7 +361,7 @@ func (s *Store) alreadyAppended(ctx context.Context, tx pgx.Tx, stream string, e
 	if len(res.Positions) > 0 {
 		return AppendResult{}, fmt.Errorf("append to %q: %w", stream, ErrDuplicateEventID)
 	}
-	actual, err := s.version(ctx, tx, stream)
+	actual, err := s.version(ctx, q, stream)
 	if err != nil {
 		return AppendResult{}, err
 	}
