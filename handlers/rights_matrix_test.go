@@ -40,24 +40,6 @@ var pendingInOtherBranches = map[string]string{
 	"POST /api/v1/contracts/{cid}/console/access-keys":          "console credentials",
 	"DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}": "console credentials",
 
-	// feat/commerce: catalog, orders, subscriptions, invoices, billing.
-	"GET /api/v1/me/orders":                              "feat/commerce",
-	"GET /api/v1/me/subscriptions":                       "feat/commerce",
-	"GET /api/v1/contracts/{cid}/catalog":                "feat/commerce",
-	"GET /api/v1/contracts/{cid}/catalog/{service_code}": "feat/commerce",
-	"POST /api/v1/contracts/{cid}/orders":                "feat/commerce",
-	"GET /api/v1/contracts/{cid}/orders":                 "feat/commerce",
-	"GET /api/v1/contracts/{cid}/orders/{ref}":           "feat/commerce",
-	"GET /api/v1/contracts/{cid}/subscriptions":          "feat/commerce",
-	"GET /api/v1/contracts/{cid}/subscriptions/{ref}":    "feat/commerce",
-	"GET /api/v1/contracts/{cid}/invoices":               "feat/commerce",
-	"GET /api/v1/contracts/{cid}/invoices/{id}":          "feat/commerce",
-	"GET /api/v1/contracts/{cid}/usage-reports":          "feat/commerce",
-	"POST /api/v1/admin/orders/{ref}/complete":           "feat/commerce",
-	"POST /api/v1/admin/orders/{ref}/reject":             "feat/commerce",
-	"POST /api/v1/admin/contracts/{cid}/usage":           "feat/commerce",
-	"POST /api/v1/admin/billing-runs":                    "feat/commerce",
-
 	// feat/audit: audit and the event feed.
 	"GET /api/v1/audit/role-changes":            "feat/audit",
 	"GET /api/v1/audit/streams/{stream}/events": "feat/audit",

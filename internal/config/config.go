@@ -24,6 +24,9 @@ type Config struct {
 	CaptchaDisabled bool   // tests only
 	// Now, if set, is where the clock starts (tests only).
 	Now *time.Time
+	// SchedulerInterval is how often the subscription lifecycle
+	// scheduler looks for starts and ends due (0: its default, 30 s).
+	SchedulerInterval time.Duration
 }
 
 // FromEnv reads the configuration. Warnings name test-only switches that
@@ -52,6 +55,13 @@ func FromEnv() (Config, []string, error) {
 		}
 		c.Now = &t
 		warnings = append(warnings, "SELFCARE_NOW is set: the clock starts at "+t.UTC().Format(time.RFC3339)+" (tests only)")
+	}
+	if v := os.Getenv("SELFCARE_SCHEDULER_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, nil, fmt.Errorf("SELFCARE_SCHEDULER_INTERVAL: want a positive duration such as 30s")
+		}
+		c.SchedulerInterval = d
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return c, nil, fmt.Errorf("SELFCARE_ADMIN_TOKEN must be at least 16 characters")

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"selfcare/domain/catalog"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/handlers"
@@ -26,7 +27,10 @@ import (
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
+	rmbilling "selfcare/projections/billing"
 	"selfcare/projections/members"
+	"selfcare/projections/orders"
+	"selfcare/projections/subscriptions"
 	"selfcare/web"
 )
 
@@ -52,6 +56,9 @@ type Server struct {
 	Sessions *app.Sessions
 	Metrics  *prometheus.Registry
 	HTTP     *handlers.Server
+
+	// Lifecycle records subscription starts and ends as their days come.
+	Lifecycle *app.Lifecycle
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -89,6 +96,7 @@ func New(opts Options) (*Server, error) {
 		ReadModels: s.Runner,
 	}
 	s.Sessions = &app.Sessions{App: s.App}
+	s.Lifecycle = &app.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
 		Members:      members.Queries{Pool: opts.Pool},
@@ -108,6 +116,9 @@ func New(opts Options) (*Server, error) {
 func Projectors(reg *registry.Registry) []projections.Projector {
 	return []projections.Projector{
 		members.Projector(reg),
+		orders.Projector(reg),
+		subscriptions.Projector(reg),
+		rmbilling.Projector(reg),
 	}
 }
 
@@ -120,6 +131,22 @@ func (s *Server) features() []handlers.Feature {
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
 		handlers.WebUI{Assets: web.Assets()},
+		handlers.CatalogAPI{Catalog: catalog.Default(), Members: memberQueries},
+		handlers.OrdersAPI{Orders: &app.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
+		handlers.SubscriptionsAPI{Queries: subscriptions.Queries{Pool: s.Pool}, Clock: s.Clock},
+		s.invoicesAPI(memberQueries),
+	}
+}
+
+func (s *Server) invoicesAPI(memberQueries members.Queries) handlers.InvoicesAPI {
+	b := &app.Billing{App: s.App}
+	invoices := rmbilling.Queries{Pool: s.Pool}
+	return handlers.InvoicesAPI{
+		Billing:    b,
+		Invoices:   invoices,
+		Statements: rmbilling.Statements{Queries: invoices, Preview: b.Preview},
+		Members:    memberQueries,
+		Clock:      s.Clock,
 	}
 }
 
@@ -132,6 +159,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
 	s.spawn(func() { s.Runner.Follow(ctx) })
+	s.spawn(func() { s.Lifecycle.Run(ctx) })
 	return nil
 }
 

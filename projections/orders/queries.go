@@ -1,0 +1,264 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/domain"
+	"selfcare/domain/catalog"
+	"selfcare/domain/money"
+	"selfcare/domain/order"
+	"selfcare/projections"
+)
+
+// Queries reads the orders read model.
+type Queries struct {
+	Pool *pgxpool.Pool
+}
+
+// Order is an order as the API shows it.
+type Order struct {
+	Ref            string            `json:"ref"`
+	ContractID     string            `json:"contract_id"`
+	PlacedAt       time.Time         `json:"placed_at"`
+	Name           string            `json:"name"`
+	ServiceCode    string            `json:"service_code"`
+	ServiceName    string            `json:"service_name"`
+	Kind           string            `json:"kind"`
+	Price          money.Amount      `json:"price"`
+	MonthlyPrice   *money.Amount     `json:"monthly_price,omitempty"`
+	InitialPayment *money.Amount     `json:"initial_payment,omitempty"`
+	DurationMonths int               `json:"duration_months,omitempty"`
+	PlacedBy       string            `json:"placed_by"`
+	Status         string            `json:"status"`
+	Parameters     map[string]string `json:"parameters"`
+	Contact        *order.Contact    `json:"contact,omitempty"`
+	CompletedAt    *time.Time        `json:"completed_at,omitempty"`
+	RejectedAt     *time.Time        `json:"rejected_at,omitempty"`
+	RejectReason   string            `json:"reject_reason,omitempty"`
+	// SubscriptionRef is the subscription a completed reservation created.
+	SubscriptionRef string `json:"subscription_ref,omitempty"`
+	// ContractName and ContractOffer are set in "my orders", which spans
+	// contracts.
+	ContractName  string `json:"contract_name,omitempty"`
+	ContractOffer string `json:"contract_offer,omitempty"`
+
+	sortValue, sortKey string
+}
+
+// ErrNoOrder: no such order (on this contract).
+var ErrNoOrder = fmt.Errorf("%w: no such order", domain.ErrNotFound)
+
+const columns = `o.ref, o.contract_id, o.placed_at, o.name, o.service_code, o.service_name, o.kind, o.price::text,
+       o.monthly_price::text, o.initial_payment::text, o.duration_months, o.placed_by, o.status, o.parameters,
+       o.contact, o.completed_at, o.rejected_at, o.reject_reason`
+
+func scanOrder(row pgx.Row, extra ...any) (Order, error) {
+	var o Order
+	var price string
+	var monthly, initial *string
+	var params, contact []byte
+	dest := []any{&o.Ref, &o.ContractID, &o.PlacedAt, &o.Name, &o.ServiceCode, &o.ServiceName, &o.Kind, &price,
+		&monthly, &initial, &o.DurationMonths, &o.PlacedBy, &o.Status, &params, &contact, &o.CompletedAt, &o.RejectedAt, &o.RejectReason}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return Order{}, err
+	}
+	var err error
+	if o.Price, err = money.Parse(price); err != nil {
+		return Order{}, err
+	}
+	if o.MonthlyPrice, err = amountPtr(monthly); err != nil {
+		return Order{}, err
+	}
+	if o.InitialPayment, err = amountPtr(initial); err != nil {
+		return Order{}, err
+	}
+	if err := json.Unmarshal(params, &o.Parameters); err != nil {
+		return Order{}, err
+	}
+	if contact != nil {
+		o.Contact = &order.Contact{}
+		if err := json.Unmarshal(contact, o.Contact); err != nil {
+			return Order{}, err
+		}
+	}
+	o.PlacedAt = o.PlacedAt.UTC()
+	if o.Kind == string(catalog.KindReservation) && o.Status == string(order.StatusCompleted) {
+		o.SubscriptionRef = o.Ref // a subscription is referenced like its order
+	}
+	o.CompletedAt = utc(o.CompletedAt)
+	o.RejectedAt = utc(o.RejectedAt)
+	return o, nil
+}
+
+func amountPtr(s *string) (*money.Amount, error) {
+	if s == nil {
+		return nil, nil
+	}
+	a, err := money.Parse(*s)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// Get returns order ref of contract cid; ErrNoOrder if the contract has no
+// such order.
+func (q Queries) Get(ctx context.Context, cid, ref string) (Order, error) {
+	o, err := scanOrder(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.contract_id = $1 AND o.ref = $2`, cid, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, ErrNoOrder
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("orders: order %s: %w", ref, err)
+	}
+	return o, nil
+}
+
+// ByRef returns order ref, whatever its contract (for the back office);
+// ErrNoOrder if there is none.
+func (q Queries) ByRef(ctx context.Context, ref string) (Order, error) {
+	o, err := scanOrder(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, ErrNoOrder
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("orders: order %s: %w", ref, err)
+	}
+	return o, nil
+}
+
+// ContractList is the list spec of a contract's orders.
+var ContractList = projections.ListSpec{
+	Sortable: map[string]projections.Column{
+		"ref":          {Expr: "o.seq", Type: "bigint"},
+		"placed_at":    {Expr: "o.placed_at", Type: "timestamptz"},
+		"name":         {Expr: "o.name", Type: "text"},
+		"service_code": {Expr: "o.service_code", Type: "text"},
+		"price":        {Expr: "o.price", Type: "numeric"},
+		"placed_by":    {Expr: "o.placed_by", Type: "text"},
+		"status":       {Expr: "o.status", Type: "text"},
+	},
+	DefaultSort: "-placed_at",
+	Search:      []string{"o.ref", "o.name", "o.service_code", "o.service_name", "o.placed_by", "o.status", "o.parameters::text"},
+	Key:         projections.Column{Expr: "o.ref", Type: "text"},
+}
+
+// MyList is the list spec of "my orders": the contract's columns too.
+var MyList = projections.ListSpec{
+	Sortable: map[string]projections.Column{
+		"ref":            {Expr: "o.ref", Type: "text"},
+		"placed_at":      {Expr: "o.placed_at", Type: "timestamptz"},
+		"name":           {Expr: "o.name", Type: "text"},
+		"service_code":   {Expr: "o.service_code", Type: "text"},
+		"price":          {Expr: "o.price", Type: "numeric"},
+		"placed_by":      {Expr: "o.placed_by", Type: "text"},
+		"status":         {Expr: "o.status", Type: "text"},
+		"contract_id":    {Expr: "o.contract_id", Type: "text"},
+		"contract_name":  {Expr: "c.name", Type: "text"},
+		"contract_offer": {Expr: "c.offer", Type: "text"},
+	},
+	DefaultSort: "-placed_at",
+	Search: []string{"o.ref", "o.name", "o.service_code", "o.service_name", "o.placed_by", "o.status", "o.parameters::text",
+		"o.contract_id", "c.name", "c.offer"},
+	Key: projections.Column{Expr: "o.ref", Type: "text"},
+}
+
+// statusFilter reads ?status=, which keeps orders of one status.
+func statusFilter(params url.Values) (string, error) {
+	s := params.Get("status")
+	switch order.Status(s) {
+	case "", order.StatusInProgress, order.StatusCompleted, order.StatusRejected:
+		return s, nil
+	}
+	return "", domain.Invalid("status", "invalid", "status is in_progress, completed or rejected")
+}
+
+// List returns a page of contract cid's orders (?q=&sort=&limit=&cursor=
+// and ?status=).
+func (q Queries) List(ctx context.Context, cid string, params url.Values) ([]Order, *string, error) {
+	p, err := ContractList.ParseList(params)
+	status, serr := statusFilter(params)
+	if err := joinValidation(err, serr); err != nil {
+		return nil, nil, err
+	}
+	b := ContractList.Build(p, 2)
+	rows, err := q.Pool.Query(ctx, `SELECT `+columns+`, `+ContractList.SortColumns(p)+`
+FROM rm_orders.orders o WHERE o.contract_id = $1 AND ($2 = '' OR o.status = $2)`+b.Where+b.OrderLimit,
+		append([]any{cid, status}, b.Args...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: list of %s: %w", cid, err)
+	}
+	return collect(p, rows)
+}
+
+// Mine returns a page of login's orders across their contracts (SPEC §4):
+// the orders they placed on the contracts they are declared on, and every
+// order of the contracts they are the referent of.
+func (q Queries) Mine(ctx context.Context, login string, params url.Values) ([]Order, *string, error) {
+	p, err := MyList.ParseList(params)
+	status, serr := statusFilter(params)
+	if err := joinValidation(err, serr); err != nil {
+		return nil, nil, err
+	}
+	b := MyList.Build(p, 2)
+	rows, err := q.Pool.Query(ctx, `SELECT `+columns+`, c.name, c.offer, `+MyList.SortColumns(p)+`
+FROM rm_orders.orders o
+JOIN rm_members.members m ON m.contract_id = o.contract_id AND m.login_key = $1
+JOIN rm_members.contracts c ON c.id = o.contract_id
+WHERE (o.placed_by_key = $1 OR m.referent) AND ($2 = '' OR o.status = $2)`+b.Where+b.OrderLimit,
+		append([]any{key(login), status}, b.Args...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: orders of %s: %w", login, err)
+	}
+	return collect(p, rows, true)
+}
+
+func collect(p projections.ListParams, rows pgx.Rows, withContract ...bool) ([]Order, *string, error) {
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Order, error) {
+		var o Order
+		var value, k string
+		var cname, coffer string
+		extra := []any{&value, &k}
+		if len(withContract) > 0 {
+			extra = []any{&cname, &coffer, &value, &k}
+		}
+		o, err := scanOrder(r, extra...)
+		o.ContractName, o.ContractOffer, o.sortValue, o.sortKey = cname, coffer, value, k
+		return o, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: list: %w", err)
+	}
+	items, next := projections.Page(p, list, func(o Order) (string, string) { return o.sortValue, o.sortKey })
+	return items, next, nil
+}
+
+// joinValidation merges the validation errors of a request's parameters.
+func joinValidation(errs ...error) error {
+	var v domain.ValidationError
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !v.Merge("", err) {
+			return err
+		}
+	}
+	return v.Err()
+}
