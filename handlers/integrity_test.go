@@ -98,7 +98,7 @@ func TestIntegrityDetectsTheFirstAlteredPosition(t *testing.T) {
 		}
 		positions = append(positions, p)
 	}
-	if len(positions) < 8 {
+	if len(positions) < 10 {
 		t.Fatalf("only %d events", len(positions))
 	}
 	last := len(positions) - 1
@@ -108,13 +108,14 @@ func TestIntegrityDetectsTheFirstAlteredPosition(t *testing.T) {
 		problem string
 		sql     string
 	}{
+		{"last event deleted", positions[last], "missing", `DELETE FROM events WHERE position = $1`},
 		// The chain's own table has no trigger to disable.
-		{"link forged", positions[last], "altered", `UPDATE rm_audit_chain.chain SET hash = sha256(hash) WHERE position = $1`},
-		{"metadata grows a key", positions[last-1], "altered", `UPDATE events SET metadata = metadata || '{"note": "approved"}' WHERE position = $1`},
-		{"event deleted", positions[last-2], "missing", `DELETE FROM events WHERE position = $1`},
-		{"data changed", positions[last-3], "altered", `UPDATE events SET data = data || '{"login": "someone.else"}' WHERE position = $1`},
-		{"time moved", positions[last-4], "altered", `UPDATE events SET recorded_at = recorded_at - interval '1 microsecond' WHERE position = $1`},
-		{"stream renumbered", positions[last-5], "altered", `UPDATE events SET stream_version = stream_version + 1000 WHERE position = $1`},
+		{"link forged", positions[last-1], "altered", `UPDATE rm_audit_chain.chain SET hash = sha256(hash) WHERE position = $1`},
+		{"metadata grows a key", positions[last-2], "altered", `UPDATE events SET metadata = metadata || '{"note": "approved"}' WHERE position = $1`},
+		{"event deleted", positions[last-3], "missing", `DELETE FROM events WHERE position = $1`},
+		{"data changed", positions[last-4], "altered", `UPDATE events SET data = data || '{"login": "someone.else"}' WHERE position = $1`},
+		{"time moved", positions[last-5], "altered", `UPDATE events SET recorded_at = recorded_at - interval '1 microsecond' WHERE position = $1`},
+		{"stream renumbered", positions[last-6], "altered", `UPDATE events SET stream_version = stream_version + 1000 WHERE position = $1`},
 		// A free slot in the first transaction, far below the chain's checkpoint.
 		{"event inserted in the past", positions[0] + 1000, "inserted", `
 INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)

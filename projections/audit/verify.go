@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -94,28 +92,33 @@ SELECT to_regclass('rm_audit_chain.chain') IS NOT NULL,
 			rep.ChainedUpTo = 0
 			return tx.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&rep.EventsNotChecked)
 		}
+		// A link whose event is gone: the first one, if any. The walk
+		// below reports it when it reaches its place.
+		var missing *int64
+		if err := tx.QueryRow(ctx, `
+SELECT min(c.position) FROM rm_audit_chain.chain c
+WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.position = c.position)`).Scan(&missing); err != nil {
+			return err
+		}
+		// Events in position order with their links: an ordered scan of
+		// both primary keys, nothing to sort.
 		rows, err := tx.Query(ctx, `
-SELECT coalesce(e.position, c.position), e.position IS NOT NULL, c.hash, `+storedColumns+`
-FROM events e FULL JOIN rm_audit_chain.chain c ON c.position = e.position
-ORDER BY 1`)
+SELECT c.hash, `+storedColumns+`
+FROM events e LEFT JOIN rm_audit_chain.chain c ON c.position = e.position
+ORDER BY e.position`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		w := walker{key: key, prev: genesis[:], rep: &rep, anchor: anchor}
+		w := walker{key: key, prev: genesis[:], rep: &rep, anchor: anchor, missing: missing}
 		for rows.Next() {
-			var pos int64
-			var hasEvent bool
 			var stored []byte
-			// A link without event scans NULLs into the event's fields:
-			// scan them through nullable holders.
-			var ev nullableEvent
-			if err := rows.Scan(append([]any{&pos, &hasEvent, &stored}, ev.targets()...)...); err != nil {
+			var ev storedEvent
+			if err := rows.Scan(append([]any{&stored}, ev.scanTargets()...)...); err != nil {
 				return err
 			}
-			done, err := w.step(pos, hasEvent, stored, ev)
-			if err != nil || done {
-				return err
+			if w.step(ev, stored) {
+				return nil
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -130,45 +133,51 @@ ORDER BY 1`)
 	return rep, nil
 }
 
-// walker checks the rows one by one.
+// walker checks the events one by one, in position order.
 type walker struct {
-	key    []byte
-	prev   []byte
-	rep    *Report
-	anchor *Anchor
+	key     []byte
+	prev    []byte
+	rep     *Report
+	anchor  *Anchor
+	missing *int64 // the first link without its event
 }
 
-// step checks one position; done is true at the first bad one.
-func (w *walker) step(pos int64, hasEvent bool, stored []byte, ev nullableEvent) (done bool, err error) {
-	if w.anchor != nil && !w.rep.AnchorChecked && pos > w.anchor.Position {
-		// The anchored position is gone (or never was).
-		return w.bad(w.anchor.Position, ProblemAnchorMismatch), nil
+// step checks one event and its stored link (nil if none); it returns
+// true at the first bad position.
+func (w *walker) step(ev storedEvent, stored []byte) (done bool) {
+	pos := ev.Position
+	// Positions passed without seeing what should be there: a deleted
+	// event, or an anchored one gone (or that never was). The lower first.
+	anchorPassed := w.anchor != nil && !w.rep.AnchorChecked && pos > w.anchor.Position
+	switch {
+	case w.missing != nil && pos > *w.missing && (!anchorPassed || *w.missing <= w.anchor.Position):
+		return w.bad(*w.missing, ProblemMissing)
+	case anchorPassed:
+		return w.bad(w.anchor.Position, ProblemAnchorMismatch)
 	}
 	switch {
-	case hasEvent && stored == nil && pos > w.rep.ChainedUpTo:
+	case stored == nil && pos > w.rep.ChainedUpTo:
 		w.rep.EventsNotChecked++
-		return false, nil
-	case hasEvent && stored == nil:
-		return w.bad(pos, ProblemInserted), nil
-	case !hasEvent:
-		return w.bad(pos, ProblemMissing), nil
+		return false
+	case stored == nil:
+		return w.bad(pos, ProblemInserted)
 	}
-	h, err := link(w.key, w.prev, ev.stored())
+	h, err := link(w.key, w.prev, ev)
 	if err != nil || !hmac.Equal(h, stored) {
 		// A row that cannot even be encoded (its JSON made invalid, say)
 		// was altered too.
-		return w.bad(pos, ProblemAltered), nil
+		return w.bad(pos, ProblemAltered)
 	}
 	w.prev = h
 	w.rep.EventsChecked++
 	w.rep.HeadPosition, w.rep.HeadHash = pos, hex.EncodeToString(h)
 	if w.anchor != nil && pos == w.anchor.Position {
 		if !hmac.Equal(h, w.anchor.Hash) {
-			return w.bad(pos, ProblemAnchorMismatch), nil
+			return w.bad(pos, ProblemAnchorMismatch)
 		}
 		w.rep.AnchorChecked = true
 	}
-	return false, nil
+	return false
 }
 
 func (w *walker) bad(pos int64, problem string) bool {
@@ -178,35 +187,14 @@ func (w *walker) bad(pos int64, problem string) bool {
 
 // finish concludes a walk that found nothing bad on the way.
 func (w *walker) finish() {
-	if w.rep.FirstBadPosition != nil {
-		return
-	}
-	if w.anchor != nil && !w.rep.AnchorChecked {
+	switch {
+	case w.missing != nil:
+		// The last events were deleted, not their links.
+		w.bad(*w.missing, ProblemMissing)
+	case w.anchor != nil && !w.rep.AnchorChecked:
 		// The log no longer reaches the anchored event: its tail was cut.
 		w.bad(w.anchor.Position, ProblemAnchorMismatch)
-		return
-	}
-	w.rep.OK = true
-}
-
-// nullableEvent scans an events row that may be all NULL (FULL JOIN).
-type nullableEvent struct {
-	position      *int64
-	eventID       *uuid.UUID
-	stream, typ   *string
-	version       *int64
-	schemaVersion *int32
-	data, meta    []byte
-	recordedAt    *time.Time
-}
-
-func (n *nullableEvent) targets() []any {
-	return []any{&n.position, &n.eventID, &n.stream, &n.version, &n.typ, &n.schemaVersion, &n.data, &n.meta, &n.recordedAt}
-}
-
-func (n nullableEvent) stored() storedEvent {
-	return storedEvent{
-		Position: *n.position, EventID: *n.eventID, Stream: *n.stream, Version: *n.version, Type: *n.typ,
-		SchemaVersion: *n.schemaVersion, Data: n.data, Metadata: n.meta, RecordedAt: *n.recordedAt,
+	default:
+		w.rep.OK = true
 	}
 }
