@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"selfcare/domain"
 	"selfcare/domain/membership"
 	"selfcare/internal/testkit"
 )
@@ -114,6 +115,20 @@ func TestEventFeedRefusesBadParametersAndOtherCallers(t *testing.T) {
 			t.Fatalf("first event: %+v", first)
 		}
 	}
+	// 100 events a page by default.
+	var many []domain.Event
+	for i := 0; i < 110; i++ {
+		many = append(many, membership.ExternalAccountsSet{ContractID: c.ID, Login: c.ReferentLogin, Incidents: i%2 == 0, At: time.Now()})
+	}
+	if _, err := env.History().Append(testkit.OperatorActor(), membership.Stream(c.ID, c.ReferentLogin), c.ID, many...); err != nil {
+		t.Fatal(err)
+	}
+	var full feedPage
+	testkit.Expect(t, env.Get("/api/v1/events", testkit.AuditorToken), http.StatusOK).JSON(t, &full)
+	if len(full.Events) != 100 || *full.NextAfter != full.Events[99].Position {
+		t.Fatalf("default page: %d events, next_after %d", len(full.Events), *full.NextAfter)
+	}
+
 	// A type filter keeps only those types, and the limit holds.
 	var p feedPage
 	testkit.Expect(t, env.Get("/api/v1/events?types=UserAddedToContract&types=ContractCreated,&limit=1", testkit.AuditorToken), http.StatusOK).JSON(t, &p)
