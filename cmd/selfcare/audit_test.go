@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,11 +13,8 @@ import (
 
 	"selfcare/internal/secrets"
 	"selfcare/internal/server"
-	"selfcare/internal/testdb"
 	"selfcare/internal/testkit"
 )
-
-func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // TestAuditVerifyCommand runs "selfcare audit verify" and the rebuild
 // guard the way an operator would, on a live server's database.

@@ -122,6 +122,8 @@ func (s *Server) features() []handlers.Feature {
 	return []handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
+		handlers.OpenAPI{},
 		handlers.EventFeedAPI{Store: s.Store, Registry: s.Registry, Draining: s.draining},
 		handlers.AuditAPI{Store: s.Store, Queries: audit.Queries{Pool: s.Pool}, Pool: s.Pool,
 			ChainKey: s.Keys.Derive(audit.ChainKeyPurpose)},
