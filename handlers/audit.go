@@ -156,9 +156,12 @@ func roleChangeRecord(c audit.RoleChange) []string {
 		strconv.FormatInt(c.Position, 10), c.OccurredAt.UTC().Format(time.RFC3339Nano), cell(c.Contract), cell(c.User),
 		c.Change, cell(c.Actor), cell(c.ActorKind), cell(c.SourceIP), cell(c.RequestID), cell(c.CorrelationID), c.EventID.String(),
 	}
-	for _, side := range []audit.RoleSet{c.Before, c.After} {
+	for _, side := range []*audit.RoleSet{c.Before, c.After} {
+		if side == nil { // not on the contract: empty cells
+			side = &audit.RoleSet{}
+		}
 		for _, s := range access.Sections {
-			rec = append(rec, cell(side.Profiles[string(s)])) // "" when not a member
+			rec = append(rec, cell(side.Profiles[string(s)]))
 		}
 		rec = append(rec, cell(strings.Join(side.Console, " ")))
 	}

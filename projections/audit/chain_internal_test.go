@@ -130,7 +130,7 @@ func TestRoleChangeFilterTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	sql, args = f.where()
-	if sql != " AND r.login_key = $1 AND r.occurred_at <= $2" || args[0] != "julie" || !args[1].(time.Time).Equal(time.Date(2026, 10, 31, 10, 0, 0, 0, time.UTC)) {
+	if sql != " AND r.login_key = $1 AND r.occurred_at < $2" || args[0] != "julie" || !args[1].(time.Time).Equal(time.Date(2026, 10, 31, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%q %v", sql, args)
 	}
 	// The same day as from and to is that whole day.

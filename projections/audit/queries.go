@@ -33,8 +33,8 @@ type RoleChange struct {
 	SourceIP      string    `json:"source_ip"`
 	RequestID     string    `json:"request_id"`
 	CorrelationID string    `json:"correlation_id"`
-	Before        RoleSet   `json:"before"`
-	After         RoleSet   `json:"after"`
+	Before        *RoleSet  `json:"before"` // null before an addition
+	After         *RoleSet  `json:"after"`  // null after a removal
 	EventID       uuid.UUID `json:"event_id"`
 	EventType     string    `json:"event_type"`
 	Stream        string    `json:"stream"`
@@ -65,8 +65,8 @@ type RoleChangeFilter struct {
 	Contract string
 	User     string
 	Actor    string
-	// From is inclusive. To is inclusive for an instant; for a day
-	// (to=2026-10-31) the whole day is included.
+	// From is inclusive; To is exclusive ("before"): a day given as To
+	// (to=2026-10-31) means before the next midnight, the whole day in.
 	From, To *time.Time
 	toDay    bool
 }
@@ -105,7 +105,7 @@ func parseWhen(v *domain.ValidationError, name, s string) (*time.Time, bool) {
 	return nil, false
 }
 
-// upper is the exclusive upper bound of a day "to", the inclusive instant otherwise.
+// upper is the exclusive upper bound: to, or the midnight after a day.
 func (f RoleChangeFilter) upper() time.Time {
 	if f.toDay {
 		return f.To.AddDate(0, 0, 1)
@@ -135,11 +135,7 @@ func (f RoleChangeFilter) where() (string, []any) {
 		add("r.occurred_at >= $%d", *f.From)
 	}
 	if f.To != nil {
-		if f.toDay {
-			add("r.occurred_at < $%d", f.upper())
-		} else {
-			add("r.occurred_at <= $%d", *f.To)
-		}
+		add("r.occurred_at < $%d", f.upper())
 	}
 	return sql, args
 }

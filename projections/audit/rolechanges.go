@@ -53,18 +53,16 @@ CREATE INDEX role_changes_actor ON role_changes (actor_key, position);
 CREATE INDEX role_changes_time ON role_changes (occurred_at, position);
 `
 
-// RoleSet is one side of a role change: profiles per section (null when
-// the user is not on the contract) and console roles.
+// RoleSet is one side of a role change: profiles per section and console
+// roles. A change has no RoleSet (null) before an addition and after a
+// removal: the user was not on the contract.
 type RoleSet struct {
 	Profiles map[string]string `json:"profiles"`
 	Console  []string          `json:"console"`
 }
 
-func roleSet(r access.Roles) RoleSet {
-	s := RoleSet{Console: r.Console.Names()}
-	if !r.Profiles.IsZero() {
-		s.Profiles = r.Profiles.Map()
-	}
+func roleSet(r access.Roles) *RoleSet {
+	s := &RoleSet{Profiles: r.Profiles.Map(), Console: r.Console.Names()}
 	if s.Console == nil {
 		s.Console = []string{}
 	}
@@ -106,7 +104,7 @@ func RoleChangesProjector(reg *registry.Registry) projections.Projector {
 
 type roleChange struct {
 	change, contract, login, actor string
-	before, after                  RoleSet
+	before, after                  *RoleSet // nil: not on the contract
 }
 
 func (c roleChange) insert(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
@@ -114,12 +112,6 @@ func (c roleChange) insert(ctx context.Context, tx pgx.Tx, rec eventstore.Record
 	actor := md.Actor
 	if actor == "" {
 		actor = c.actor
-	}
-	if c.before.Console == nil {
-		c.before.Console = []string{}
-	}
-	if c.after.Console == nil {
-		c.after.Console = []string{}
 	}
 	before, err := json.Marshal(c.before)
 	if err != nil {
