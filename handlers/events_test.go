@@ -170,7 +170,7 @@ func TestEventFeedDeliversEveryEventExactlyOnceUnderConcurrentWriters(t *testing
 			case target = <-last:
 			default:
 			}
-			p, err := readFeed(ctx, env.URL, fmt.Sprintf("%s&after=%d&limit=7&wait=0.2", query, after))
+			p, err := readFeed(ctx, env.URL, fmt.Sprintf("%safter=%d&limit=7&wait=0.2", query, after))
 			if err != nil {
 				s.err = err
 				break
@@ -184,8 +184,8 @@ func TestEventFeedDeliversEveryEventExactlyOnceUnderConcurrentWriters(t *testing
 	defer cancel()
 	lastAll, lastPlaced := make(chan int64, 1), make(chan int64, 1)
 	all, placed := make(chan seen, 1), make(chan seen, 1)
-	go follow(ctx, "types=", lastAll, all)
-	go follow(ctx, "types=OrderPlaced", lastPlaced, placed)
+	go follow(ctx, "", lastAll, all)
+	go follow(ctx, "types=OrderPlaced&", lastPlaced, placed)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*perWriter)

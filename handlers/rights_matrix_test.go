@@ -58,12 +58,6 @@ var pendingInOtherBranches = map[string]string{
 	"POST /api/v1/admin/contracts/{cid}/usage":           "feat/commerce",
 	"POST /api/v1/admin/billing-runs":                    "feat/commerce",
 
-	// feat/audit: audit and the event feed.
-	"GET /api/v1/audit/role-changes":            "feat/audit",
-	"GET /api/v1/audit/streams/{stream}/events": "feat/audit",
-	"GET /api/v1/audit/integrity":               "feat/audit",
-	"GET /api/v1/events":                        "feat/audit",
-
 	// feat/openapi.
 }
 
