@@ -28,6 +28,7 @@ import (
 	"selfcare/projections"
 	"selfcare/projections/audit"
 	"selfcare/projections/members"
+	"selfcare/web"
 )
 
 // Options are what a server is built from.
@@ -124,6 +125,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
+		handlers.WebUI{Assets: web.Assets()},
 		handlers.EventFeedAPI{Store: s.Store, Registry: s.Registry, Draining: s.draining},
 		handlers.AuditAPI{Store: s.Store, Queries: audit.Queries{Pool: s.Pool}, Pool: s.Pool,
 			ChainKey: s.Keys.Derive(audit.ChainKeyPurpose)},
