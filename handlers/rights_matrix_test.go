@@ -40,12 +40,6 @@ var pendingInOtherBranches = map[string]string{
 	"POST /api/v1/contracts/{cid}/console/access-keys":          "console credentials",
 	"DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}": "console credentials",
 
-	// feat/audit: audit and the event feed.
-	"GET /api/v1/audit/role-changes":            "feat/audit",
-	"GET /api/v1/audit/streams/{stream}/events": "feat/audit",
-	"GET /api/v1/audit/integrity":               "feat/audit",
-	"GET /api/v1/events":                        "feat/audit",
-
 	// feat/openapi.
 }
 

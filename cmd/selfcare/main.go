@@ -2,8 +2,8 @@
 //
 //	selfcare serve                       apply migrations, then serve
 //	selfcare migrate                     apply migrations
-//	selfcare projections rebuild [NAME]  rebuild read models from the events
-//	selfcare audit verify                check that the event log was not altered
+//	selfcare projections rebuild [--force] [NAME]  rebuild read models from the events
+//	selfcare audit verify [--anchor P:H]           check that the event log was not altered
 //	selfcare bench                       measure the event store against raw INSERTs
 //	selfcare db start|stop|url           manage the embedded PostgreSQL cluster
 //
@@ -25,8 +25,9 @@ const usage = `usage: selfcare <command> [arguments]
 commands:
   serve                       apply migrations, then serve HTTP
   migrate                     apply migrations and exit
-  projections rebuild [NAME]  rebuild one read model (or all) from the events
-  audit verify                verify the event log's hash chain
+  projections rebuild [--force] [NAME]
+                              rebuild one read model (or all) from the events
+  audit verify [--anchor P:H] verify the event log's hash chain
   bench                       benchmark the event store (prints ratios to raw INSERTs)
   db start|stop|url           manage the embedded PostgreSQL cluster
 

@@ -9,8 +9,12 @@ import (
 )
 
 func runProjections(ctx context.Context, args []string, logger *slog.Logger) error {
+	force := len(args) > 1 && args[1] == "--force"
+	if force {
+		args = append(args[:1:1], args[2:]...)
+	}
 	if len(args) < 1 || args[0] != "rebuild" || len(args) > 2 {
-		return usageError("usage: selfcare projections rebuild [NAME]")
+		return usageError("usage: selfcare projections rebuild [--force] [NAME]")
 	}
 	name := ""
 	if len(args) == 2 {
@@ -21,6 +25,9 @@ func runProjections(ctx context.Context, args []string, logger *slog.Logger) err
 		return err
 	}
 	defer db.close(logger)
+	if err := guardChainRebuild(ctx, srv, name, force, os.Stdout); err != nil {
+		return err
+	}
 	last := time.Time{}
 	return srv.Runner.Rebuild(ctx, name, func(projector string, applied, total int64) {
 		if time.Since(last) < 500*time.Millisecond && applied < total {
@@ -33,8 +40,4 @@ func runProjections(ctx context.Context, args []string, logger *slog.Logger) err
 		}
 		fmt.Fprintf(os.Stdout, "rebuild %s: %d/%d events (%.0f%%)\n", projector, applied, total, pct)
 	})
-}
-
-func runAudit(ctx context.Context, args []string, logger *slog.Logger) error {
-	return usageError("usage: selfcare audit verify (not available yet)")
 }

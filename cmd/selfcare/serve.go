@@ -155,6 +155,7 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(srv.Drain) // long polls answer at once instead of holding the drain
 	ln, err := net.Listen("tcp", srv.Config.Addr)
 	if err != nil {
 		return err

@@ -112,7 +112,7 @@ func Run(ctx context.Context, env *Env, measurements []Measurement, out io.Write
 
 // Rows are printed as results come, so columns have fixed widths.
 func row(name, value, baseline, ratio, target, verdict, note string) string {
-	return strings.TrimRight(fmt.Sprintf("%-40s %16s %16s %6s  %-12s %-7s %s", name, value, baseline, ratio, target, verdict, note), " ")
+	return strings.TrimRight(fmt.Sprintf("%-44s %16s %16s %6s  %-12s %-7s %s", name, value, baseline, ratio, target, verdict, note), " ")
 }
 
 func resultRow(r Result) string {

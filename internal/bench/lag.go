@@ -39,7 +39,7 @@ var lagProjector = projections.Projector{
 func ProjectionLag(writers int, pause time.Duration) Measurement {
 	name := fmt.Sprintf("projection lag, %d writers", writers)
 	if pause > 0 {
-		name += fmt.Sprintf(" pausing %s", pause)
+		name = fmt.Sprintf("projection lag, %d paced writers", writers)
 	}
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
 		runner := projections.NewRunner(env.Store, slog.New(slog.DiscardHandler), lagProjector)
@@ -154,6 +154,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 		slices.Sort(applied)
 		slices.Sort(visible)
 		note := fmt.Sprintf("%d appends, %.0f events/s", len(applied), perSecond)
+		if pause > 0 {
+			note += fmt.Sprintf(", each writer pausing %s after each append", pause)
+		}
 		return []Result{
 			{Name: name + ", visible p50", Unit: "ms", Value: quantile(visible, 0.50), Note: "commit -> ReadPage can return it (upper bound)"},
 			{Name: name + ", visible p99", Unit: "ms", Value: quantile(visible, 0.99)},

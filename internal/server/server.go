@@ -27,6 +27,7 @@ import (
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
+	"selfcare/projections/audit"
 	rmbilling "selfcare/projections/billing"
 	"selfcare/projections/members"
 	"selfcare/projections/orders"
@@ -62,6 +63,9 @@ type Server struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // New builds a server on a migrated database.
@@ -84,10 +88,10 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxProjectionLag == 0 {
 		opts.MaxProjectionLag = 30 * time.Second
 	}
-	s := &Server{Options: opts, Registry: registry.All(), Metrics: prometheus.NewRegistry()}
+	s := &Server{Options: opts, Registry: registry.All(), Metrics: prometheus.NewRegistry(), draining: make(chan struct{})}
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Store = eventstore.New(opts.Pool, opts.Clock)
-	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors(s.Registry)...)
+	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors(s.Registry, opts.Keys)...)
 	s.App = &app.App{
 		Store:      s.Store,
 		Registry:   s.Registry,
@@ -113,12 +117,14 @@ func New(opts Options) (*Server, error) {
 }
 
 // Projectors lists every read model of selfcare.
-func Projectors(reg *registry.Registry) []projections.Projector {
+func Projectors(reg *registry.Registry, keys *secrets.Keys) []projections.Projector {
 	return []projections.Projector{
 		members.Projector(reg),
 		orders.Projector(reg),
 		subscriptions.Projector(reg),
 		rmbilling.Projector(reg),
+		audit.RoleChangesProjector(reg),
+		audit.ChainProjector(keys.Derive(audit.ChainKeyPurpose)),
 	}
 }
 
@@ -135,6 +141,9 @@ func (s *Server) features() []handlers.Feature {
 		handlers.OrdersAPI{Orders: &app.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
 		handlers.SubscriptionsAPI{Queries: subscriptions.Queries{Pool: s.Pool}, Clock: s.Clock},
 		s.invoicesAPI(memberQueries),
+		handlers.EventFeedAPI{Store: s.Store, Registry: s.Registry, Draining: s.draining},
+		handlers.AuditAPI{Store: s.Store, Queries: audit.Queries{Pool: s.Pool}, Pool: s.Pool,
+			ChainKey: s.Keys.Derive(audit.ChainKeyPurpose)},
 	}
 }
 
@@ -171,8 +180,16 @@ func (s *Server) spawn(f func()) {
 	}()
 }
 
+// Drain tells requests that wait (long polls of the event feed) to answer
+// now: the server is shutting down. Call it when the HTTP server starts
+// its graceful shutdown (http.Server.RegisterOnShutdown); Stop calls it too.
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() { close(s.draining) })
+}
+
 // Stop stops the background workers and waits for them.
 func (s *Server) Stop() {
+	s.Drain()
 	if s.cancel != nil {
 		s.cancel()
 	}

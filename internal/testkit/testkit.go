@@ -89,6 +89,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
 	t.Cleanup(func() {
+		srv.Drain() // long polls still in flight answer now, so Close does not wait for them
 		hs.Close()
 		srv.Stop()
 	})

@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"selfcare/domain"
+	"selfcare/domain/registry"
+	"selfcare/eventstore"
+)
+
+// Bounds of the event feed (API.md "Event feed").
+const (
+	feedDefaultLimit = 100
+	feedMaxLimit     = 1000
+	feedMaxWait      = 60 * time.Second
+)
+
+// EventFeedAPI serves the global event stream to billing consumers: every
+// event after a position, in position order, optionally of some types,
+// waiting for new ones if asked. It is gap-safe (eventstore.ReadPage), so
+// a reader that always passes the last next_after sees every event exactly
+// once.
+type EventFeedAPI struct {
+	Store    *eventstore.Store
+	Registry *registry.Registry
+	// Draining is closed when the server starts shutting down: waiting
+	// requests answer at once instead of holding the shutdown back.
+	Draining <-chan struct{}
+}
+
+// Routes registers the feed.
+func (f EventFeedAPI) Routes(r *Routes) {
+	r.Handle("GET /api/v1/events", f.read)
+}
+
+// feedPage is the feed's answer.
+type feedPage struct {
+	Events    []eventstore.Record `json:"events"`
+	NextAfter int64               `json:"next_after"`
+}
+
+type feedQuery struct {
+	after int64
+	types []string
+	limit int
+	wait  time.Duration
+}
+
+func (f EventFeedAPI) read(w http.ResponseWriter, r *http.Request) {
+	q, err := f.parse(r.URL.Query())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	page, err := f.poll(r.Context(), q)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away: nobody to answer
+		}
+		fail(w, r, err)
+		return
+	}
+	events := page.Records
+	if events == nil {
+		events = []eventstore.Record{}
+	}
+	writeJSON(w, http.StatusOK, feedPage{Events: events, NextAfter: page.Next})
+}
+
+// poll reads a page; when it is empty and the client asked to wait, it
+// waits for a commit (the store's change signal, which covers other
+// processes too) and reads again, until an event comes, the wait is over,
+// the client leaves or the server shuts down.
+func (f EventFeedAPI) poll(ctx context.Context, q feedQuery) (eventstore.Page, error) {
+	// The wait is a network timeout: real time, not the injected clock.
+	deadline := time.Now().Add(q.wait)
+	heldBackWait := time.Millisecond
+	after := q.after
+	for {
+		changed := f.Store.Changes().C()
+		page, err := f.Store.ReadPage(ctx, f.Store.Pool(), after, eventstore.ReadOptions{Types: q.types, Limit: q.limit})
+		if err != nil {
+			return page, err
+		}
+		remaining := time.Until(deadline)
+		if len(page.Records) > 0 || remaining <= 0 {
+			return page, nil
+		}
+		// Events of other types may have been skipped: go on from there.
+		after = page.Next
+		var retry <-chan time.Time
+		if page.HeldBack {
+			// Committed events wait behind an older transaction, which
+			// will not necessarily signal when it ends: look again soon.
+			retry = time.After(min(heldBackWait, remaining))
+			heldBackWait = min(heldBackWait*2, 50*time.Millisecond)
+		} else {
+			heldBackWait = time.Millisecond
+		}
+		timeout := time.NewTimer(remaining)
+		select {
+		case <-ctx.Done():
+			timeout.Stop()
+			return page, ctx.Err()
+		case <-f.Draining:
+			timeout.Stop()
+			return page, nil
+		case <-changed:
+		case <-retry:
+		case <-timeout.C:
+		}
+		timeout.Stop()
+	}
+}
+
+// parse reads ?after=&types=&limit=&wait=. Every bad parameter is a
+// field of the *domain.ValidationError returned.
+func (f EventFeedAPI) parse(values url.Values) (feedQuery, error) {
+	var v domain.ValidationError
+	q := feedQuery{limit: feedDefaultLimit}
+	if s := values.Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			v.Add("after", "invalid", "after is a position: an integer, 0 or more (the next_after of the previous page)")
+		}
+		q.after = n
+	}
+	if s := values.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > feedMaxLimit {
+			v.Add("limit", "invalid", "limit is an integer from 1 to %d", feedMaxLimit)
+		}
+		q.limit = n
+	}
+	if s := values.Get("wait"); s != "" {
+		secs, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(secs >= 0 && secs <= feedMaxWait.Seconds()) || math.IsNaN(secs) {
+			v.Add("wait", "invalid", "wait is a number of seconds from 0 to %d", int(feedMaxWait.Seconds()))
+		} else {
+			q.wait = time.Duration(secs * float64(time.Second))
+		}
+	}
+	seen := map[string]bool{}
+	var unknown []string
+	for _, list := range values["types"] {
+		for _, t := range strings.Split(list, ",") {
+			t = strings.TrimSpace(t)
+			switch {
+			case t == "" || seen[t]:
+			case !f.Registry.Known(t):
+				unknown = append(unknown, t)
+			default:
+				seen[t] = true
+				q.types = append(q.types, t)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		v.Add("types", "unknown_type", "unknown event type(s) %s; known types: %s",
+			strings.Join(unknown, ", "), strings.Join(f.Registry.Names(), ", "))
+	}
+	return q, v.Err()
+}

@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"selfcare/eventstore"
+	"selfcare/projections"
+)
+
+// ChainName is the name of the hash-chain projector; its table is
+// rm_audit_chain.chain.
+const ChainName = "audit_chain"
+
+// ChainKeyPurpose is the purpose under which the chain's HMAC key is
+// derived from selfcare's secret (secrets.Keys.Derive).
+const ChainKeyPurpose = "audit-chain"
+
+const chainSchema = `
+CREATE TABLE chain (
+    position bigint PRIMARY KEY,
+    hash     bytea  NOT NULL
+);
+`
+
+// ChainProjector returns the projector that seals every event, in position
+// order, into a hash chain under key:
+//
+//	h(n) = HMAC-SHA256(key, h(n-1) ‖ canonical(event n)),  h(0) = 32 zero bytes
+//
+// where canonical covers the event's position, id, stream, version, type,
+// schema version, data, metadata and recorded time (see canonical). Each
+// link is stored beside its position; Verify recomputes them from the
+// events table. See the package comment for what this proves.
+func ChainProjector(key []byte) projections.Projector {
+	key = bytes.Clone(key)
+	return projections.Projector{
+		Name:    ChainName,
+		Version: 1,
+		Schema:  chainSchema,
+		// Types empty: every event is chained.
+		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
+			// The record handed over has its metadata decoded into a
+			// struct, which would drop unknown keys: seal the row as
+			// stored instead, exactly as Verify reads it.
+			row := tx.QueryRow(ctx, `
+SELECT `+storedColumns+`, (SELECT c.hash FROM chain c ORDER BY c.position DESC LIMIT 1)
+FROM events e WHERE e.position = $1`, rec.Position)
+			var ev storedEvent
+			var prev []byte
+			if err := row.Scan(ev.scanTargets(&prev)...); err != nil {
+				return fmt.Errorf("audit chain: read event %d: %w", rec.Position, err)
+			}
+			if prev == nil {
+				prev = genesis[:]
+			}
+			h, err := link(key, prev, ev)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO chain (position, hash) VALUES ($1, $2)`, ev.Position, h)
+			return err
+		},
+	}
+}
+
+// genesis is h(0), the link before the first event.
+var genesis [sha256.Size]byte
+
+// storedEvent is a row of the events table as stored, metadata included
+// verbatim.
+type storedEvent struct {
+	Position      int64
+	EventID       uuid.UUID
+	Stream        string
+	Version       int64
+	Type          string
+	SchemaVersion int32
+	Data          []byte
+	Metadata      []byte
+	RecordedAt    time.Time
+}
+
+// storedColumns are the columns scanned by storedEvent.scanTargets, from
+// the events table aliased e.
+const storedColumns = `e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at`
+
+func (ev *storedEvent) scanTargets(extra ...any) []any {
+	return append([]any{&ev.Position, &ev.EventID, &ev.Stream, &ev.Version, &ev.Type, &ev.SchemaVersion,
+		&ev.Data, &ev.Metadata, &ev.RecordedAt}, extra...)
+}
+
+// chainFormat starts every canonical encoding: a new format gets a new
+// name (and a new projector version), never a silent reinterpretation.
+const chainFormat = "selfcare/audit-chain/v1\x00"
+
+// canonical is the byte string an event contributes to the chain: each
+// field fixed-size or length-prefixed, so no two different events encode
+// alike; data and metadata as canonical JSON (keys sorted, numbers as
+// written), so the chain does not depend on how PostgreSQL prints jsonb;
+// the time in microseconds since the epoch, PostgreSQL's precision.
+func canonical(ev storedEvent) ([]byte, error) {
+	data, err := canonicalJSON(ev.Data)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: data of event %d: %w", ev.Position, err)
+	}
+	meta, err := canonicalJSON(ev.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: metadata of event %d: %w", ev.Position, err)
+	}
+	var b bytes.Buffer
+	b.Grow(len(chainFormat) + 80 + len(ev.Stream) + len(ev.Type) + len(data) + len(meta))
+	b.WriteString(chainFormat)
+	u64 := func(v uint64) { b.Write(binary.BigEndian.AppendUint64(nil, v)) }
+	str := func(s []byte) {
+		u64(uint64(len(s)))
+		b.Write(s)
+	}
+	u64(uint64(ev.Position))
+	b.Write(ev.EventID[:])
+	str([]byte(ev.Stream))
+	u64(uint64(ev.Version))
+	str([]byte(ev.Type))
+	u64(uint64(ev.SchemaVersion))
+	str(data)
+	str(meta)
+	u64(uint64(ev.RecordedAt.UnixMicro()))
+	return b.Bytes(), nil
+}
+
+// canonicalJSON re-encodes a JSON document with object keys sorted and
+// numbers kept as written.
+func canonicalJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value")
+	}
+	return json.Marshal(v) // maps are written with sorted keys
+}
+
+// link returns h(n) from h(n-1) and event n.
+func link(key, prev []byte, ev storedEvent) ([]byte, error) {
+	c, err := canonical(ev)
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(prev)
+	m.Write(c)
+	return m.Sum(nil), nil
+}
