@@ -26,6 +26,10 @@ var (
 	errKeyNoResponse = fmt.Errorf("%w: the request with this Idempotency-Key was applied, but its response was lost; read the resource", domain.ErrConflict)
 )
 
+// headerNoReplay, set by a handler on a response that shows a secret once
+// (a secret access key), keeps that response out of the idempotency store.
+const headerNoReplay = "X-Selfcare-No-Replay"
+
 // replayed response headers.
 var replayHeaders = []string{"Content-Type", "Location", "ETag"}
 
@@ -75,9 +79,14 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}()
 			next.ServeHTTP(rec, r.WithContext(ctx))
 		}()
-		if rec.status >= 500 {
+		switch {
+		case rec.status >= 500:
 			s.releaseKey(r.Context(), who, key)
-		} else {
+		case rec.header.Get(headerNoReplay) != "":
+			// A secret shown once is not kept for a replay: a retry
+			// learns the request was applied (409) and reads the resource.
+			rec.header.Del(headerNoReplay)
+		default:
 			s.storeResponse(r.Context(), who, key, rec)
 		}
 		rec.flushTo(w)

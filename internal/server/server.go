@@ -26,6 +26,7 @@ import (
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
+	"selfcare/projections/credentials"
 	"selfcare/projections/members"
 )
 
@@ -51,6 +52,8 @@ type Server struct {
 	Sessions *app.Sessions
 	Metrics  *prometheus.Registry
 	HTTP     *handlers.Server
+	// Account is authentication, my account, console credentials and emails.
+	Account *Account
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -88,6 +91,10 @@ func New(opts Options) (*Server, error) {
 		ReadModels: s.Runner,
 	}
 	s.Sessions = &app.Sessions{App: s.App}
+	var err error
+	if s.Account, err = s.newAccount(); err != nil {
+		return nil, err
+	}
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
 		Members:      members.Queries{Pool: opts.Pool},
@@ -107,16 +114,17 @@ func New(opts Options) (*Server, error) {
 func Projectors(reg *registry.Registry) []projections.Projector {
 	return []projections.Projector{
 		members.Projector(reg),
+		credentials.Projector(reg),
 	}
 }
 
 // features lists the HTTP features.
 func (s *Server) features() []handlers.Feature {
 	memberQueries := members.Queries{Pool: s.Pool}
-	return []handlers.Feature{
+	return append([]handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
-	}
+	}, s.Account.features(s)...)
 }
 
 // Start prepares the read models (building those that are new or changed)
@@ -128,6 +136,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
 	s.spawn(func() { s.Runner.Follow(ctx) })
+	s.Account.start(ctx, s)
 	return nil
 }
 
