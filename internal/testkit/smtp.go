@@ -28,6 +28,7 @@ type SMTPServer struct {
 	received []Mail
 	taken    []bool
 	refuse   int
+	refuseTo map[string]int
 	refused  int
 	changed  chan struct{}
 }
@@ -74,6 +75,16 @@ func (s *SMTPServer) RefuseNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse = n
+}
+
+// RefuseTo makes the server refuse the next n messages to addr (451).
+func (s *SMTPServer) RefuseTo(addr string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuseTo == nil {
+		s.refuseTo = map[string]int{}
+	}
+	s.refuseTo[strings.ToLower(addr)] = n
 }
 
 // Refused returns how many messages were refused so far.
@@ -143,8 +154,17 @@ func (s *SMTPServer) summary() string {
 func (s *SMTPServer) deliver(m Mail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refuse > 0 {
+	refuse := s.refuse > 0
+	if refuse {
 		s.refuse--
+	}
+	for _, to := range m.To {
+		if n := s.refuseTo[strings.ToLower(to)]; n > 0 {
+			s.refuseTo[strings.ToLower(to)] = n - 1
+			refuse = true
+		}
+	}
+	if refuse {
 		s.refused++
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
