@@ -40,8 +40,11 @@ func run(ctx context.Context, store *eventstore.Store, group string, logger *slo
 	if err != nil {
 		return err
 	}
+	// The subscriber stops with Close, after the loop below has finished
+	// with its message: cancelling its context instead would have it
+	// commit the message's transaction while a handler still uses it.
 	defer sub.Close()
-	msgs, err := sub.Subscribe(ctx, eventstore.TopicAll)
+	msgs, err := sub.Subscribe(context.WithoutCancel(ctx), eventstore.TopicAll)
 	if err != nil {
 		return err
 	}
@@ -54,7 +57,14 @@ func run(ctx context.Context, store *eventstore.Store, group string, logger *slo
 			if !ok {
 				return nil
 			}
-			if err := handle(msg.Context(), msg); err != nil {
+			// The handler's context carries the message's transaction and
+			// ends with ctx too, so a shutdown does not wait for it.
+			hctx, cancel := context.WithCancel(msg.Context())
+			stop := context.AfterFunc(ctx, cancel)
+			err := handle(hctx, msg)
+			stop()
+			cancel()
+			if err != nil {
 				if ctx.Err() != nil {
 					msg.Nack()
 					return nil

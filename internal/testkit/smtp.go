@@ -105,18 +105,33 @@ func (s *SMTPServer) Next(t testing.TB, addr string) Mail {
 	return m
 }
 
+// NextMatching is Next for the next message to addr that match accepts;
+// the messages it passes over stay for later calls.
+func (s *SMTPServer) NextMatching(t testing.TB, addr string, match func(Mail) bool) Mail {
+	t.Helper()
+	m, ok := s.nextMatching(addr, match, 20*time.Second)
+	if !ok {
+		t.Fatalf("no matching email to %s within 20 s (received: %s)", addr, s.summary())
+	}
+	return m
+}
+
 // NextWithin is Next with a timeout, reporting false when none came.
 func (s *SMTPServer) NextWithin(addr string, d time.Duration) (Mail, bool) {
 	return s.next(addr, d)
 }
 
 func (s *SMTPServer) next(addr string, d time.Duration) (Mail, bool) {
+	return s.nextMatching(addr, nil, d)
+}
+
+func (s *SMTPServer) nextMatching(addr string, match func(Mail) bool, d time.Duration) (Mail, bool) {
 	deadline := time.After(d)
 	for {
 		s.mu.Lock()
 		changed := s.changed
 		for i, m := range s.received {
-			if s.taken[i] {
+			if s.taken[i] || match != nil && !match(m) {
 				continue
 			}
 			for _, to := range m.To {

@@ -26,9 +26,10 @@ CREATE TABLE access_keys (
     access_key_id text PRIMARY KEY,
     contract_id   text NOT NULL,
     login_key     text NOT NULL,
-    created_at    timestamptz NOT NULL
+    created_at    timestamptz NOT NULL,
+    position      bigint NOT NULL
 );
-CREATE INDEX access_keys_account ON access_keys (contract_id, login_key, created_at);
+CREATE INDEX access_keys_account ON access_keys (contract_id, login_key, position);
 
 CREATE TABLE api_passwords (
     contract_id text NOT NULL,
@@ -59,8 +60,8 @@ ON CONFLICT (contract_id, login_key) DO UPDATE SET set_at = excluded.set_at`, e.
 				_, err = tx.Exec(ctx, `DELETE FROM api_passwords WHERE contract_id = $1 AND login_key = $2`, e.ContractID, key(e.Login))
 			case console.AccessKeyCreated:
 				_, err = tx.Exec(ctx, `
-INSERT INTO access_keys (access_key_id, contract_id, login_key, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, key(e.Login), e.At)
+INSERT INTO access_keys (access_key_id, contract_id, login_key, created_at, position) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, key(e.Login), e.At, rec.Position)
 			case console.AccessKeyDeleted:
 				_, err = tx.Exec(ctx, `DELETE FROM access_keys WHERE access_key_id = $1`, e.AccessKeyID)
 			default:
@@ -85,12 +86,12 @@ type Queries struct {
 	Pool *pgxpool.Pool
 }
 
-// AccessKeys lists the access keys of login's console account on cid,
-// oldest first (at most two).
+// AccessKeys lists the access keys of login's console account on cid, in
+// the order they were created (at most two).
 func (q Queries) AccessKeys(ctx context.Context, cid, login string) ([]AccessKey, error) {
 	rows, err := q.Pool.Query(ctx, `
 SELECT access_key_id, created_at FROM rm_credentials.access_keys WHERE contract_id = $1 AND login_key = $2
-ORDER BY created_at, access_key_id`, cid, key(login))
+ORDER BY position`, cid, key(login))
 	if err != nil {
 		return nil, fmt.Errorf("credentials: access keys: %w", err)
 	}
