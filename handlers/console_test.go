@@ -71,8 +71,24 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	if r.FieldCodes(t)["verification_code"] != "required" {
 		t.Errorf("no code: %s", r.Body)
 	}
+	r = testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{}), http.StatusBadRequest)
+	if codes := r.FieldCodes(t); codes["api_password"] != "required" || codes["verification_code"] != "required" {
+		t.Errorf("empty access key request: %s", r.Body)
+	}
+	for _, bad := range []string{`{`, `[]`, `{"verification_code": 123456, "api_password": 1, "captcha_id": 2}`} {
+		for _, req := range []testkit.Request{
+			{Method: "PUT", Path: base + "/api-password", Body: bad},
+			{Method: "POST", Path: base + "/access-keys", Body: bad},
+			{Method: "POST", Path: base + "/verification-codes", Body: bad},
+		} {
+			req.Token = c.ReferentToken
+			if r := env.Do(req); r.Status != http.StatusBadRequest {
+				t.Errorf("%s %s %q: got %s", req.Method, req.Path, bad, r)
+			}
+		}
+	}
 	if env.EventCount() != before {
-		t.Fatal("a refused API password wrote events")
+		t.Fatal("refused requests wrote events")
 	}
 	wrong := "000000"
 	if code == wrong {
