@@ -107,6 +107,10 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	if got["email"] != newEmail || got["phone"] != "" || got["mobile"] != "+33 6 12 34 56 78" || got["language"] != "fr" || got["first_name"] != "Juliette" {
 		t.Fatalf("patched me = %s", r.Body)
 	}
+	notice := smtp.NextMatching(t, email, func(m testkit.Mail) bool { return strings.Contains(m.Subject, "adresse e-mail") })
+	if !strings.Contains(notice.Text, newEmail) {
+		t.Fatalf("the old address is told of the change:\n%s", notice.Text)
+	}
 	// The old ETag is stale now.
 	testkit.Expect(t, env.Do(testkit.Request{Method: "PATCH", Path: "/api/v1/me", Token: token1,
 		Body: map[string]any{"last_name": "Martin"}, Header: map[string]string{"If-Match": etag}}), http.StatusPreconditionFailed)

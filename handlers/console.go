@@ -133,7 +133,7 @@ func (f ConsoleAPI) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/contracts/"+m.contractID+"/console/access-keys/"+k.ID)
-	w.Header().Set(headerNoReplay, "1")
+	showsSecretOnce(r)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"access_key_id":     k.ID,
 		"secret_access_key": k.Secret,

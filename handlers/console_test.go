@@ -163,7 +163,20 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	if voided != latest {
 		testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": apiPassword, "verification_code": voided}), http.StatusBadRequest)
 	}
-	testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": apiPassword, "verification_code": latest}), http.StatusCreated)
+	// Its secret is shown once: a retry with the same Idempotency-Key is
+	// told the key exists (409), and no copy of the response is kept.
+	create := testkit.Request{Method: "POST", Path: base + "/access-keys", Token: c.ReferentToken,
+		Body: map[string]string{"api_password": apiPassword, "verification_code": latest}, Header: map[string]string{"Idempotency-Key": "create-key-3"}}
+	k3 := testkit.Expect(t, env.Do(create), http.StatusCreated).Map(t)
+	testkit.Expect(t, env.Do(create), http.StatusConflict)
+	var kept int
+	if err := env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM idempotency_keys WHERE body IS NOT NULL AND position($1::bytea IN body) > 0`,
+		[]byte(k3["secret_access_key"].(string))).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != 0 {
+		t.Fatal("the idempotency store kept a secret access key")
+	}
 
 	// No event holds a secret.
 	var leaks int

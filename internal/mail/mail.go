@@ -28,6 +28,7 @@ const (
 	KindAccess            = "access"             // set-password link of a new identity
 	KindPasswordReset     = "password_reset"     // set-password link asked for
 	KindPasswordChanged   = "password_changed"   // confirmation
+	KindEmailChanged      = "email_changed"      // to the old address
 	KindLoginReminder     = "login_reminder"     // the login
 	KindConsoleAccess     = "console_access"     // login, company account, email
 	KindVerificationCode  = "verification_code"  // console verification code

@@ -32,6 +32,7 @@ var jobs = []Job{
 	{Kind: KindAccess, Params: params(map[string]string{"contract_id": "OCB0000124", "contract_name": "SL_Prod", "expires_at": "2026-11-25 09:00"})},
 	{Kind: KindPasswordReset, Params: params(map[string]string{"contract_id": "", "contract_name": "", "expires_at": "2026-11-25 09:00"})},
 	{Kind: KindPasswordChanged, Params: params(map[string]string{"at": "2026-11-24 09:00", "reason": "change"})},
+	{Kind: KindEmailChanged, Params: params(map[string]string{"at": "2026-11-24 09:00", "new_email": "julie.martin@example.org"})},
 	{Kind: KindLoginReminder, Params: params(nil)},
 	{Kind: KindConsoleAccess, Params: params(map[string]string{"contract_id": "OCB0000124", "contract_name": "SL_Prod", "roles": "admin, guest"})},
 	{Kind: KindVerificationCode, Params: params(nil)},

@@ -46,7 +46,7 @@ type Notifier struct {
 
 // emailing lists the event types that send an email.
 var emailing = map[string]bool{
-	"PasswordResetRequested": true, "PasswordSet": true, "LoginReminderRequested": true,
+	"PasswordResetRequested": true, "PasswordSet": true, "LoginReminderRequested": true, "ProfileUpdated": true,
 	"ConsoleAccountProvisioned": true, "VerificationCodeSent": true, "OrderPlaced": true,
 }
 
@@ -165,6 +165,13 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 	case identity.PasswordSet:
 		login, kind = e.Login, mail.KindPasswordChanged
 		extra["at"], extra["reason"] = stamp(e.At), string(e.Reason)
+	case identity.ProfileUpdated:
+		if strings.EqualFold(e.Before.Email, e.After.Email) {
+			return mail.Job{}, false, nil
+		}
+		// Told at the old address, in case someone else made the change.
+		login, kind, recipient = e.Login, mail.KindEmailChanged, e.Before.Email
+		extra["at"], extra["new_email"] = stamp(e.UpdatedAt), e.After.Email
 	case identity.LoginReminderRequested:
 		login, kind, recipient = e.Login, mail.KindLoginReminder, e.Email
 	case membership.ConsoleAccountProvisioned:
