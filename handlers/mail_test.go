@@ -105,3 +105,31 @@ func TestAnOrderIsConfirmedByEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestARedeliveredEventDoesNotReactTwice(t *testing.T) {
+	t.Parallel()
+	smtp := testkit.StartSMTP(t)
+	env := testkit.New(t, testkit.WithSMTP(smtp))
+	_, login, email := newUser(t, env, "en")
+	smtp.NextMatching(t, email, func(m testkit.Mail) bool { return strings.HasPrefix(m.Subject, "Welcome") })
+
+	ctx := context.Background()
+	recs, _, err := env.Server.Store.ReadAll(ctx, env.Pool, 0, eventstore.ReadOptions{Types: []string{"UserAddedToContract"}})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for range 2 {
+		if err := env.Server.Account.Reactions.Handle(ctx, recs[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var links, mails int
+	if err := env.Pool.QueryRow(ctx, `
+SELECT (SELECT count(*) FROM events WHERE event_type = 'PasswordResetRequested' AND stream_id = 'identity-' || lower($1)),
+       (SELECT count(*) FROM mail_outbox WHERE kind = 'access')`, login).Scan(&links, &mails); err != nil {
+		t.Fatal(err)
+	}
+	if links != 1 || mails != 1 {
+		t.Fatalf("after redeliveries: %d links, %d access emails; want 1 and 1", links, mails)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -86,4 +87,16 @@ func (a *Account) start(ctx context.Context, s *Server) {
 	})
 	s.spawn(func() { consumer.Run(ctx, s.Store, notifier.Group, s.Logger, a.Notifier.Handle) })
 	s.spawn(func() { a.Sender.Run(ctx) })
+	s.spawn(func() {
+		for {
+			if err := s.App.PurgeExpired(ctx, s.Sessions.Throttle); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("purge expired captchas, links, counts and emails", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Hour):
+			}
+		}
+	})
 }
