@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TopicAll is the bus topic carrying every event. "events.<Type>" carries
@@ -40,28 +42,36 @@ func (s *Store) NewSubscriber(consumerGroup string, logger watermill.LoggerAdapt
 	if consumerGroup == "" {
 		return nil, errors.New("eventstore: a bus subscriber needs a consumer group")
 	}
-	return wsql.NewSubscriber(wsql.BeginnerFromPgx(s.pool), wsql.SubscriberConfig{
+	return wsql.NewSubscriber(busBeginner{wsql.BeginnerFromPgx(s.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  consumerGroup,
 		SchemaAdapter:  busSchema{},
 		OffsetsAdapter: busOffsets{},
 		PollInterval:   time.Second,
 		ResendInterval: 100 * time.Millisecond,
-		BackoffManager: &signalBackoff{changes: s.changes, idle: time.Second, retry: time.Second},
+		BackoffManager: &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second},
 	}, logger)
 }
 
 // BusTx returns the transaction in which a bus message is consumed; writes
-// made in it commit together with the consumer group's offset.
+// made in it commit together with the consumer group's offset, and are
+// undone if the subscriber stops (Close, ack deadline) before the message
+// is acked, so that the message, delivered again, has its effect once.
+// A handler that nacks after writing must undo its writes itself (with a
+// savepoint): the message is redelivered in the same transaction.
+// ok is false outside a bus message, or when the transaction is unusable.
 func BusTx(ctx context.Context) (pgx.Tx, bool) {
 	tx, ok := wsql.TxFromContext(ctx)
 	if !ok {
 		return nil, false
 	}
-	ptx, ok := tx.(*wsql.PgxTx)
+	bt, ok := tx.(*busTx)
 	if !ok {
 		return nil, false
 	}
-	return ptx.Tx, true
+	if err := bt.guardInFlight(ctx); err != nil {
+		return nil, false
+	}
+	return bt.Tx, true
 }
 
 // RecordFromMessage rebuilds the stored record carried by a bus message.
@@ -100,7 +110,12 @@ func RecordFromMessage(msg *message.Message) (Record, error) {
 // busSchema is a watermill-sql SchemaAdapter over the events table.
 type busSchema struct{}
 
-const busBatch = 100
+// busBatch is how many events one subscriber transaction reads and acks.
+// Each message whose handler takes BusTx opens a savepoint (a
+// subtransaction): beyond 64 writing subtransactions in one transaction,
+// PostgreSQL's snapshots overflow their subtransaction cache and slow
+// down server-wide, so a batch stays below that.
+const busBatch = 50
 
 func (busSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
 	return nil, nil // the events table belongs to the migrations
@@ -197,15 +212,19 @@ func (busOffsets) NextOffsetQuery(p wsql.NextOffsetQueryParams) (wsql.Query, err
 	}, nil
 }
 
+const ackSQL = `UPDATE bus_offsets SET offset_acked = $3 WHERE topic = $1 AND consumer_group = $2`
+
 func (busOffsets) AckMessageQuery(p wsql.AckMessageQueryParams) (wsql.Query, error) {
-	return wsql.Query{
-		Query: `UPDATE bus_offsets SET offset_acked = $3 WHERE topic = $1 AND consumer_group = $2`,
-		Args:  []any{p.Topic, p.ConsumerGroup, p.LastRow.Offset},
-	}, nil
+	return wsql.Query{Query: ackSQL, Args: []any{p.Topic, p.ConsumerGroup, p.LastRow.Offset}}, nil
 }
 
-func (busOffsets) ConsumedMessageQuery(wsql.ConsumedMessageQueryParams) (wsql.Query, error) {
-	return wsql.Query{}, nil
+// handedOutMarker is the "consumed message query" that watermill runs in
+// the batch's transaction just before handing each message to the
+// consumer: busTx takes note of the message and sends nothing.
+const handedOutMarker = "-- eventstore: message handed to its consumer"
+
+func (busOffsets) ConsumedMessageQuery(p wsql.ConsumedMessageQueryParams) (wsql.Query, error) {
+	return wsql.Query{Query: handedOutMarker, Args: []any{p.Row.Offset}}, nil
 }
 
 func (busOffsets) BeforeSubscribingQueries(p wsql.BeforeSubscribingQueriesParams) ([]wsql.Query, error) {
@@ -221,9 +240,22 @@ func (busOffsets) BeforeSubscribingQueries(p wsql.BeforeSubscribingQueriesParams
 // signal (at most idle) instead of sleeping a fixed poll interval.
 type signalBackoff struct {
 	changes *Signal
+	pool    *pgxpool.Pool
 	idle    time.Duration
 	retry   time.Duration
+
+	mu sync.Mutex
+	// armed is the change signal's channel taken before the next query:
+	// a commit after that query's snapshot has closed it, so waiting on it
+	// loses no wake-up.
+	armed <-chan struct{}
+	// heldBackWait is the next wait while committed events are held back
+	// behind an older transaction (another group's batch, say), whose end
+	// may signal nothing: look again 1, 2, 4 ... 50 ms later.
+	heldBackWait time.Duration
 }
+
+const maxHeldBackWait = 50 * time.Millisecond
 
 func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
@@ -234,12 +266,144 @@ func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		logger.Error("bus subscriber query failed", err, watermill.LogFields{"retry_in": b.retry})
 		return b.retry
 	}
-	if !noMsg {
-		return 0
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wait := time.Duration(0)
+	switch {
+	case !noMsg:
+		b.heldBackWait = 0
+	case b.heldBack(logger):
+		wait = max(b.heldBackWait, time.Millisecond)
+		b.heldBackWait = min(wait*2, maxHeldBackWait)
+	default:
+		b.heldBackWait = 0
+		armed := b.armed
+		if armed == nil {
+			armed = b.changes.C()
+		}
+		b.mu.Unlock()
+		select {
+		case <-armed:
+		case <-time.After(b.idle):
+		}
+		b.mu.Lock()
 	}
-	select {
-	case <-b.changes.C():
-	case <-time.After(b.idle):
+	b.armed = b.changes.C()
+	return wait
+}
+
+// heldBack reports whether committed events wait behind an older
+// transaction still in flight (events of any type: a subscriber of one
+// type may look again for nothing, which is cheap).
+func (b *signalBackoff) heldBack(logger watermill.LoggerAdapter) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var held bool
+	err := b.pool.QueryRow(ctx, `
+SELECT EXISTS (SELECT 1 FROM events WHERE position >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`).Scan(&held)
+	if err != nil {
+		logger.Error("bus subscriber: look for held back events", err, nil)
+		return false
 	}
-	return 0
+	return held
+}
+
+// busBeginner begins the subscriber's transactions as busTx.
+type busBeginner struct{ wsql.Beginner }
+
+func (b busBeginner) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (wsql.Tx, error) {
+	tx, err := b.Beginner.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	ptx, ok := tx.(*wsql.PgxTx)
+	if !ok {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("eventstore: unexpected bus transaction type %T", tx)
+	}
+	return &busTx{PgxTx: ptx}, nil
+}
+
+// busTx is the transaction in which a subscriber reads a batch of events,
+// hands them one by one to the consumer and acks those acked. When the
+// consumer stops before acking the message it holds, watermill acks the
+// earlier ones and commits: busTx first undoes what the consumer wrote
+// for the unacked message (back to the savepoint BusTx took before its
+// writes), or rolls everything back when nothing was acked.
+type busTx struct {
+	*wsql.PgxTx
+
+	mu        sync.Mutex
+	inFlight  int64 // position of the message handed out and not acked yet; 0: none
+	savepoint bool  // BusTx took a savepoint before the in-flight message's writes
+	released  bool  // a savepoint of an earlier message is still open
+}
+
+const busSavepoint = "bus_message"
+
+func (t *busTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	switch query {
+	case handedOutMarker:
+		pos, _ := args[0].(int64)
+		t.mu.Lock()
+		t.inFlight = pos
+		t.savepoint = false
+		t.mu.Unlock()
+		return wsql.PgxResult{}, nil
+	case ackSQL:
+		acked, _ := args[2].(int64)
+		if err := t.undoUnacked(ctx, acked); err != nil {
+			return nil, err
+		}
+	}
+	return t.PgxTx.ExecContext(ctx, query, args...)
+}
+
+// guardInFlight takes a savepoint before the in-flight message's first
+// writes, so that they can be undone alone.
+func (t *busTx) guardInFlight(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.inFlight == 0 || t.savepoint {
+		return nil
+	}
+	sql := "SAVEPOINT " + busSavepoint
+	if t.released {
+		// One round trip (no arguments: simple protocol); keeps a single
+		// level of savepoint however long the batch.
+		sql = "RELEASE SAVEPOINT " + busSavepoint + "; " + sql
+	}
+	if _, err := t.Tx.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("eventstore: savepoint for a bus message: %w", err)
+	}
+	t.savepoint, t.released = true, true
+	return nil
+}
+
+// undoUnacked undoes the writes of a message handed out but not covered
+// by the ack up to position acked.
+func (t *busTx) undoUnacked(ctx context.Context, acked int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	unacked := t.inFlight > acked && t.savepoint
+	t.inFlight, t.savepoint = 0, false
+	if !unacked {
+		return nil
+	}
+	if _, err := t.Tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+busSavepoint); err != nil {
+		return fmt.Errorf("eventstore: undo the writes of an unacked bus message: %w", err)
+	}
+	return nil
+}
+
+// Commit commits, unless no message of the batch was acked (the consumer
+// stopped holding the first one): then nothing of it may stay.
+func (t *busTx) Commit() error {
+	t.mu.Lock()
+	unacked := t.inFlight != 0
+	t.mu.Unlock()
+	if unacked {
+		return t.PgxTx.Rollback()
+	}
+	return t.PgxTx.Commit()
 }

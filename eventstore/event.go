@@ -81,7 +81,9 @@ var ErrStreamNotFound = errors.New("stream not found")
 type VersionConflictError struct {
 	Stream   string
 	Expected Expectation
-	Actual   int64
+	// Actual is the stream's version when the conflict was found, or -1
+	// when not known (see Tx.Append).
+	Actual int64
 }
 
 func (e *VersionConflictError) Error() string {

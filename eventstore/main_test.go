@@ -61,4 +61,4 @@ func newEvents(typ string, count int) []eventstore.Event {
 
 // testTimeout bounds what a test waits for: long enough for a loaded CI
 // machine, short enough that a hang fails the test instead of the suite.
-const testTimeout = 30 * time.Second
+const testTimeout = 60 * time.Second

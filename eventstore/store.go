@@ -75,6 +75,8 @@ func (t *Tx) Pgx() pgx.Tx { return t.tx }
 
 // Append appends events to stream in this transaction. See Store.Append
 // for the errors. After an error the transaction must be rolled back.
+// When another writer took the version, the *VersionConflictError's Actual
+// is -1 until Transact has rolled the transaction back and read it.
 func (t *Tx) Append(ctx context.Context, stream string, expected Expectation, events ...Event) (AppendResult, error) {
 	res, err := t.store.append(ctx, t.tx, stream, expected, events)
 	if err == nil && len(res.Positions) > 0 {
@@ -98,6 +100,12 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 		return fn(t)
 	})
 	if err != nil {
+		var vc *VersionConflictError
+		if errors.As(err, &vc) && vc.Actual < 0 {
+			if actual, verr := s.version(ctx, s.pool, vc.Stream); verr == nil {
+				vc.Actual = actual
+			}
+		}
 		return err
 	}
 	if t.appended {
@@ -276,12 +284,11 @@ func (s *Store) alreadyAppended(ctx context.Context, tx pgx.Tx, stream string, e
 func (s *Store) appendError(ctx context.Context, stream string, expected Expectation, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key" {
-		// The transaction is aborted: read the actual version outside it.
-		actual, verr := s.version(ctx, s.pool, stream)
-		if verr != nil {
-			actual = -1
-		}
-		return &VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
+		// The transaction is aborted, so the actual version must be read
+		// outside it, but not now: a second connection taken while this
+		// one is held can starve the pool when many writers conflict at
+		// once. Transact reads it once the transaction is rolled back.
+		return &VersionConflictError{Stream: stream, Expected: expected, Actual: -1}
 	}
 	return fmt.Errorf("eventstore: append to %q: %w", stream, err)
 }

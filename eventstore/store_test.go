@@ -161,7 +161,7 @@ func TestConcurrentAppendersExactlyOneWinsPerVersion(t *testing.T) {
 func TestConcurrentAnyAppendsLoseNothing(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	const writers, appends, perAppend = 32, 10, 2
+	const writers, appends, perAppend = 32, 5, 2
 	s := newStoreWithConns(t, writers)
 	batches := make(chan []eventstore.Event, writers*appends)
 	var wg sync.WaitGroup
@@ -327,8 +327,9 @@ func TestTransactIsAllOrNothing(t *testing.T) {
 		_, err := tx.Append(ctx, "b", eventstore.NoStream, newEvent("Tick", 2))
 		return err
 	})
-	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		t.Fatalf("Transact with a conflicting append: got %v, want ErrWrongExpectedVersion", err)
+	var vc *eventstore.VersionConflictError
+	if !errors.As(err, &vc) || vc.Stream != "b" || vc.Actual != 1 {
+		t.Fatalf("Transact with a conflicting append: got %v, want a conflict on b at version 1", err)
 	}
 	if _, err := s.Load(ctx, "a", 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("stream a after failed transactions: got %v, want ErrStreamNotFound", err)

@@ -113,14 +113,14 @@ func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.identify(r)
 		if err != nil {
-			fail(w, r, err)
+			refuse(w, r, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = app.WithActor(ctx, actorOf(r, p))
 		m, err := s.check(ctx, rl, p, r)
 		if err != nil {
-			fail(w, r, err)
+			refuse(w, r, err)
 			return
 		}
 		if m.contractID != "" {
@@ -128,6 +128,35 @@ func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// Problem types of the authorizer's refusals. A client (and the rights
+// matrix test) tells a call refused by the rights table from an error of
+// the endpoint itself, which keeps "about:blank": a 404 of type
+// ProblemContractNotFound means "not declared on this contract", a plain
+// 404 an unknown sub-resource.
+const (
+	ProblemUnauthenticated  = "https://selfcare.example/problems/unauthenticated"
+	ProblemForbidden        = "https://selfcare.example/problems/forbidden"
+	ProblemContractNotFound = "https://selfcare.example/problems/contract-not-found"
+)
+
+var refusalTypes = map[int]string{
+	http.StatusUnauthorized: ProblemUnauthenticated,
+	http.StatusForbidden:    ProblemForbidden,
+	http.StatusNotFound:     ProblemContractNotFound,
+}
+
+// refuse answers a call the authorizer turned down; other errors (a
+// missing ?contract=, a database failure) are answered as usual.
+func refuse(w http.ResponseWriter, r *http.Request, err error) {
+	status, title := statusOf(err)
+	typ, ok := refusalTypes[status]
+	if !ok {
+		fail(w, r, err)
+		return
+	}
+	writeProblem(w, Problem{Type: typ, Title: title, Status: status, Detail: err.Error(), Instance: r.URL.Path})
 }
 
 func actorOf(r *http.Request, p principal) app.Actor {

@@ -12,6 +12,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/eventstore"
+	"selfcare/internal/app"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -48,7 +49,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, eventstore.ErrStreamNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, errPreconditionFail):
+	case errors.Is(err, errPreconditionFail), errors.Is(err, app.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return http.StatusConflict, "conflict: changed concurrently, read it again and retry"
@@ -136,7 +137,7 @@ func jsonError(err error) error {
 	case errors.As(err, &tooLarge):
 		return err
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
+		field := apiField(typeErr.Field)
 		if field == "" {
 			field = "body"
 		}
@@ -148,6 +149,21 @@ func jsonError(err error) error {
 	default:
 		return domain.Invalid("body", "invalid_json", "malformed JSON: %v", err)
 	}
+}
+
+// apiField turns the path of a JSON type error into the API's field name:
+// encoding/json names an embedded struct by its Go type
+// ("referent.PersonInput.phone"), which is no field of the API. The API's
+// names are snake_case, so a segment starting with a capital is a Go type.
+func apiField(path string) string {
+	parts := strings.Split(path, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
 }
 
 func describeKind(k reflect.Kind) string {

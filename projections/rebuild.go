@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -52,6 +53,22 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			err = fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
 		}
 	}()
+	unlock, err := r.lockRebuild(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !force {
+		if ok, cur, err := r.current(ctx, p); err != nil || ok {
+			if ok {
+				r.progress[p.Name].Store(cur) // another process built it while we waited
+			}
+			return err
+		}
+	}
+	if err := r.dropAbandonedShadows(ctx, p); err != nil {
+		return err
+	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{shadow}.Sanitize()); err != nil {
 			return err
@@ -152,5 +169,53 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = exclude
 	r.progress[p.Name].Store(pos)
 	r.moved.Notify()
 	r.logger.Info("read model built", "projector", p.Name, "events", applied)
+	return nil
+}
+
+// lockRebuild excludes other rebuilds of p, in this process or another,
+// until unlock: a session advisory lock on a connection kept for the
+// rebuild, which a crash releases with the session.
+func (r *Runner) lockRebuild(ctx context.Context, p Projector) (unlock func(), err error) {
+	conn, err := r.store.Pool().Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const key = `hashtextextended('projection-rebuild:' || $1, 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`, p.Name); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`, p.Name); err != nil {
+			// Closing the session releases the lock.
+			_ = conn.Hijack().Close(context.WithoutCancel(ctx))
+			return
+		}
+		conn.Release()
+	}, nil
+}
+
+// dropAbandonedShadows drops the shadow schemas of p's rebuilds that
+// died before their end (a killed process runs no cleanup). It runs under
+// the rebuild lock, so no live rebuild owns them.
+func (r *Runner) dropAbandonedShadows(ctx context.Context, p Projector) error {
+	rows, err := r.store.Pool().Query(ctx,
+		`SELECT nspname FROM pg_namespace WHERE nspname ~ ('^' || $1 || '__rb_[0-9a-f]{8}$')`, p.SchemaName())
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if slices.ContainsFunc(r.projectors, func(q Projector) bool { return q.SchemaName() == name }) {
+			continue // a projector's own schema, however odd its name
+		}
+		r.logger.Info("dropping the shadow schema of an interrupted rebuild", "projector", p.Name, "schema", name)
+		if _, err := r.store.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -139,7 +139,9 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 	if srv.Config.AuditorToken == "" {
 		logger.Warn("SELFCARE_AUDITOR_TOKEN is not set: the auditor API refuses every call")
 	}
-	if err := srv.Start(ctx); err != nil {
+	// Background workers (projections, ...) outlive the signal: requests
+	// being drained still wait for the read models. Stop ends them after.
+	if err := srv.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	defer srv.Stop()

@@ -124,6 +124,8 @@ func (s *Server) features() []handlers.Feature {
 	return append([]handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
+		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
+		handlers.OpenAPI{},
 	}, s.Account.features(s)...)
 }
 

@@ -87,7 +87,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Stop()

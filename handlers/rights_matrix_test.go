@@ -1,0 +1,317 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"selfcare/domain/access"
+	"selfcare/handlers"
+	"selfcare/internal/testkit"
+)
+
+// pendingInOtherBranches lists the rows of the rights table whose routes
+// are being written in other branches, so are not registered here yet.
+// TestRightsMatrix skips them; any OTHER row without a route fails it.
+//
+// >>> LEAD: EMPTY THIS LIST WHEN MERGING. <<<
+// Once a branch is merged, its rows are registered and the test fails,
+// naming each entry to delete, until the entry is removed: every row is
+// then walked with every caller.
+var pendingInOtherBranches = map[string]string{
+	// feat/auth: captchas, password flows, my account.
+	"POST /api/v1/captchas":          "feat/auth",
+	"GET /api/v1/captchas/{id}.png":  "feat/auth",
+	"POST /api/v1/password-requests": "feat/auth",
+	"POST /api/v1/password-resets":   "feat/auth",
+	"POST /api/v1/login-reminders":   "feat/auth",
+	"GET /api/v1/me":                 "feat/auth",
+	"PATCH /api/v1/me":               "feat/auth",
+	"PUT /api/v1/me/password":        "feat/auth",
+
+	// console credentials (SSO, API password, access keys).
+	"POST /api/v1/contracts/{cid}/console/sso":                  "console credentials",
+	"POST /api/v1/contracts/{cid}/console/verification-codes":   "console credentials",
+	"PUT /api/v1/contracts/{cid}/console/api-password":          "console credentials",
+	"GET /api/v1/contracts/{cid}/console/access-keys":           "console credentials",
+	"POST /api/v1/contracts/{cid}/console/access-keys":          "console credentials",
+	"DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}": "console credentials",
+
+	// feat/commerce: catalog, orders, subscriptions, invoices, billing.
+	"GET /api/v1/me/orders":                              "feat/commerce",
+	"GET /api/v1/me/subscriptions":                       "feat/commerce",
+	"GET /api/v1/contracts/{cid}/catalog":                "feat/commerce",
+	"GET /api/v1/contracts/{cid}/catalog/{service_code}": "feat/commerce",
+	"POST /api/v1/contracts/{cid}/orders":                "feat/commerce",
+	"GET /api/v1/contracts/{cid}/orders":                 "feat/commerce",
+	"GET /api/v1/contracts/{cid}/orders/{ref}":           "feat/commerce",
+	"GET /api/v1/contracts/{cid}/subscriptions":          "feat/commerce",
+	"GET /api/v1/contracts/{cid}/subscriptions/{ref}":    "feat/commerce",
+	"GET /api/v1/contracts/{cid}/invoices":               "feat/commerce",
+	"GET /api/v1/contracts/{cid}/invoices/{id}":          "feat/commerce",
+	"GET /api/v1/contracts/{cid}/usage-reports":          "feat/commerce",
+	"POST /api/v1/admin/orders/{ref}/complete":           "feat/commerce",
+	"POST /api/v1/admin/orders/{ref}/reject":             "feat/commerce",
+	"POST /api/v1/admin/contracts/{cid}/usage":           "feat/commerce",
+	"POST /api/v1/admin/billing-runs":                    "feat/commerce",
+
+	// feat/audit: audit and the event feed.
+	"GET /api/v1/audit/role-changes":            "feat/audit",
+	"GET /api/v1/audit/streams/{stream}/events": "feat/audit",
+	"GET /api/v1/audit/integrity":               "feat/audit",
+	"GET /api/v1/events":                        "feat/audit",
+
+	// feat/openapi.
+}
+
+// endsSession lists the rows that end the caller's session when allowed:
+// users call them with a spare token.
+var endsSession = map[string]bool{"DELETE /api/v1/sessions/current": true}
+
+// Outcomes of a call, as the rights table decides them.
+const (
+	allowed        = "allowed"
+	unauthorized   = "401"
+	forbidden      = "403"
+	notOnContract  = "404"
+	serverError    = "5xx"
+	outcomeUnknown = "?"
+)
+
+type callerKind int
+
+const (
+	anonymousCaller callerKind = iota
+	adminCaller
+	auditorCaller
+	outsiderCaller // signed in, declared on another contract only, or on none
+	memberCaller   // declared on the contract under test with roles
+)
+
+type caller struct {
+	name  string
+	kind  callerKind
+	token string
+	spare string // a second session, for rows that end the session
+	roles access.Roles
+}
+
+// expected derives the outcome of a call from the row's audience and, for
+// members, from the capability table of domain/access.
+func expected(row handlers.Endpoint, c caller) string {
+	if c.kind == anonymousCaller && row.Audience != "public" {
+		return unauthorized
+	}
+	switch row.Audience {
+	case "public":
+		return allowed
+	case "signed_in":
+		return when(c.kind == outsiderCaller || c.kind == memberCaller, allowed, forbidden)
+	case "operator":
+		return when(c.kind == adminCaller, allowed, forbidden)
+	case "auditor":
+		return when(c.kind == auditorCaller, allowed, forbidden)
+	case "feed_reader":
+		return when(c.kind == adminCaller || c.kind == auditorCaller, allowed, forbidden)
+	case "member", "auditor_or_member":
+		switch c.kind {
+		case auditorCaller:
+			return when(row.Audience == "auditor_or_member", allowed, forbidden)
+		case adminCaller:
+			return forbidden
+		case outsiderCaller:
+			return notOnContract
+		default:
+			return when(c.roles.Can(row.Capability), allowed, forbidden)
+		}
+	}
+	return outcomeUnknown
+}
+
+func when(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+// outcome tells a refusal of the authorizer (its problem types) from
+// anything the endpoint itself answered, which means the call passed the
+// rights check: a 400 for the empty body sent, a 404 for the unknown
+// sub-resource named, a 200...
+func outcome(t *testing.T, status int, header http.Header, body []byte) string {
+	t.Helper()
+	if status >= 500 {
+		return serverError
+	}
+	if !strings.HasPrefix(header.Get("Content-Type"), "application/problem+json") {
+		return allowed
+	}
+	var p struct {
+		Type   string `json:"type"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("problem is not JSON: %s", body)
+	}
+	want := map[string]int{
+		handlers.ProblemUnauthenticated:  http.StatusUnauthorized,
+		handlers.ProblemForbidden:        http.StatusForbidden,
+		handlers.ProblemContractNotFound: http.StatusNotFound,
+	}
+	code, refused := want[p.Type]
+	if !refused {
+		return allowed
+	}
+	if status != code || p.Status != code {
+		t.Fatalf("refusal of type %s with status %d (problem says %d)", p.Type, status, p.Status)
+	}
+	return map[int]string{401: unauthorized, 403: forbidden, 404: notOnContract}[code]
+}
+
+// concrete fills a row's path template: the contract under test, a login
+// nobody has, "x" elsewhere. Member rows without {cid} name the contract
+// in ?contract=.
+func concrete(row handlers.Endpoint, cid string) string {
+	p := row.Path
+	hasCID := strings.Contains(p, "{cid}")
+	p = strings.ReplaceAll(p, "{cid}", cid)
+	p = strings.ReplaceAll(p, "{login}", "nobody.at.all")
+	for strings.Contains(p, "{") {
+		i, j := strings.Index(p, "{"), strings.Index(p, "}")
+		p = p[:i] + "x" + p[j+1:]
+	}
+	if !hasCID && (row.Audience == "member" || row.Audience == "auditor_or_member") {
+		p += "?contract=" + url.QueryEscape(cid)
+	}
+	return p
+}
+
+func call(t *testing.T, env *testkit.Env, method, path, token string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, env.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// memberRoles are the members the matrix tries: for every section, every
+// profile it accepts (the other sections at their weakest), with and
+// without a console role, and the referent's roles. Duplicates are merged.
+func memberRoles(t *testing.T) map[string]access.Roles {
+	t.Helper()
+	guest := access.RestoreConsoleRoles([]string{access.RoleGuest})
+	out := map[string]access.Roles{}
+	add := func(r access.Roles) { out[r.String()] = r }
+	for _, s := range access.Sections {
+		for _, p := range s.Profiles() {
+			ps, err := access.ConsoleOnlyProfiles().With(s, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(access.Roles{Profiles: ps})
+		}
+	}
+	add(access.Roles{Profiles: access.ConsoleOnlyProfiles(), Console: guest})
+	withDashboard, err := access.ConsoleOnlyProfiles().With(access.SectionDashboard, access.Visitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(access.Roles{Profiles: withDashboard, Console: guest})
+	add(access.Roles{Profiles: access.ReferentProfiles()})
+	add(access.Roles{Profiles: access.ReferentProfiles(), Console: guest})
+	return out
+}
+
+// TestRightsMatrix walks every row of the rights table with every kind of
+// caller and every profile of every section, and checks the authorizer's
+// answer against the capability table of domain/access.
+func TestRightsMatrix(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Matrix")
+	b := env.NewContract("Elsewhere")
+
+	callers := []caller{
+		{name: "anonymous", kind: anonymousCaller},
+		{name: "admin token", kind: adminCaller, token: testkit.AdminToken},
+		{name: "auditor token", kind: auditorCaller, token: testkit.AuditorToken},
+		{name: "referent of another contract", kind: outsiderCaller, token: b.ReferentToken,
+			spare: env.SignIn(b.ReferentLogin, testkit.Password)},
+	}
+	// A signed-in user declared on no contract: added to B, then removed.
+	stranger := env.AddSignedInUser(b, "stranger.", nil)
+	testkit.Expect(t, env.Delete("/api/v1/contracts/"+b.ID+"/users/"+stranger.Login, b.ReferentToken), http.StatusNoContent)
+	callers = append(callers, caller{name: "signed in, on no contract", kind: outsiderCaller, token: stranger.Token,
+		spare: env.SignIn(stranger.Login, testkit.Password)})
+
+	for name, roles := range memberRoles(t) {
+		var u testkit.User
+		if roles.Profiles == access.ReferentProfiles() && roles.Console.IsEmpty() {
+			u = testkit.User{Login: a.ReferentLogin, Token: a.ReferentToken}
+		} else {
+			u = env.AddSignedInUser(a, "matrix.", roles.Profiles.Map(), roles.Console.Names()...)
+		}
+		// The server must hold the roles the expectations are derived from.
+		var got access.Roles
+		testkit.Expect(t, env.Get("/api/v1/contracts/"+a.ID+"/rights", u.Token), http.StatusOK).JSON(t, &got)
+		if !got.Equal(roles) {
+			t.Fatalf("member %s holds %s, want %s", u.Login, got, roles)
+		}
+		callers = append(callers, caller{name: "member " + name, kind: memberCaller, token: u.Token,
+			spare: env.SignIn(u.Login, testkit.Password), roles: roles})
+	}
+
+	missing := map[string]bool{}
+	for _, k := range env.Server.HTTP.MissingRoutes() {
+		missing[k] = true
+	}
+	rows := map[string]bool{}
+	for _, row := range handlers.RightsTable() {
+		rows[row.Key()] = true
+		t.Run(row.Key(), func(t *testing.T) {
+			branch, pending := pendingInOtherBranches[row.Key()]
+			switch {
+			case missing[row.Key()] && pending:
+				t.Skipf("route pending in %s", branch)
+			case missing[row.Key()]:
+				t.Fatalf("no route registered for this row of the rights table")
+			case pending:
+				t.Fatalf("the route is registered: delete %q from pendingInOtherBranches", row.Key())
+			}
+			path := concrete(row, a.ID)
+			for _, c := range callers {
+				token := c.token
+				if endsSession[row.Key()] && c.spare != "" {
+					token = c.spare
+				}
+				status, header, body := call(t, env, row.Method, path, token)
+				got, want := outcome(t, status, header, body), expected(row, c)
+				if got != want {
+					t.Errorf("%s %s as %s: got %s (%d %s), want %s", row.Method, path, c.name, got, status, body, want)
+				}
+			}
+		})
+	}
+	for k := range pendingInOtherBranches {
+		if !rows[k] {
+			t.Errorf("pendingInOtherBranches names %q, which is not a row of the rights table", k)
+		}
+	}
+}

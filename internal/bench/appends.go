@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"selfcare/eventstore"
+)
+
+// Default is the list of measurements `selfcare bench` runs.
+func Default() []Measurement {
+	var ms []Measurement
+	for _, batch := range []int{1, 100} {
+		for _, writers := range []int{1, 8, 32} {
+			ms = append(ms, AppendVersusInsert(writers, batch))
+		}
+	}
+	return append(ms, ProjectionLag(8))
+}
+
+// The rows both sides write: a typical selfcare event, ~230 bytes of data
+// and ~170 of metadata.
+var (
+	eventData = json.RawMessage(`{"contract": "C-000123", "login": "jdoe@example.com", "roles": ["admin", "billing", "support"], ` +
+		`"previous_roles": ["billing"], "note": "quarterly review of console access for the customer team"}`)
+	eventMetadata = eventstore.Metadata{
+		Actor: "referent@example.com", ActorKind: "user", Contract: "C-000123",
+		CorrelationID: "5b0e6a8e-4cf1-4f8a-9a7e-2f6a1c9d3b10", RequestID: "req-01HZX4K7Q2", SourceIP: "203.0.113.7",
+	}
+	eventMetadataJSON = func() string {
+		b, err := json.Marshal(eventMetadata)
+		if err != nil {
+			panic(err)
+		}
+		return string(b)
+	}()
+)
+
+const streamsPerWriter = 100
+
+// AppendVersusInsert measures events/s of Store.Append with batch events
+// per append (one transaction each) by writers concurrent writers, beside
+// autocommit INSERTs of the same rows (batch rows per statement) into a
+// table shaped and indexed like events, without its trigger.
+func AppendVersusInsert(writers, batch int) Measurement {
+	what := "1 event"
+	if batch > 1 {
+		what = fmt.Sprintf("%d events", batch)
+	}
+	name := fmt.Sprintf("append %s, %d writer", what, writers)
+	if writers > 1 {
+		name += "s"
+	}
+	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
+		if _, err := env.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_raw_events (LIKE events INCLUDING ALL)`); err != nil {
+			return nil, err
+		}
+		run := fmt.Sprintf("%d-%d-%d", writers, batch, time.Now().UnixNano())
+		raw, err := rate(ctx, env, writers, func(w int) op { return rawInserter(env, run, w, batch) })
+		if err != nil {
+			return nil, fmt.Errorf("raw INSERT: %w", err)
+		}
+		store, err := rate(ctx, env, writers, func(w int) op { return storeAppender(env, run, w, batch) })
+		if err != nil {
+			return nil, fmt.Errorf("Store.Append: %w", err)
+		}
+		return []Result{{Name: name, Unit: "events/s", Value: store, Baseline: raw, Target: MinRatio(0.8)}}, nil
+	}}
+}
+
+// op does one unit of work and says how many events it wrote.
+type op func(ctx context.Context) (int, error)
+
+func storeAppender(env *Env, run string, writer, batch int) op {
+	versions := make([]int64, streamsPerWriter)
+	i := 0
+	return func(ctx context.Context) (int, error) {
+		k := i % streamsPerWriter
+		i++
+		events := make([]eventstore.Event, batch)
+		for j := range events {
+			events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
+		}
+		stream := fmt.Sprintf("bench-%s-w%d-s%d", run, writer, k)
+		res, err := env.Store.Append(ctx, stream, eventstore.Exactly(versions[k]), events...)
+		if err != nil {
+			return 0, err
+		}
+		versions[k] = res.Version
+		return batch, nil
+	}
+}
+
+// rawPositions hands out distinct positions to the raw inserts, as the
+// event store's positions are distinct.
+var rawPositions atomic.Int64
+
+func rawInserter(env *Env, run string, writer, batch int) op {
+	versions := make([]int64, streamsPerWriter)
+	i := 0
+	positions := make([]int64, batch)
+	ids := make([]uuid.UUID, batch)
+	streams := make([]string, batch)
+	streamVersions := make([]int64, batch)
+	types := make([]string, batch)
+	schemaVersions := make([]int32, batch)
+	data := make([]string, batch)
+	metas := make([]string, batch)
+	times := make([]time.Time, batch)
+	for j := range batch {
+		types[j], schemaVersions[j], data[j], metas[j] = "BenchEvent", 1, string(eventData), eventMetadataJSON
+	}
+	return func(ctx context.Context) (int, error) {
+		k := i % streamsPerWriter
+		i++
+		stream := fmt.Sprintf("raw-%s-w%d-s%d", run, writer, k)
+		now := time.Now()
+		if batch == 1 {
+			versions[k]++
+			_, err := env.Pool.Exec(ctx, `
+INSERT INTO bench_raw_events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)`,
+				rawPositions.Add(1), uuid.New(), stream, versions[k], types[0], schemaVersions[0], data[0], metas[0], now)
+			return 1, err
+		}
+		for j := range batch {
+			versions[k]++
+			positions[j], ids[j], streams[j], streamVersions[j], times[j] = rawPositions.Add(1), uuid.New(), stream, versions[k], now
+		}
+		_, err := env.Pool.Exec(ctx, `
+INSERT INTO bench_raw_events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
+SELECT p, id, s, v, t, sv, d::jsonb, m::jsonb, at
+FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+     AS u(p, id, s, v, t, sv, d, m, at)`,
+			positions, ids, streams, streamVersions, types, schemaVersions, data, metas, times)
+		return batch, err
+	}
+}
+
+// warmUp is how long writers run before the measured window: connections
+// opened, statements prepared.
+const warmUp = 300 * time.Millisecond
+
+// rate runs writers concurrent loops of their op and returns the events
+// per second they wrote during env.Duration, after a warm-up.
+func rate(ctx context.Context, env *Env, writers int, newOp func(writer int) op) (float64, error) {
+	checkpoint(ctx, env)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now().Add(warmUp)
+	end := start.Add(env.Duration)
+	var events atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for w := range writers {
+		o := newOp(w)
+		wg.Go(func() {
+			for {
+				n, err := o(ctx)
+				now := time.Now()
+				if err != nil {
+					if ctx.Err() == nil {
+						once.Do(func() { firstErr = err })
+						cancel()
+					}
+					return
+				}
+				if now.After(end) {
+					return
+				}
+				if now.After(start) {
+					events.Add(int64(n))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return float64(events.Load()) / env.Duration.Seconds(), nil
+}
+
+// checkpoint asks for a checkpoint, so that one does not fall in the
+// middle of a measurement more often than by chance. It needs rights the
+// bench's role may lack: then it does nothing.
+func checkpoint(ctx context.Context, env *Env) {
+	if _, err := env.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		env.Logger.Debug("bench: no CHECKPOINT before a measurement", "err", err)
+	}
+}
