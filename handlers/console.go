@@ -70,7 +70,7 @@ func (f ConsoleAPI) sendCode(w http.ResponseWriter, r *http.Request) {
 	}
 	m := memberFrom(r.Context())
 	if err := f.Credentials.SendCode(r.Context(), m.contractID, principalFrom(r.Context()).login); err != nil {
-		fail(w, r, err)
+		failAccount(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{

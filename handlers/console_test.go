@@ -188,6 +188,14 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 		t.Fatalf("%d events hold a secret", leaks)
 	}
 
+	// Codes are throttled per console account: 10 in 15 minutes (8 sent).
+	testkit.Expect(t, env.Post(base+"/verification-codes", c.ReferentToken, nil), http.StatusAccepted)
+	testkit.Expect(t, env.Post(base+"/verification-codes", c.ReferentToken, nil), http.StatusAccepted)
+	r = testkit.Expect(t, env.Post(base+"/verification-codes", c.ReferentToken, nil), http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+
 	// Deprovisioning the console account revokes its credentials.
 	env.GrantConsoleRoles(c.ID, c.ReferentLogin)
 	testkit.Expect(t, env.Get(base+"/access-keys", c.ReferentToken), http.StatusForbidden)

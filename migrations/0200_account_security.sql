@@ -29,10 +29,11 @@ CREATE TABLE password_tokens (
 );
 CREATE INDEX password_tokens_login ON password_tokens (login_key);
 
--- Sign-in throttling, shared by every process: attempts per login and per
--- client address in a fixed window (see internal/app/throttle.go).
+-- Throttling, shared by every process: sign-in attempts per login and per
+-- client address, verification codes sent per console account, in a fixed
+-- window (see internal/app/throttle.go).
 CREATE TABLE sign_in_attempts (
-    scope        text        NOT NULL CHECK (scope IN ('login', 'ip')),
+    scope        text        NOT NULL CHECK (scope IN ('login', 'ip', 'code')),
     key          text        NOT NULL,
     attempts     integer     NOT NULL,
     window_start timestamptz NOT NULL,

@@ -59,12 +59,27 @@ func (c *ConsoleCredentials) account(ctx context.Context, tx *eventstore.Tx, cid
 	return acct, version, err
 }
 
+// Verification codes a console account may be sent in CodeWindow.
+const (
+	CodesPerWindow = 10
+	CodeWindow     = 15 * time.Minute
+)
+
 // SendCode emails login a new verification code for their console account
 // on cid, valid 60 s; it voids the previous one. The code is drawn from the
 // id of the VerificationCodeSent event (auth.CodeSource), so the mailer can
-// draw it again; only its HMAC is stored.
+// draw it again; only its HMAC is stored. More than CodesPerWindow codes in
+// CodeWindow get a *ThrottledError: each code is an email, and each one
+// brings five more guesses.
 func (c *ConsoleCredentials) SendCode(ctx context.Context, cid, login string) error {
-	_, err := c.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+	retry, err := c.count(ctx, "code", cid+"/"+lower(login), CodesPerWindow, CodeWindow)
+	if err != nil {
+		return err
+	}
+	if retry > 0 {
+		return &ThrottledError{RetryAfter: retry}
+	}
+	_, err = c.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
 		acct, version, err := c.account(ctx, tx, cid, login)
 		if err != nil {
 			return err

@@ -59,7 +59,6 @@ func (t Throttle) perIP() int {
 // *ThrottledError if either is over its limit (the password must then not
 // be checked). Call succeeded after a right password.
 func (a *App) attempt(ctx context.Context, t Throttle, login, ip string) error {
-	now := a.Now()
 	var retry time.Duration
 	for _, k := range []struct {
 		scope, key string
@@ -68,25 +67,37 @@ func (a *App) attempt(ctx context.Context, t Throttle, login, ip string) error {
 		if k.key == "" {
 			continue
 		}
-		var n int
-		var start time.Time
-		err := a.Store.Pool().QueryRow(ctx, `
+		r, err := a.count(ctx, k.scope, k.key, k.limit, t.window())
+		if err != nil {
+			return err
+		}
+		retry = max(retry, r)
+	}
+	if retry > 0 {
+		return &ThrottledError{RetryAfter: retry}
+	}
+	return nil
+}
+
+// count counts one attempt of scope and key in a fixed window, and returns
+// how long to wait when it is over limit (0 when it is not).
+func (a *App) count(ctx context.Context, scope, key string, limit int, window time.Duration) (time.Duration, error) {
+	now := a.Now()
+	var n int
+	var start time.Time
+	err := a.Store.Pool().QueryRow(ctx, `
 INSERT INTO sign_in_attempts AS s (scope, key, attempts, window_start) VALUES ($1, $2, 1, $3)
 ON CONFLICT (scope, key) DO UPDATE SET
     attempts     = CASE WHEN s.window_start <= $4 THEN 1 ELSE s.attempts + 1 END,
     window_start = CASE WHEN s.window_start <= $4 THEN $3 ELSE s.window_start END
-RETURNING attempts, window_start`, k.scope, k.key, now, now.Add(-t.window())).Scan(&n, &start)
-		if err != nil {
-			return fmt.Errorf("count sign-in attempt: %w", err)
-		}
-		if n > k.limit {
-			retry = max(retry, start.Add(t.window()).Sub(now))
-		}
+RETURNING attempts, window_start`, scope, key, now, now.Add(-window)).Scan(&n, &start)
+	if err != nil {
+		return 0, fmt.Errorf("count %s attempt: %w", scope, err)
 	}
-	if retry > 0 {
-		return &ThrottledError{RetryAfter: max(retry.Round(time.Second), time.Second)}
+	if n <= limit {
+		return 0, nil
 	}
-	return nil
+	return max(start.Add(window).Sub(now).Round(time.Second), time.Second), nil
 }
 
 // succeeded forgets the login's attempts, and uncounts this attempt from
