@@ -194,8 +194,11 @@ func (busSchema) UnmarshalMessage(p wsql.UnmarshalMessageParams) (wsql.Row, erro
 	return wsql.Row{Offset: pos, UUID: []byte(uid), Payload: data, Metadata: meta, Msg: msg}, nil
 }
 
+// SubscribeIsolationLevel is READ COMMITTED: the batch's select runs
+// after busTx has taken the group's lock, in a snapshot of its own that
+// sees the offset the previous holder committed.
 func (busSchema) SubscribeIsolationLevel() stdsql.IsolationLevel {
-	return stdsql.LevelRepeatableRead
+	return stdsql.LevelReadCommitted
 }
 
 // busOffsets keeps each consumer group's last acked position in bus_offsets.
@@ -207,7 +210,7 @@ func (busOffsets) SchemaInitializingQueries(wsql.OffsetsSchemaInitializingQuerie
 
 func (busOffsets) NextOffsetQuery(p wsql.NextOffsetQueryParams) (wsql.Query, error) {
 	return wsql.Query{
-		Query: `SELECT offset_acked FROM bus_offsets WHERE topic = $1 AND consumer_group = $2 FOR UPDATE`,
+		Query: `SELECT offset_acked FROM bus_offsets WHERE topic = $1 AND consumer_group = $2`,
 		Args:  []any{p.Topic, p.ConsumerGroup},
 	}, nil
 }
@@ -228,8 +231,7 @@ func (busOffsets) ConsumedMessageQuery(p wsql.ConsumedMessageQueryParams) (wsql.
 }
 
 func (busOffsets) BeforeSubscribingQueries(p wsql.BeforeSubscribingQueriesParams) ([]wsql.Query, error) {
-	// A row to lock (FOR UPDATE) even before the first ack: without it two
-	// subscribers of one group could both read from the start.
+	// The group's offset row, for the first ack to update.
 	return []wsql.Query{{
 		Query: `INSERT INTO bus_offsets (topic, consumer_group, offset_acked) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`,
 		Args:  []any{p.Topic, p.ConsumerGroup},
@@ -259,9 +261,8 @@ const maxHeldBackWait = 50 * time.Millisecond
 
 func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
-		if strings.Contains(strings.ToLower(err.Error()), "concurrent update") ||
-			strings.Contains(strings.ToLower(err.Error()), "deadlock") {
-			return 10 * time.Millisecond // another member of the group won this batch
+		if strings.Contains(strings.ToLower(err.Error()), "deadlock") {
+			return 10 * time.Millisecond // a handler's writes against another's: try again
 		}
 		logger.Error("bus subscriber query failed", err, watermill.LogFields{"retry_in": b.retry})
 		return b.retry
@@ -337,9 +338,31 @@ type busTx struct {
 	inFlight  int64 // position of the message handed out and not acked yet; 0: none
 	savepoint bool  // BusTx took a savepoint before the in-flight message's writes
 	released  bool  // a savepoint of an earlier message is still open
+	locked    bool  // the consumer group's lock is taken
 }
 
 const busSavepoint = "bus_message"
+
+// QueryContext runs the batch's select (the only query watermill makes)
+// once the transaction holds the consumer group's lock, so that members of
+// a group take batches in turn and each reads the offset the previous one
+// acked. An advisory lock, not a row lock (SELECT ... FOR UPDATE) on the
+// offset: a row lock takes a transaction id, which the batch would hold
+// while its consumer handles the messages, and every gap-safe reader on
+// the server (projections, other groups) would wait behind it, for as long
+// as a slow or stuck consumer (up to the ack deadline) takes.
+func (t *busTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
+	t.mu.Lock()
+	locked := t.locked
+	t.locked = true
+	t.mu.Unlock()
+	if !locked && len(args) >= 2 {
+		if _, err := t.Tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bus:' || $1 || ':' || $2, 0))`, args[0], args[1]); err != nil {
+			return nil, fmt.Errorf("eventstore: lock the consumer group: %w", err)
+		}
+	}
+	return t.PgxTx.QueryContext(ctx, query, args...)
+}
 
 func (t *busTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
 	switch query {

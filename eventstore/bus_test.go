@@ -334,3 +334,91 @@ func TestRecordFromMessageRoundTrips(t *testing.T) {
 		t.Fatal("no message")
 	}
 }
+
+// Members of one consumer group share its events: together they receive
+// each event exactly once.
+func TestBusGroupMembersShareTheEvents(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStore(t)
+	createConsumedTable(t, s)
+	want := appendSpread(t, s, 300, func(int) string { return "Tick" })
+	var mu sync.Mutex
+	got := 0
+	done := make(chan struct{})
+	for range 2 {
+		msgs, _ := subscribe(t, s, "shared", eventstore.TopicAll)
+		go func() {
+			for {
+				select {
+				case msg := <-msgs:
+					tx, ok := eventstore.BusTx(msg.Context())
+					if !ok {
+						t.Error("no bus transaction")
+						return
+					}
+					rec, err := eventstore.RecordFromMessage(msg)
+					if err == nil {
+						_, err = tx.Exec(msg.Context(), `INSERT INTO consumed VALUES ('shared', $1)`, rec.EventID)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					msg.Ack()
+					mu.Lock()
+					got++
+					if got == len(want) {
+						close(done)
+					}
+					mu.Unlock()
+				case <-done:
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("the members received %d of %d events", got, len(want))
+	}
+	assertExactlyOnce(t, "shared", consumedBy(ctx, t, s, "shared", len(want)), want)
+}
+
+// A consumer that stops taking messages (stuck, or gone without closing
+// its subscriber) leaves its batch's transaction open until the ack
+// deadline: it must not hold back what other readers see meanwhile.
+func TestStuckBusConsumerDoesNotHoldBackReaders(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStore(t)
+	msgs, _ := subscribe(t, s, "stuck", eventstore.TopicAll)
+	appendSpread(t, s, 3, func(int) string { return "Tick" })
+	select {
+	case <-msgs: // taken, never acked; the next ones wait in the subscriber
+	case <-ctx.Done():
+		t.Fatal("no message")
+	}
+	time.Sleep(100 * time.Millisecond)
+	res, err := s.Append(ctx, "after", eventstore.NoStream, newEvent("Tick", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		h, err := s.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h >= res.LastPosition() {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("a new event stays invisible to gap-safe readers while a bus consumer is stuck")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

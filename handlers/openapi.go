@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"net/http"
-	"strings"
 )
 
 // openAPIDocument is the OpenAPI 3.1 description of the API: hand-written,
@@ -48,16 +47,4 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(openAPIDocument)
-}
-
-// etagMatches applies If-None-Match's weak comparison (RFC 9110 §13.1.2):
-// "*", or any listed tag equal to etag once W/ prefixes are dropped.
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
-			return true
-		}
-	}
-	return false
 }

@@ -101,4 +101,9 @@ var rights = map[string]rule{
 	"GET /readyz":       {who: public},
 	"GET /metrics":      {who: public},
 	"GET /openapi.json": {who: public},
+
+	// The web UI (web.go): its page and static assets, public like the
+	// sign-in page; every datum it shows comes from the rows above.
+	"GET /":          {who: public},
+	"GET /ui/{file}": {who: public},
 }

@@ -94,7 +94,7 @@ func readModel(ctx context.Context, q eventstore.Querier) (map[string]int64, err
 // recount counts each stream's events in the events table, up to position
 // upTo (all when upTo is 0).
 func recount(ctx context.Context, q eventstore.Querier, upTo int64) (map[string]int64, error) {
-	return countRows(ctx, q, `SELECT stream_id, count(*) FROM events WHERE $1 = 0 OR position <= $1 GROUP BY stream_id`, upTo)
+	return countRows(ctx, q, `SELECT stream_id, count(*) FROM events WHERE $1::bigint = 0 OR position <= $1 GROUP BY stream_id`, upTo)
 }
 
 func countRows(ctx context.Context, q eventstore.Querier, sql string, args ...any) (map[string]int64, error) {
@@ -172,6 +172,17 @@ func run(t *testing.T, r *projections.Runner) {
 			t.Errorf("runner: %v", err)
 		}
 	})
+}
+
+// lastPosition is the position of the last event appended, visible to
+// gap-safe readers or not yet.
+func lastPosition(t *testing.T, s *eventstore.Store) int64 {
+	t.Helper()
+	var last int64
+	if err := s.Pool().QueryRow(t.Context(), `SELECT coalesce(max(position), 0) FROM events`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	return last
 }
 
 // head is the highest position a gap-safe reader may read now.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -98,20 +99,29 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 	// Bulk of the work, in batches, beside the live read model.
 	for {
 		var n int
+		more := false
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
 			if err != nil {
 				return err
 			}
-			n = len(page.Records)
-			pos = page.Next
-			return r.apply(ctx, tx, p, shadow, page.Records)
+			n, err = r.apply(ctx, tx, p, shadow, page.Records, time.Now().Add(maxBatchDuration))
+			if err != nil {
+				return err
+			}
+			more = len(page.Records) == rebuildBatch
+			if n < len(page.Records) {
+				more, pos = true, page.Records[n-1].Position // the rest next time
+			} else {
+				pos = page.Next
+			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
 		report(n)
-		if n < rebuildBatch {
+		if !more {
 			break
 		}
 	}
@@ -133,7 +143,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 				return err
 			}
 			pos = page.Next
-			if err := r.apply(ctx, tx, p, shadow, page.Records); err != nil {
+			if _, err := r.apply(ctx, tx, p, shadow, page.Records, time.Time{}); err != nil {
 				return err
 			}
 			report(len(page.Records))

@@ -156,6 +156,7 @@ func (r *Runner) follow(ctx context.Context, p Projector) {
 	heldBackWait := time.Millisecond
 	for ctx.Err() == nil {
 		changed := r.store.Changes().C()
+		before := r.progress[p.Name].Load()
 		caughtUp, heldBack, err := r.step(ctx, p)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -174,7 +175,13 @@ func (r *Runner) follow(ctx context.Context, p Projector) {
 		}
 		if heldBack {
 			// Committed events wait behind an older transaction that will
-			// not necessarily signal when it ends: look again soon.
+			// not necessarily signal when it ends: look again soon, less
+			// often while nothing moves. Under a steady load nearly every
+			// read finds something held back: while batches go through,
+			// the wait stays short, or the lag would grow to its maximum.
+			if r.progress[p.Name].Load() > before {
+				heldBackWait = time.Millisecond
+			}
 			sleep(ctx, heldBackWait)
 			heldBackWait = min(heldBackWait*2, 50*time.Millisecond)
 			continue
@@ -222,10 +229,15 @@ func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool
 		if page.Next == pos {
 			return nil
 		}
-		if err := r.apply(ctx, tx, p, p.SchemaName(), page.Records); err != nil {
+		n, err := r.apply(ctx, tx, p, p.SchemaName(), page.Records, time.Now().Add(maxBatchDuration))
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`, p.Name, page.Next); err != nil {
+		if n < len(page.Records) {
+			// Stopped early: the rest of the page comes next time.
+			caughtUp, reached = false, page.Records[n-1].Position
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`, p.Name, reached); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		return nil
@@ -237,19 +249,31 @@ func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool
 	return caughtUp, heldBack, err
 }
 
-func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projector, schema string, recs []eventstore.Record) error {
+// maxBatchDuration bounds how long a batch's transaction applies events.
+// Once it has written, the transaction holds a transaction id, and every
+// gap-safe reader on the server (other projectors, bus subscribers, other
+// processes) sees nothing newer until it commits: a long batch, a rebuild's
+// above all, would stall them all.
+const maxBatchDuration = 100 * time.Millisecond
+
+// apply applies recs in order, stopping after the first one applied past
+// deadline (never, if deadline is zero), and returns how many it applied.
+func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projector, schema string, recs []eventstore.Record, deadline time.Time) (int, error) {
 	if len(recs) == 0 {
-		return nil
+		return 0, nil
 	}
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
-		return err
+		return 0, err
 	}
-	for _, rec := range recs {
+	for i, rec := range recs {
 		if err := p.Handle(ctx, tx, rec); err != nil {
-			return fmt.Errorf("projector %s, event %d (%s %s v%d): %w", p.Name, rec.Position, rec.Type, rec.StreamID, rec.Version, err)
+			return i, fmt.Errorf("projector %s, event %d (%s %s v%d): %w", p.Name, rec.Position, rec.Type, rec.StreamID, rec.Version, err)
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return i + 1, nil
 		}
 	}
-	return nil
+	return len(recs), nil
 }
 
 // advance records progress made by this process or seen in the checkpoint.

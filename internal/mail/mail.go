@@ -84,9 +84,10 @@ type Renderer struct {
 	templates map[string]*template.Template
 }
 
-// SetPasswordPath is the web UI page a set-password link opens, with
-// ?token=<token>.
-const SetPasswordPath = "/set-password"
+// SetPasswordPath is where a set-password link points, with ?token=<token>:
+// the web UI's page, which takes the token from there to its set-password
+// form (and out of the address bar).
+const SetPasswordPath = "/"
 
 // NewRenderer parses the templates.
 func NewRenderer(publicURL string, keys *secrets.Keys) (*Renderer, error) {

@@ -28,6 +28,7 @@ import (
 	"selfcare/projections"
 	"selfcare/projections/credentials"
 	"selfcare/projections/members"
+	"selfcare/web"
 )
 
 // Options are what a server is built from.
@@ -126,6 +127,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
+		handlers.WebUI{Assets: web.Assets()},
 	}, s.Account.features(s)...)
 }
 

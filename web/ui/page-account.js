@@ -1,0 +1,255 @@
+// My account (guide §5.1 and §5.10): home, profile and password, my
+// contracts, my orders, my subscriptions.
+
+import { h, dl } from './dom.js';
+import { request, get, ApiError } from './api.js';
+import { t } from './i18n.js';
+import { link } from './router.js';
+import { listView } from './list.js';
+import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, field, input, problemText } from './forms.js';
+import { personFields, personValue, checkPerson, personSummary } from './people.js';
+import { currentMe, setMe } from './app.js';
+import * as fmt from './format.js';
+
+function tabs(current) {
+  const items = [['profile', '#/account'], ['contracts', '#/account/contracts'], ['orders', '#/account/orders'], ['subscriptions', '#/account/subscriptions']];
+  return h('nav', { class: 'tabs', 'aria-label': t('nav.account') }, h('ul', {},
+    items.map(([k, href]) => h('li', {}, h('a', { href, 'aria-current': k === current ? 'page' : null }, t(`nav.my_${k === 'profile' ? 'account' : k}`))))));
+}
+
+// home is the customer area's home page: the user's contracts and last orders.
+export async function home(ctx) {
+  const contracts = h('div', { class: 'cards', id: 'home-contracts' }, h('p', { class: 'loading' }, t('app.loading')));
+  const orders = h('div', { id: 'home-orders' });
+  const name = ctx.me && ctx.me.first_name ? `${ctx.me.first_name} ${(ctx.me.last_name || '').toUpperCase()}` : ctx.session.login;
+  get('/me/contracts', { limit: 50 }).then((res) => {
+    const items = (res && res.items) || [];
+    contracts.replaceChildren(...(items.length ? items.map(contractCard) : [h('p', {}, t('home.no_contract'))]));
+  }, (e) => contracts.replaceChildren(h('p', { class: 'error' }, problemText(e))));
+  get('/me/orders', { limit: 3, sort: '-placed_at' }).then((res) => {
+    const items = (res && res.items) || [];
+    orders.replaceChildren(items.length ? ordersTable(items) : h('p', {}, t('orders.none')));
+  }, () => orders.replaceChildren(h('p', { class: 'hint' }, t('orders.unavailable'))));
+  return h('div', { class: 'home' },
+    h('h1', {}, t('home.title', { name })),
+    h('section', { class: 'block' }, h('h2', {}, t('home.your_contracts')), contracts),
+    h('section', { class: 'block' }, h('h2', {}, t('home.last_orders')), orders,
+      h('p', {}, h('a', { href: '#/account/orders', class: 'button' }, t('home.view_orders')))));
+}
+
+function contractCard(c) {
+  return h('article', { class: 'card contract-card', dataset: { contract: c.id } },
+    h('p', { class: 'offer' }, c.offer),
+    h('h3', {}, `${c.id} (${c.name})`),
+    h('p', {}, h('a', { href: link(['contracts', c.id]) }, t('home.your_contract'), ' ›')));
+}
+
+function ordersTable(items) {
+  return h('table', {}, h('thead', {}, h('tr', {},
+    [t('orders.date'), t('orders.ref'), t('orders.name'), t('orders.price'), t('orders.contract'), t('orders.by'), t('orders.status')].map((l) => h('th', { scope: 'col' }, l)))),
+  h('tbody', {}, items.map((o) => h('tr', {},
+    h('td', {}, fmt.dateTime(o.placed_at)), h('td', {}, o.ref), h('td', {}, o.name), h('td', {}, priceText(o)),
+    h('td', {}, o.contract_name || o.contract_id || o.contract || ''), h('td', {}, o.placed_by), h('td', {}, fmt.status(o.status))))));
+}
+
+// priceText is an order's price: monthly for subscriptions, once otherwise.
+export function priceText(o) {
+  if (o.monthly_price) return fmt.monthly(o.monthly_price);
+  if (o.price && fmt.isZero(o.price)) return t('price.free');
+  return fmt.money(o.price);
+}
+
+// profile shows the user's personal data, lets them edit it and change
+// their password.
+export async function profile(ctx) {
+  let me;
+  try {
+    me = await get('/me');
+  } catch (e) {
+    return h('div', {}, h('h1', {}, t('nav.my_account')), tabs('profile'), h('p', { class: 'error', role: 'alert' }, problemText(e)));
+  }
+  setMe(me);
+  const view = h('section', { class: 'block', id: 'my-profile' });
+  const showProfile = (p) => {
+    view.replaceChildren(
+      h('h2', {}, t('account.profile')),
+      dl(personSummary(p)),
+      h('div', { class: 'buttons' },
+        h('button', { type: 'button', id: 'edit-profile', onclick: () => editProfile(p) }, t('action.edit')),
+        h('button', { type: 'button', id: 'change-password', onclick: () => changePassword(p) }, t('account.change_password'))));
+  };
+  const editProfile = (p) => {
+    const box = alertBox('profile-error');
+    const save = h('button', { type: 'submit', class: 'primary', id: 'profile-save' }, t('action.finish'));
+    const form = h('form', { id: 'profile-form', novalidate: true },
+      h('h2', {}, t('account.edit_title')), box, personFields('profile', p),
+      h('p', { class: 'hint' }, t('form.required_note')),
+      h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => showProfile(p) }, t('action.cancel')), save));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearErrors(form);
+      hush(box);
+      const v = personValue(form);
+      const errors = checkPerson(v);
+      if (errors.length) {
+        showErrors(form, box, { errors });
+        return;
+      }
+      try {
+        const { data } = await busy(save, request('PATCH', '/me', { body: v }));
+        setMe(data);
+        showProfile(data);
+        view.prepend(h('div', { class: 'alert alert-ok', role: 'status' }, t('account.saved')));
+      } catch (e) {
+        showErrors(form, box, e);
+      }
+    });
+    view.replaceChildren(form);
+  };
+  const changePassword = (p) => {
+    const current = input('password', 'current_password', { type: 'password', autocomplete: 'current-password', required: true });
+    const pw = input('password', 'new_password', { type: 'password', autocomplete: 'new-password', required: true });
+    const confirm = input('password', 'confirm_password', { type: 'password', autocomplete: 'new-password', required: true });
+    const box = alertBox('password-error');
+    const save = h('button', { type: 'submit', class: 'primary', id: 'password-save' }, t('action.update'));
+    const form = h('form', { id: 'password-form', novalidate: true },
+      h('h2', {}, t('account.change_password')), box, passwordRules(pw, () => p.login),
+      field(t('field.current_password'), current, { required: true }),
+      field(t('field.new_password'), pw, { required: true }),
+      showPasswords('password-show', current, pw, confirm),
+      field(t('field.confirm_password'), confirm, { required: true }),
+      h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => showProfile(p) }, t('action.cancel')), save));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearErrors(form);
+      hush(box);
+      if (pw.value !== confirm.value) {
+        showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
+        return;
+      }
+      try {
+        const { data } = await busy(save, request('PUT', '/me/password', {
+          body: { current_password: current.value, new_password: pw.value, confirm_password: confirm.value },
+        }));
+        showProfile(p);
+        view.prepend(h('div', { class: 'alert alert-ok', role: 'status' },
+          t('account.password_changed', { strength: t(`password.${data && data.strength}`, {}, '') })));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 403) {
+          showErrors(form, box, { errors: [{ field: 'current_password', code: 'wrong_password' }] });
+          return;
+        }
+        showErrors(form, box, e);
+      }
+    });
+    view.replaceChildren(form);
+  };
+  showProfile(me || currentMe());
+  return h('div', {}, h('h1', {}, t('nav.my_account')), tabs('profile'), view);
+}
+
+// contracts lists the contracts the user is declared on.
+export async function contracts() {
+  const list = listView({
+    id: 'my-contracts',
+    load: (q) => get('/me/contracts', q),
+    columns: [
+      { key: 'name', label: t('contract.name') },
+      { key: 'id', label: t('contract.id') },
+      { key: 'offer', label: t('contract.offer') },
+      { key: 'platform_id', label: t('contract.platform_id') },
+      { key: 'open', label: '', sort: false, value: (c) => h('a', { href: link(['contracts', c.id]), class: 'open-contract' }, t('contract.see'), ' ›') },
+    ],
+    empty: t('home.no_contract'),
+  });
+  return h('div', {}, h('h1', {}, t('nav.my_contracts')), tabs('contracts'), list.el);
+}
+
+// orderColumns are the columns of order lists; withContract adds the contract.
+export function orderColumns(withContract) {
+  return [
+    { key: 'placed_at', label: t('orders.date'), value: (o) => fmt.dateTime(o.placed_at) },
+    { key: 'ref', label: t('orders.ref') },
+    { key: 'name', label: t('orders.name') },
+    { key: 'price', label: t('orders.price'), value: priceText },
+    withContract ? { key: 'contract_id', label: t('orders.contract'), value: (o) => o.contract_name || o.contract_id || o.contract || '' } : null,
+    { key: 'placed_by', label: t('orders.by') },
+    { key: 'status', label: t('orders.status'), value: (o) => h('span', { class: `status status-${o.status}` }, fmt.status(o.status)) },
+  ].filter(Boolean);
+}
+
+// orderDetail shows an order's parameters and prices.
+export function orderDetail(o) {
+  const params = o.parameters || {};
+  return h('div', { class: 'order-detail' },
+    h('h3', {}, t('orders.parameters')),
+    dl([
+      [t('orders.ref'), o.ref],
+      [t('orders.service_code'), o.service_code],
+      ...Object.entries(params).map(([k, v]) => [t(`param.${k}`, {}, k), paramText(k, v)]),
+      [t('subscriptions.initial_payment'), o.initial_payment ? fmt.money(o.initial_payment) : null],
+      [t('subscriptions.monthly_price'), o.monthly_price ? fmt.monthly(o.monthly_price) : null],
+    ]));
+}
+
+// paramText shows a parameter's value.
+export function paramText(k, v) {
+  if (k === 'upfront') return String(v) === 'true' ? t('order.with_upfront') : t('order.without_upfront');
+  if (k === 'duration_months') return t('order.months', { n: v });
+  return String(v);
+}
+
+// orders lists the user's orders across contracts.
+export async function orders() {
+  const list = listView({
+    id: 'my-orders',
+    load: (q) => get('/me/orders', q),
+    columns: orderColumns(true),
+    detail: orderDetail,
+    initial: { sort: '-placed_at' },
+    empty: t('orders.none'),
+  });
+  return h('div', {}, h('h1', {}, t('nav.my_orders')), tabs('orders'), h('p', { class: 'hint' }, t('orders.mine_hint')), list.el);
+}
+
+// subscriptionColumns are the columns of subscription lists.
+export function subscriptionColumns(withContract) {
+  return [
+    { key: 'subscribed_at', label: t('subscriptions.subscribed_at'), value: (s) => fmt.dateTime(s.subscribed_at) },
+    { key: 'ref', label: t('orders.ref') },
+    { key: 'name', label: t('orders.name') },
+    { key: 'monthly_price', label: t('orders.price'), value: (s) => (s.monthly_price ? fmt.monthly(s.monthly_price) : '') },
+    { key: 'start_date', label: t('subscriptions.start'), value: (s) => fmt.date(s.start_date) },
+    { key: 'end_date', label: t('subscriptions.end'), value: (s) => fmt.date(s.end_date) },
+    withContract ? { key: 'contract_id', label: t('orders.contract'), value: (s) => s.contract_name || s.contract_id || s.contract || '' } : null,
+    { key: 'status', label: t('orders.status'), value: (s) => h('span', { class: `status status-${s.status}` }, fmt.status(s.status)) },
+  ].filter(Boolean);
+}
+
+// subscriptionDetail shows a subscription's parameters (orderLink: a link
+// to its order, when the user may see orders).
+export function subscriptionDetail(s, orderLink) {
+  return h('div', { class: 'subscription-detail' },
+    h('h3', {}, t('subscriptions.parameters')),
+    dl([
+      [t('orders.name'), s.name],
+      [t('subscriptions.type'), s.type],
+      [t('subscriptions.duration'), s.duration_months ? t('order.months', { n: s.duration_months }) : null],
+      [t('subscriptions.initial_payment'), s.initial_payment ? fmt.money(s.initial_payment) : null],
+      [t('param.region'), s.region],
+      [t('subscriptions.order'), s.order_ref ? (orderLink ? h('a', { href: orderLink(s) }, s.order_ref) : s.order_ref) : null],
+    ]));
+}
+
+// subscriptions lists the user's validated subscriptions across contracts.
+export async function subscriptions() {
+  const list = listView({
+    id: 'my-subscriptions',
+    load: (q) => get('/me/subscriptions', q),
+    columns: subscriptionColumns(true),
+    detail: (s) => subscriptionDetail(s),
+    initial: { sort: '-subscribed_at' },
+    empty: t('subscriptions.none'),
+  });
+  return h('div', {}, h('h1', {}, t('nav.my_subscriptions')), tabs('subscriptions'), list.el);
+}

@@ -1,0 +1,154 @@
+// Signing in, forgotten password, forgotten login and setting a password
+// from the emailed link (SPEC §4, guide §3).
+
+import { h } from './dom.js';
+import { request, ApiError } from './api.js';
+import { t } from './i18n.js';
+import { link } from './router.js';
+import { field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, problemText } from './forms.js';
+import { signedIn } from './app.js';
+
+function welcome() {
+  return h('div', { class: 'welcome' }, h('p', { class: 'lead' }, t('auth.welcome')));
+}
+
+// signIn is the sign-in form.
+export function signIn() {
+  const login = input('signin', 'login', { autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
+  const password = input('signin', 'password', { type: 'password', autocomplete: 'current-password', required: true });
+  const box = alertBox('signin-error');
+  const submit = h('button', { type: 'submit', id: 'signin-submit', class: 'primary' }, t('auth.sign_in'));
+  const form = h('form', { id: 'signin-form', class: 'card narrow', novalidate: true },
+    h('h1', {}, t('auth.sign_in_title')), welcome(), box,
+    field(t('field.login'), login, { required: true }),
+    field(t('field.password'), password, { required: true }),
+    h('div', { class: 'buttons' }, submit),
+    h('p', { class: 'links' },
+      h('a', { href: '#/forgot-password', id: 'forgot-password-link' }, t('auth.forgot_password')), h('br'),
+      h('a', { href: '#/forgot-login', id: 'forgot-login-link' }, t('auth.forgot_login'))));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    hush(box);
+    if (!login.value.trim() || !password.value) {
+      say(box, 'error', t('auth.both_required'));
+      return;
+    }
+    try {
+      const { data } = await busy(submit, request('POST', '/sessions', { body: { login: login.value.trim(), password: password.value } }));
+      password.value = '';
+      await signedIn({ token: data.token, expires_at: data.expires_at, login: login.value.trim() });
+    } catch (e) {
+      password.value = '';
+      say(box, 'error', e instanceof ApiError && e.status === 401 ? t('auth.bad_credentials') : problemText(e));
+      password.focus();
+    }
+  });
+  return form;
+}
+
+// forgotPassword asks for a set-password link by email (login + captcha).
+export function forgotPassword() {
+  const login = input('forgot-password', 'login', { autocomplete: 'username', required: true });
+  const cap = captcha('forgot-password');
+  const box = alertBox('forgot-password-error');
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'forgot-password-submit' }, t('action.validate'));
+  const form = h('form', { id: 'forgot-password-form', class: 'card narrow', novalidate: true },
+    h('h1', {}, t('auth.password_title')), welcome(),
+    h('p', {}, t('auth.password_intro')), box,
+    field(t('field.login'), login, { required: true }), cap.el,
+    h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button' }, t('action.back')), submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    hush(box);
+    try {
+      await busy(submit, request('POST', '/password-requests', { body: { login: login.value.trim(), ...cap.value() } }));
+      form.replaceWith(done(t('auth.password_sent_title'), t('auth.password_sent')));
+    } catch (e) {
+      showErrors(form, box, e);
+      cap.reload();
+    }
+  });
+  return form;
+}
+
+// forgotLogin asks for the login by email (email + captcha).
+export function forgotLogin() {
+  const email = input('forgot-login', 'email', { type: 'email', autocomplete: 'email', required: true });
+  const cap = captcha('forgot-login');
+  const box = alertBox('forgot-login-error');
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'forgot-login-submit' }, t('action.validate'));
+  const form = h('form', { id: 'forgot-login-form', class: 'card narrow', novalidate: true },
+    h('h1', {}, t('auth.login_title')), welcome(),
+    h('p', {}, t('auth.login_intro')), box,
+    field(t('field.email'), email, { required: true }), cap.el,
+    h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button' }, t('action.back')), submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    hush(box);
+    try {
+      await busy(submit, request('POST', '/login-reminders', { body: { email: email.value.trim(), ...cap.value() } }));
+      form.replaceWith(done(t('auth.login_sent_title'), t('auth.login_sent')));
+    } catch (e) {
+      showErrors(form, box, e);
+      cap.reload();
+    }
+  });
+  return form;
+}
+
+function done(title, text) {
+  return h('section', { class: 'card narrow', id: 'request-done' },
+    h('h1', {}, title), h('p', { role: 'status' }, text),
+    h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button primary' }, t('action.close'))));
+}
+
+// heldToken is the emailed link's token, kept once it left the address bar.
+let heldToken = '';
+
+// setPassword sets a password with the token of the emailed link.
+export function setPassword(ctx) {
+  const token = ctx.query.get('token') || heldToken;
+  heldToken = token;
+  if (!token) {
+    return h('section', { class: 'card narrow' }, h('h1', {}, t('auth.set_title')), h('p', {}, t('auth.no_token')),
+      h('a', { href: '#/forgot-password' }, t('auth.forgot_password')));
+  }
+  // Keep the token out of the address bar and history once read.
+  if (ctx.query.has('token')) history.replaceState(null, '', `/${link(['set-password'])}`);
+  const pw = input('set-password', 'new_password', { type: 'password', autocomplete: 'new-password', required: true });
+  const confirm = input('set-password', 'confirm_password', { type: 'password', autocomplete: 'new-password', required: true });
+  const box = alertBox('set-password-error');
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'set-password-submit' }, t('action.validate'));
+  const form = h('form', { id: 'set-password-form', class: 'card narrow', novalidate: true },
+    h('h1', {}, t('auth.set_title')), welcome(), box,
+    passwordRules(pw),
+    field(t('field.new_password'), pw, { required: true }),
+    showPasswords('set-password-show', pw, confirm),
+    field(t('field.confirm_password'), confirm, { required: true }),
+    h('div', { class: 'buttons' }, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    hush(box);
+    if (pw.value !== confirm.value) {
+      showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
+      return;
+    }
+    try {
+      const { data } = await busy(submit, request('POST', '/password-resets', { body: { token, new_password: pw.value, confirm_password: confirm.value } }));
+      form.replaceWith(h('section', { class: 'card narrow', id: 'password-set' },
+        h('h1', {}, t('auth.set_done_title')),
+        h('p', { role: 'status' }, t('auth.set_done', { strength: t(`password.${data && data.strength}`, {}, '') })),
+        h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button primary' }, t('auth.sign_in')))));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 410) {
+        say(box, 'error', t('auth.link_gone'), ' ', h('a', { href: '#/forgot-password' }, t('auth.forgot_password')));
+        return;
+      }
+      showErrors(form, box, e);
+    }
+  });
+  return form;
+}

@@ -1,0 +1,217 @@
+// A contract's sections (guide §5.2 to §5.8): summary with company and
+// rights, dashboard, orders, subscriptions, invoices, support. Each shows
+// only what the user's capabilities on the contract allow.
+
+import { h, dl, externalLink, safeURL } from './dom.js';
+import { request, get, enc } from './api.js';
+import { t } from './i18n.js';
+import { link } from './router.js';
+import { listView } from './list.js';
+import { problemText, alertBox, say, busy } from './forms.js';
+import { rolesTable } from './people.js';
+import { orderColumns, orderDetail, subscriptionColumns, subscriptionDetail, priceText } from './page-account.js';
+import { serviceCard } from './page-services.js';
+import * as fmt from './format.js';
+
+const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}${rest.length ? '/' + rest.join('/') : ''}`;
+
+// block is a titled part of a page that fills itself from a promise.
+function block(id, title, fill, footer) {
+  const body = h('div', { class: 'block-body' }, h('p', { class: 'loading' }, t('app.loading')));
+  fill().then((nodes) => body.replaceChildren(...[nodes].flat().filter(Boolean)),
+    (e) => body.replaceChildren(h('p', { class: 'error' }, problemText(e))));
+  return h('section', { class: 'block', id }, h('h2', {}, title), body, footer || null);
+}
+
+// summary is the contract's home: summary, company (managers), document
+// space, last orders, rights, services.
+export async function summary(ctx) {
+  const c = ctx.contract;
+  const parts = [
+    h('h1', {}, t('contract.title')),
+    h('section', { class: 'block', id: 'contract-summary' }, h('h2', {}, t('contract.summary')), dl([
+      [t('contract.offer'), c.offer, 'offer'],
+      [t('contract.id'), c.id, 'id'],
+      [t('contract.platform_id'), c.platform_id, 'platform_id'],
+      [t('contract.name'), c.name, 'name'],
+      [t('contract.created_on'), fmt.date(c.created_on), 'created_on'],
+    ])),
+  ];
+  if (c.company) {
+    parts.push(h('section', { class: 'block', id: 'company' }, h('h2', {}, t('contract.company')), dl([
+      [t('company.legal_name'), c.company.legal_name, 'legal_name'],
+      [t('company.siret'), c.company.siret, 'siret'],
+      [t('company.referent_name'), c.company.referent_name, 'referent_name'],
+      [t('company.referent_email'), c.company.referent_email, 'referent_email'],
+    ]), c.document_space_url && ctx.can('see_document_space')
+      ? h('p', {}, externalLink(c.document_space_url, t('contract.document_space'), { class: 'button', id: 'document-space' }))
+      : null));
+  }
+  if (ctx.can('list_orders')) {
+    parts.push(block('contract-orders', t('contract.your_orders'), async () => {
+      const res = await get(api(ctx, 'orders'), { limit: 3, sort: '-placed_at' });
+      const items = (res && res.items) || [];
+      if (!items.length) return h('p', {}, t('orders.none'));
+      return h('ul', { class: 'plain' }, items.map((o) => h('li', {},
+        `${fmt.dateTime(o.placed_at)} · ${o.ref} · ${o.name} · ${priceText(o)} · ${fmt.status(o.status)}`)));
+    }, h('p', {}, h('a', { href: link(['contracts', ctx.cid, 'orders']), class: 'button' }, t('contract.all_orders')))));
+  }
+  const r = ctx.rights;
+  parts.push(h('section', { class: 'block', id: 'rights' }, h('h2', {}, t('contract.your_rights')),
+    r.referent ? h('p', { class: 'badge', id: 'referent-badge' }, t('contract.referent')) : null,
+    rolesTable(r.profiles || {}, r.console || [], 'rights-table')));
+  if (ctx.can('see_catalog')) {
+    parts.push(block('contract-services', t('contract.our_services'), async () => {
+      const res = await get(api(ctx, 'catalog'));
+      const items = (Array.isArray(res) ? res : (res && res.items) || []).slice(0, 3);
+      return h('div', { class: 'cards' }, items.map((s) => serviceCard(ctx, s)));
+    }, h('p', {}, h('a', { href: link(['contracts', ctx.cid, 'services']), class: 'button' }, t('services.view_catalog')))));
+  }
+  return h('div', { class: 'contract' }, parts);
+}
+
+// dashboard offers the single sign-on to the technical console.
+export async function dashboard(ctx) {
+  const box = alertBox('sso-error');
+  const parts = [h('h1', {}, t('section.dashboard')), h('p', {}, t('dashboard.intro')), box];
+  if (ctx.can('use_console_from_dashboard')) {
+    const go = h('button', { type: 'button', class: 'primary', id: 'console-sso' }, t('dashboard.console'));
+    go.addEventListener('click', async () => {
+      try {
+        const { data } = await busy(go, request('POST', api(ctx, 'console', 'sso'), { body: {} }));
+        const url = safeURL(data && data.redirect_url);
+        if (!url) throw new Error('no redirect');
+        location.assign(url);
+      } catch (e) {
+        say(box, 'error', problemText(e));
+      }
+    });
+    parts.push(h('p', {}, go));
+  } else {
+    parts.push(h('p', { class: 'hint', id: 'no-console-role' }, t('dashboard.no_console')));
+  }
+  return h('div', {}, parts);
+}
+
+// orders lists the contract's orders.
+export async function orders(ctx) {
+  const list = listView({
+    id: 'orders',
+    load: (q) => get(api(ctx, 'orders'), q),
+    columns: orderColumns(false),
+    detail: orderDetail,
+    initial: { sort: '-placed_at', q: ctx.query.get('q') || '' },
+    empty: t('orders.none'),
+  });
+  return h('div', {}, h('h1', {}, t('section.orders')), list.el);
+}
+
+// subscriptions lists the contract's subscriptions, filtered by status.
+export async function subscriptions(ctx) {
+  const orderLink = ctx.can('list_orders') ? (s) => link(['contracts', ctx.cid, 'orders'], { q: s.order_ref }) : null;
+  const list = listView({
+    id: 'subscriptions',
+    load: (q) => get(api(ctx, 'subscriptions'), q),
+    columns: subscriptionColumns(false),
+    detail: (s) => subscriptionDetail(s, orderLink),
+    filters: [{ name: 'status', label: t('orders.status'), options: [
+      ['', t('subscriptions.all')], ['subscribed', fmt.status('subscribed')], ['in_progress', fmt.status('in_progress')], ['terminated', fmt.status('terminated')],
+    ] }],
+    initial: { sort: '-subscribed_at' },
+    searchLabel: t('subscriptions.search'),
+    empty: t('subscriptions.none'),
+  });
+  return h('div', {}, h('h1', {}, t('section.subscriptions')), list.el);
+}
+
+function contactBlock(id, title, c) {
+  c = c || {};
+  return h('section', { class: 'block', id }, h('h2', {}, title), dl([
+    [t('contact.phone'), c.phone ? h('a', { href: `tel:${c.phone.replace(/[^+0-9]/g, '')}` }, c.phone) : null, 'phone'],
+    [t('contact.email'), c.email ? h('a', { href: `mailto:${c.email}` }, c.email) : null, 'email'],
+    [t('contact.hours'), c.hours, 'hours'],
+  ]));
+}
+
+// invoices shows the invoice-reception contact to every visitor, and the
+// invoices and usage reports to managers.
+export async function invoices(ctx) {
+  const data = await get(api(ctx, 'invoices'));
+  const parts = [h('h1', {}, t('section.invoices'))];
+  if (ctx.can('see_invoices')) {
+    const last = data.last_invoice;
+    parts.push(h('section', { class: 'block', id: 'last-invoice' }, h('h2', {}, t('invoices.last')),
+      last ? [h('p', { class: 'big' }, fmt.money(last.amount_excl_vat)), h('p', {}, fmt.date(last.issued_on), ' · ', fmt.period(last.period))]
+        : h('p', {}, t('invoices.none'))));
+    const items = data.items || [];
+    parts.push(h('section', { class: 'block', id: 'invoice-history' }, h('h2', {}, t('invoices.history')),
+      items.length ? h('table', {}, h('thead', {}, h('tr', {},
+        [t('invoices.date'), t('invoices.period'), t('invoices.amount'), ''].map((l) => h('th', { scope: 'col' }, l)))),
+      h('tbody', {}, items.map((inv) => invoiceRow(ctx, inv)))) : h('p', {}, t('invoices.none'))));
+  }
+  parts.push(contactBlock('invoice-contact', t('invoices.contact'), data.contact));
+  if (ctx.can('see_usage_reports')) {
+    parts.push(block('usage-reports', t('invoices.usage'), async () => {
+      const res = await get(api(ctx, 'usage-reports'));
+      const items = Array.isArray(res) ? res : (res && res.items) || [];
+      if (!items.length) return h('p', {}, t('invoices.no_usage'));
+      return h('table', {}, h('thead', {}, h('tr', {}, [t('invoices.period'), t('invoices.usage_report'), t('invoices.pre_invoice')].map((l) => h('th', { scope: 'col' }, l)))),
+        h('tbody', {}, items.map((u) => h('tr', {}, h('td', {}, fmt.period(u.period)),
+          h('td', {}, linesTable(u.lines || u.usage || [])),
+          h('td', {}, u.pre_invoice ? (u.pre_invoice.amount_excl_vat ? fmt.money(u.pre_invoice.amount_excl_vat) : linesTable(u.pre_invoice.lines || [])) : (u.amount_excl_vat ? fmt.money(u.amount_excl_vat) : '—'))))));
+    }));
+  }
+  return h('div', {}, parts);
+}
+
+function invoiceRow(ctx, inv) {
+  const more = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false' }, t('invoices.detail'), ' ›');
+  const tr = h('tr', {}, h('td', {}, fmt.date(inv.issued_on)), h('td', {}, fmt.period(inv.period)), h('td', {}, fmt.money(inv.amount_excl_vat)), h('td', {}, more));
+  let open = null;
+  more.addEventListener('click', async () => {
+    if (open) {
+      open.remove();
+      open = null;
+      more.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    more.setAttribute('aria-expanded', 'true');
+    open = h('tr', { class: 'detail' }, h('td', { colspan: 4 }, h('p', { class: 'loading' }, t('app.loading'))));
+    tr.after(open);
+    const cell = open.firstChild;
+    try {
+      const full = inv.lines ? inv : await get(api(ctx, 'invoices', enc(inv.id)));
+      cell.replaceChildren(linesTable(full.lines || []));
+    } catch (e) {
+      cell.replaceChildren(h('p', { class: 'error' }, problemText(e)));
+    }
+  });
+  return tr;
+}
+
+// linesTable shows invoice or usage lines ({item|label|description,
+// quantity, unit_price, amount}).
+function linesTable(lines) {
+  if (!lines.length) return '—';
+  return h('table', { class: 'lines' }, h('thead', {}, h('tr', {},
+    [t('invoices.item'), t('invoices.quantity'), t('invoices.unit_price'), t('invoices.amount')].map((l) => h('th', { scope: 'col' }, l)))),
+  h('tbody', {}, lines.map((l) => h('tr', {},
+    h('td', {}, l.item || l.label || l.description || l.name || ''), h('td', {}, l.quantity ?? ''),
+    h('td', {}, l.unit_price ? fmt.money(l.unit_price) : ''), h('td', {}, l.amount || l.amount_excl_vat ? fmt.money(l.amount || l.amount_excl_vat) : '')))));
+}
+
+// support shows the support centre's contact and the incident link.
+export async function support(ctx) {
+  const data = await get(api(ctx, 'support'));
+  const contact = data.contact || data;
+  const links = [];
+  const raw = data.links || {};
+  const entries = Array.isArray(raw) ? raw.map((l) => [l.name || l.rel || l.label, l.url || l.href]) : Object.entries(raw);
+  for (const [name, url] of entries) {
+    const a = externalLink(typeof url === 'string' ? url : url && url.url, t(`support.link.${name}`, {}, name), { class: 'button', dataset: { link: name } });
+    if (a) links.push(h('li', {}, a));
+  }
+  return h('div', {}, h('h1', {}, t('section.support')), h('p', {}, t('support.intro')),
+    contactBlock('support-contact', t('support.contact'), contact),
+    links.length ? h('section', { class: 'block', id: 'support-links' }, h('h2', {}, t('support.links')), h('ul', { class: 'plain' }, links)) : null);
+}
