@@ -96,6 +96,8 @@ RETURNING id, event_id, kind, recipient, language, params, attempts`, now, now.A
 
 func (s *Sender) deliver(ctx context.Context, j Job) {
 	err := s.send(ctx, j)
+	// The outcome is recorded even during a shutdown.
+	ctx = context.WithoutCancel(ctx)
 	now := time.Now().UTC()
 	log := s.Logger.With("mail_id", j.ID, "kind", j.Kind, "attempt", j.Attempts+1)
 	if err == nil {

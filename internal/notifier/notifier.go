@@ -80,16 +80,19 @@ func (n *Notifier) Handle(ctx context.Context, msg *message.Message) error {
 		return errors.New("notifier: no bus transaction in the message's context")
 	}
 	// A savepoint: a failed insert must not abort the bus transaction,
-	// which redelivers the message in it.
-	sp, err := tx.Begin(ctx)
+	// which redelivers the message in it. The writes are not cut short by
+	// a shutdown (ctx): a query cancelled midway closes the connection
+	// under the subscriber's transaction; they take milliseconds.
+	bctx := context.WithoutCancel(ctx)
+	sp, err := tx.Begin(bctx)
 	if err != nil {
 		return err
 	}
-	if err := mail.Enqueue(ctx, sp, job, time.Now().UTC()); err != nil {
-		_ = sp.Rollback(ctx)
+	if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
+		_ = sp.Rollback(bctx)
 		return err
 	}
-	return sp.Commit(ctx)
+	return sp.Commit(bctx)
 }
 
 // person is who an email is for, from the members read model.
