@@ -26,6 +26,21 @@ var (
 	errKeyNoResponse = fmt.Errorf("%w: the request with this Idempotency-Key was applied, but its response was lost; read the resource", domain.ErrConflict)
 )
 
+// replayPolicy is how a handler tells the idempotency layer that its
+// response shows a secret once (a secret access key) and must not be kept
+// for a replay: a retry then learns that the request was applied (409)
+// and reads the resource.
+type replayPolicy struct{ secret bool }
+
+type replayKey struct{}
+
+// showsSecretOnce marks the response of the request as not replayable.
+func showsSecretOnce(r *http.Request) {
+	if p, ok := r.Context().Value(replayKey{}).(*replayPolicy); ok {
+		p.secret = true
+	}
+}
+
 // replayed response headers.
 var replayHeaders = []string{"Content-Type", "Location", "ETag"}
 
@@ -65,7 +80,9 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		rec := &bufferedResponse{header: http.Header{}}
+		policy := &replayPolicy{}
 		ctx := app.WithIdempotencyKey(r.Context(), app.IdempotencyKey{Principal: who, Key: key})
+		ctx = context.WithValue(ctx, replayKey{}, policy)
 		func() {
 			defer func() {
 				if v := recover(); v != nil {
@@ -75,9 +92,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}()
 			next.ServeHTTP(rec, r.WithContext(ctx))
 		}()
-		if rec.status >= 500 {
+		switch {
+		case rec.status >= 500:
 			s.releaseKey(r.Context(), who, key)
-		} else {
+		case policy.secret && rec.status < 300:
+			// Not stored: the key stays "committed", answered 409.
+		default:
 			s.storeResponse(r.Context(), who, key, rec)
 		}
 		rec.flushTo(w)

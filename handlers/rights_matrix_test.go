@@ -22,23 +22,6 @@ import (
 // naming each entry to delete, until the entry is removed: every row is
 // then walked with every caller.
 var pendingInOtherBranches = map[string]string{
-	// feat/auth: captchas, password flows, my account.
-	"POST /api/v1/captchas":          "feat/auth",
-	"GET /api/v1/captchas/{id}.png":  "feat/auth",
-	"POST /api/v1/password-requests": "feat/auth",
-	"POST /api/v1/password-resets":   "feat/auth",
-	"POST /api/v1/login-reminders":   "feat/auth",
-	"GET /api/v1/me":                 "feat/auth",
-	"PATCH /api/v1/me":               "feat/auth",
-	"PUT /api/v1/me/password":        "feat/auth",
-
-	// console credentials (SSO, API password, access keys).
-	"POST /api/v1/contracts/{cid}/console/sso":                  "console credentials",
-	"POST /api/v1/contracts/{cid}/console/verification-codes":   "console credentials",
-	"PUT /api/v1/contracts/{cid}/console/api-password":          "console credentials",
-	"GET /api/v1/contracts/{cid}/console/access-keys":           "console credentials",
-	"POST /api/v1/contracts/{cid}/console/access-keys":          "console credentials",
-	"DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}": "console credentials",
 
 	// feat/openapi.
 }

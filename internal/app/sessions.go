@@ -20,6 +20,8 @@ type Sessions struct {
 	*App
 	// TTL is how long a session lasts (default 12 h).
 	TTL time.Duration
+	// Throttle limits password guesses per login and per client address.
+	Throttle Throttle
 }
 
 // ErrBadCredentials is the one answer to a failed sign-in, whether the
@@ -38,7 +40,13 @@ func (s *Sessions) ttl() time.Duration {
 
 // SignIn checks a login and password and opens a session. An unknown
 // login costs the same time as a wrong password and gets the same error.
+// Too many attempts for the login or from the client's address get a
+// *ThrottledError, before any password check (see Throttle).
 func (s *Sessions) SignIn(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
+	ip := ActorFrom(ctx).IP
+	if err := s.attempt(ctx, s.Throttle, login, ip); err != nil {
+		return "", time.Time{}, err
+	}
 	var realLogin, hash string
 	err = s.Store.Pool().QueryRow(ctx, `
 SELECT login, password_hash FROM credentials WHERE login_key = $1`, strings.ToLower(strings.TrimSpace(login))).Scan(&realLogin, &hash)
@@ -56,6 +64,14 @@ SELECT login, password_hash FROM credentials WHERE login_key = $1`, strings.ToLo
 	if !ok {
 		return "", time.Time{}, ErrBadCredentials
 	}
+	if err := s.succeeded(ctx, login, ip); err != nil {
+		return "", time.Time{}, err
+	}
+	return s.open(ctx, realLogin)
+}
+
+// open starts a session for login.
+func (s *Sessions) open(ctx context.Context, realLogin string) (token string, expires time.Time, err error) {
 	token, tokenHash, err := auth.NewToken()
 	if err != nil {
 		return "", time.Time{}, err
@@ -106,7 +122,10 @@ func (s *Sessions) SetPassword(ctx context.Context, login, password, field strin
 	if err != nil {
 		return "", err
 	}
-	_, err = s.Execute(ctx, FailOnConflict, func(tx *eventstore.Tx) error {
+	// Retried on conflict: the outcome does not depend on what the user saw,
+	// and server reactions (a set-password link being sent) append to the
+	// same identity stream.
+	_, err = s.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
 		return s.setPasswordTx(ctx, tx, login, hash, reason)
 	})
 	if err != nil {
@@ -129,17 +148,25 @@ func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, 
 	if err != nil {
 		return err
 	}
-	key := id.Login().Key()
-	now := s.Now()
-	if _, err := tx.Pgx().Exec(ctx, `
-INSERT INTO credentials (login_key, login, password_hash, changed_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (login_key) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at`,
-		key, id.Login().String(), hash, now); err != nil {
-		return err
-	}
-	if _, err := tx.Pgx().Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE login_key = $1 AND revoked_at IS NULL`, key, now); err != nil {
+	if err := saveCredential(ctx, tx, id.Login(), hash, s.Now(), nil); err != nil {
 		return err
 	}
 	_, err = s.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...)
+	return err
+}
+
+// saveCredential stores the password hash of login and revokes every
+// session of the user but the one whose token hash is keep (nil: all).
+func saveCredential(ctx context.Context, tx *eventstore.Tx, login identity.Login, hash string, now time.Time, keep []byte) error {
+	key := login.Key()
+	if _, err := tx.Pgx().Exec(ctx, `
+INSERT INTO credentials (login_key, login, password_hash, changed_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (login_key) DO UPDATE SET password_hash = excluded.password_hash, changed_at = excluded.changed_at`,
+		key, login.String(), hash, now); err != nil {
+		return err
+	}
+	_, err := tx.Pgx().Exec(ctx, `
+UPDATE sessions SET revoked_at = $2 WHERE login_key = $1 AND revoked_at IS NULL AND ($3::bytea IS NULL OR token_hash <> $3)`,
+		key, now, keep)
 	return err
 }

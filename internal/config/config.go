@@ -22,12 +22,18 @@ type Config struct {
 	MailFrom        string
 	Secret          string // empty: generated once into DataDir
 	CaptchaDisabled bool   // tests only
+	// ConsoleURL is the base URL of the cloud console that SSO assertions
+	// open (SELFCARE_CONSOLE_URL).
+	ConsoleURL string
 	// Now, if set, is where the clock starts (tests only).
 	Now *time.Time
 	// SchedulerInterval is how often the subscription lifecycle
 	// scheduler looks for starts and ends due (0: its default, 30 s).
 	SchedulerInterval time.Duration
 }
+
+// DefaultConsoleURL is the console of the Flexible Engine offer.
+const DefaultConsoleURL = "https://console.prod-cloud-ocb.orange-business.com"
 
 // FromEnv reads the configuration. Warnings name test-only switches that
 // are on; the caller logs them loudly.
@@ -41,6 +47,7 @@ func FromEnv() (Config, []string, error) {
 		SMTPAddr:     os.Getenv("SELFCARE_SMTP_ADDR"),
 		MailFrom:     envOr("SELFCARE_MAIL_FROM", "selfcare@localhost"),
 		Secret:       os.Getenv("SELFCARE_SECRET"),
+		ConsoleURL:   strings.TrimRight(envOr("SELFCARE_CONSOLE_URL", DefaultConsoleURL), "/"),
 	}
 	c.PublicURL = strings.TrimRight(envOr("SELFCARE_PUBLIC_URL", "http://"+c.Addr), "/")
 	var warnings []string

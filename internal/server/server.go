@@ -29,6 +29,7 @@ import (
 	"selfcare/projections"
 	"selfcare/projections/audit"
 	rmbilling "selfcare/projections/billing"
+	"selfcare/projections/credentials"
 	"selfcare/projections/members"
 	"selfcare/projections/orders"
 	"selfcare/projections/subscriptions"
@@ -57,6 +58,8 @@ type Server struct {
 	Sessions *app.Sessions
 	Metrics  *prometheus.Registry
 	HTTP     *handlers.Server
+	// Account is authentication, my account, console credentials and emails.
+	Account *Account
 
 	// Lifecycle records subscription starts and ends as their days come.
 	Lifecycle *app.Lifecycle
@@ -101,6 +104,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.Sessions = &app.Sessions{App: s.App}
 	s.Lifecycle = &app.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
+	var err error
+	if s.Account, err = s.newAccount(); err != nil {
+		return nil, err
+	}
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
 		Members:      members.Queries{Pool: opts.Pool},
@@ -125,13 +132,14 @@ func Projectors(reg *registry.Registry, keys *secrets.Keys) []projections.Projec
 		rmbilling.Projector(reg),
 		audit.RoleChangesProjector(reg),
 		audit.ChainProjector(keys.Derive(audit.ChainKeyPurpose)),
+		credentials.Projector(reg),
 	}
 }
 
 // features lists the HTTP features.
 func (s *Server) features() []handlers.Feature {
 	memberQueries := members.Queries{Pool: s.Pool}
-	return []handlers.Feature{
+	return append([]handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
 		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
@@ -144,7 +152,7 @@ func (s *Server) features() []handlers.Feature {
 		handlers.EventFeedAPI{Store: s.Store, Registry: s.Registry, Draining: s.draining},
 		handlers.AuditAPI{Store: s.Store, Queries: audit.Queries{Pool: s.Pool}, Pool: s.Pool,
 			ChainKey: s.Keys.Derive(audit.ChainKeyPurpose)},
-	}
+	}, s.Account.features(s)...)
 }
 
 func (s *Server) invoicesAPI(memberQueries members.Queries) handlers.InvoicesAPI {
@@ -169,6 +177,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
 	s.spawn(func() { s.Runner.Follow(ctx) })
 	s.spawn(func() { s.Lifecycle.Run(ctx) })
+	s.Account.start(ctx, s)
 	return nil
 }
 

@@ -60,7 +60,7 @@ func WithConfig(f func(*config.Config)) Option { return func(o *server.Options) 
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	fastHashes.Do(auth.UseFastHashesForTests)
-	pool := testdb.New(t)
+	pool := newPool(t)
 	keys, err := secrets.FromSecret("test-secret-0123456789abcdef0123456789")
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +94,24 @@ func New(t testing.TB, opts ...Option) *Env {
 		srv.Stop()
 	})
 	return &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
+}
+
+// newPool opens a pool on a fresh database, as large as a server needs:
+// its bus consumers hold a connection while they handle an event, beside
+// the projections and the requests (production pools have at least 20).
+func newPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testdb.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 12
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open pool: %v", err)
+	}
+	t.Cleanup(pool.Close) // before the database is dropped
+	return pool
 }
 
 // testLogger logs to the test's output only when SELFCARE_TEST_LOG is set,

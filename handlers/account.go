@@ -1,0 +1,84 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"selfcare/domain"
+	"selfcare/domain/identity"
+	"selfcare/internal/app"
+	"selfcare/projections/members"
+)
+
+// AccountAPI serves "my account": the signed-in user's profile and
+// password.
+type AccountAPI struct {
+	Account *app.Account
+	Members members.Queries
+}
+
+// Routes registers the account endpoints.
+func (f AccountAPI) Routes(r *Routes) {
+	r.Handle("GET /api/v1/me", f.get)
+	r.Handle("PATCH /api/v1/me", f.patch)
+	r.Handle("PUT /api/v1/me/password", f.password)
+}
+
+func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
+	me, err := f.Members.Identity(r.Context(), principalFrom(r.Context()).login)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", app.ProfileETag(me.Login, identity.ProfileData{
+		Email: me.Email, Civility: me.Civility, LastName: me.LastName, FirstName: me.FirstName,
+		Phone: me.Phone, Mobile: me.Mobile, Language: me.Language,
+	}))
+	writeJSON(w, http.StatusOK, me)
+}
+
+func (f AccountAPI) get(w http.ResponseWriter, r *http.Request) { f.writeMe(w, r) }
+
+func (f AccountAPI) patch(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		identity.ProfilePatch
+		Login *string `json:"login"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		fail(w, r, err)
+		return
+	}
+	login := principalFrom(r.Context()).login
+	if in.Login != nil && !strings.EqualFold(strings.TrimSpace(*in.Login), login) {
+		fail(w, r, domain.Invalid("login", "read_only", "the login cannot be changed"))
+		return
+	}
+	if err := f.Account.UpdateProfile(r.Context(), login, in.ProfilePatch, r.Header.Get("If-Match")); err != nil {
+		failAccount(w, r, err)
+		return
+	}
+	f.writeMe(w, r)
+}
+
+func (f AccountAPI) password(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+		ConfirmPassword string `json:"confirm_password"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		fail(w, r, err)
+		return
+	}
+	p := principalFrom(r.Context())
+	strength, err := f.Account.ChangePassword(r.Context(), p.login, in.CurrentPassword, in.NewPassword, in.ConfirmPassword, p.token)
+	if err != nil {
+		failAccount(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"strength":        strength,
+		"other_sessions":  "revoked",
+		"current_session": "kept",
+	})
+}

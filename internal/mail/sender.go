@@ -1,0 +1,156 @@
+package mail
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sender delivers the outbox's jobs. Several processes may run one: a job
+// is leased before it is sent, so only one sends it (a process that dies
+// while sending lets the lease lapse, and the job is sent again: delivery is
+// at least once). Its times are the real clock's: retry pacing is about the
+// relay, not the business clock that tests move.
+type Sender struct {
+	Pool      *pgxpool.Pool
+	Transport Transport
+	Renderer  *Renderer
+	From      string
+	Logger    *slog.Logger
+	// PollInterval is how often the outbox is looked at (default 200 ms).
+	PollInterval time.Duration
+	// RetryBase is the first retry's delay, doubled at each failure up to
+	// RetryMax (defaults 1 s and 1 h); MaxAttempts failures mark the job
+	// failed (default 20, about a day).
+	RetryBase   time.Duration
+	RetryMax    time.Duration
+	MaxAttempts int
+}
+
+const (
+	batch = 20
+	lease = 2 * time.Minute
+)
+
+// Run delivers due jobs until ctx ends.
+func (s *Sender) Run(ctx context.Context) {
+	poll := s.PollInterval
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	for ctx.Err() == nil {
+		n, err := s.SendDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.Logger.Error("mail outbox", "err", err)
+		}
+		if n == batch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(poll):
+		}
+	}
+}
+
+// SendDue sends the jobs due now (at most one batch) and returns how many
+// it tried.
+func (s *Sender) SendDue(ctx context.Context) (int, error) {
+	now := time.Now().UTC()
+	rows, err := s.Pool.Query(ctx, `
+UPDATE mail_outbox SET lease_until = $2
+WHERE id IN (
+    SELECT id FROM mail_outbox
+    WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+    ORDER BY next_attempt_at, id LIMIT $3
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, event_id, kind, recipient, language, params, attempts`, now, now.Add(lease), batch)
+	if err != nil {
+		return 0, fmt.Errorf("lease mail jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+		var j Job
+		var params []byte
+		var id uuid.UUID
+		if err := r.Scan(&j.ID, &id, &j.Kind, &j.Recipient, &j.Language, &params, &j.Attempts); err != nil {
+			return j, err
+		}
+		j.EventID = id
+		return j, json.Unmarshal(params, &j.Params)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lease mail jobs: %w", err)
+	}
+	for _, j := range jobs {
+		s.deliver(ctx, j)
+	}
+	return len(jobs), nil
+}
+
+func (s *Sender) deliver(ctx context.Context, j Job) {
+	err := s.send(ctx, j)
+	// The outcome is recorded even during a shutdown.
+	ctx = context.WithoutCancel(ctx)
+	now := time.Now().UTC()
+	log := s.Logger.With("mail_id", j.ID, "kind", j.Kind, "attempt", j.Attempts+1)
+	if err == nil {
+		if _, err := s.Pool.Exec(ctx, `UPDATE mail_outbox SET sent_at = $2, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = $1`, j.ID, now); err != nil {
+			log.Error("mail sent, but not marked so: it may be sent again", "err", err)
+			return
+		}
+		log.Info("mail sent")
+		return
+	}
+	attempts := j.Attempts + 1
+	maxAttempts := s.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 20
+	}
+	if attempts >= maxAttempts {
+		_, uerr := s.Pool.Exec(ctx, `UPDATE mail_outbox SET failed_at = $2, attempts = $3, lease_until = NULL, last_error = $4 WHERE id = $1`,
+			j.ID, now, attempts, err.Error())
+		log.Error("mail given up", "err", err, "update_err", uerr)
+		return
+	}
+	delay := s.backoff(attempts)
+	_, uerr := s.Pool.Exec(ctx, `UPDATE mail_outbox SET next_attempt_at = $2, attempts = $3, lease_until = NULL, last_error = $4 WHERE id = $1`,
+		j.ID, now.Add(delay), attempts, err.Error())
+	log.Warn("mail not sent; will retry", "err", err, "retry_in", delay, "update_err", uerr)
+}
+
+func (s *Sender) send(ctx context.Context, j Job) error {
+	m, err := s.Renderer.Render(j)
+	if err != nil {
+		return err
+	}
+	msg, err := build(s.From, m, time.Now())
+	if err != nil {
+		return err
+	}
+	return s.Transport.Send(ctx, msg)
+}
+
+// backoff is the delay before attempt n+1: RetryBase·2^(n-1), capped, with
+// up to 20 % jitter so that jobs failed together do not retry together.
+func (s *Sender) backoff(n int) time.Duration {
+	base, most := s.RetryBase, s.RetryMax
+	if base <= 0 {
+		base = time.Second
+	}
+	if most <= 0 {
+		most = time.Hour
+	}
+	d := base
+	for i := 1; i < n && d < most; i++ {
+		d *= 2
+	}
+	d = min(d, most)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}

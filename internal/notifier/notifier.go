@@ -1,0 +1,232 @@
+// Package notifier turns events into email jobs (SPEC §9): a bus consumer
+// group that reads every event once, in order, and writes the emails it
+// calls for into the mail outbox in the transaction that acknowledges the
+// event, so a job is never lost nor doubled, and sending (package mail)
+// never holds up the command that caused it.
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/domain"
+	"selfcare/domain/console"
+	"selfcare/domain/identity"
+	"selfcare/domain/membership"
+	"selfcare/domain/order"
+	"selfcare/domain/registry"
+	"selfcare/eventstore"
+	"selfcare/internal/app"
+	"selfcare/internal/auth"
+	"selfcare/internal/mail"
+	"selfcare/internal/secrets"
+)
+
+// Group is the notifier's bus consumer group.
+const Group = "notifier"
+
+// Notifier maps events to emails.
+type Notifier struct {
+	Pool     *pgxpool.Pool
+	Registry *registry.Registry
+	// ReadModels is waited for before reading who to write to: the bus
+	// may deliver an event before the read models show it.
+	ReadModels app.Waiter
+	Keys       *secrets.Keys
+	Logger     *slog.Logger
+}
+
+// emailing lists the event types that send an email.
+var emailing = map[string]bool{
+	"PasswordResetRequested": true, "PasswordSet": true, "LoginReminderRequested": true, "ProfileUpdated": true,
+	"ConsoleAccountProvisioned": true, "VerificationCodeSent": true, "OrderPlaced": true,
+}
+
+// Handle is the consumer.Handler of the notifier.
+func (n *Notifier) Handle(ctx context.Context, msg *message.Message) error {
+	if !emailing[msg.Metadata.Get(eventstore.MetaType)] {
+		return nil
+	}
+	rec, err := eventstore.RecordFromMessage(msg)
+	if err != nil {
+		n.Logger.Error("notifier: unreadable bus message; skipped", "event_id", msg.UUID, "err", err)
+		return nil
+	}
+	e, err := n.Registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+	if err != nil {
+		n.Logger.Error("notifier: undecodable event; skipped", "position", rec.Position, "type", rec.Type, "err", err)
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = n.ReadModels.WaitFor(wctx, rec.Position)
+	cancel()
+	if err != nil {
+		return err
+	}
+	job, ok, err := n.job(ctx, rec, e)
+	if err != nil || !ok {
+		return err
+	}
+	tx, ok := eventstore.BusTx(ctx)
+	if !ok {
+		return errors.New("notifier: no bus transaction in the message's context")
+	}
+	// A savepoint: a failed insert must not abort the bus transaction,
+	// which redelivers the message in it. The writes are not cut short by
+	// a shutdown (ctx): a query cancelled midway closes the connection
+	// under the subscriber's transaction; they take milliseconds.
+	bctx := context.WithoutCancel(ctx)
+	sp, err := tx.Begin(bctx)
+	if err != nil {
+		return err
+	}
+	if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
+		_ = sp.Rollback(bctx)
+		return err
+	}
+	return sp.Commit(bctx)
+}
+
+// person is who an email is for, from the members read model.
+type person struct {
+	login, email, language, civility, lastName, firstName string
+}
+
+func (p person) params() map[string]string {
+	return map[string]string{"login": p.login, "email": p.email, "civility": p.civility, "last_name": p.lastName, "first_name": p.firstName}
+}
+
+func (n *Notifier) person(ctx context.Context, login string) (person, bool, error) {
+	var p person
+	err := n.Pool.QueryRow(ctx, `
+SELECT login, email, language, civility, last_name, first_name FROM rm_members.identities WHERE login_key = $1`,
+		strings.ToLower(strings.TrimSpace(login))).Scan(&p.login, &p.email, &p.language, &p.civility, &p.lastName, &p.firstName)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("notifier: identity %s: %w", login, err)
+	}
+	return p, true, nil
+}
+
+func (n *Notifier) contractName(ctx context.Context, cid string) (string, error) {
+	if cid == "" {
+		return "", nil
+	}
+	var name string
+	err := n.Pool.QueryRow(ctx, `SELECT name FROM rm_members.contracts WHERE id = $1`, cid).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cid, nil
+	}
+	return name, err
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") }
+
+// job builds the email of an event; ok is false when there is none to send
+// (say the recipient is unknown, which is logged).
+func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Event) (mail.Job, bool, error) {
+	var login, kind string
+	extra := map[string]string{}
+	recipient := ""
+	switch e := e.(type) {
+	case identity.PasswordResetRequested:
+		login = e.Login
+		var purpose string
+		var contract *string
+		err := n.Pool.QueryRow(ctx, `SELECT purpose, contract_id FROM password_tokens WHERE token_hash = $1`,
+			auth.HashToken(auth.LinkToken(n.Keys, rec.EventID))).Scan(&purpose, &contract)
+		if errors.Is(err, pgx.ErrNoRows) {
+			n.Logger.Error("notifier: a set-password link without its token; no email", "position", rec.Position)
+			return mail.Job{}, false, nil
+		}
+		if err != nil {
+			return mail.Job{}, false, err
+		}
+		kind = mail.KindPasswordReset
+		extra["contract_id"], extra["contract_name"] = "", ""
+		if purpose == app.LinkAccess {
+			kind = mail.KindAccess
+			if contract != nil {
+				name, err := n.contractName(ctx, *contract)
+				if err != nil {
+					return mail.Job{}, false, err
+				}
+				extra["contract_id"], extra["contract_name"] = *contract, name
+			}
+		}
+		extra["expires_at"] = stamp(e.ExpiresAt)
+	case identity.PasswordSet:
+		login, kind = e.Login, mail.KindPasswordChanged
+		extra["at"], extra["reason"] = stamp(e.At), string(e.Reason)
+	case identity.ProfileUpdated:
+		if strings.EqualFold(e.Before.Email, e.After.Email) {
+			return mail.Job{}, false, nil
+		}
+		// Told at the old address, in case someone else made the change.
+		login, kind, recipient = e.Login, mail.KindEmailChanged, e.Before.Email
+		extra["at"], extra["new_email"] = stamp(e.UpdatedAt), e.After.Email
+	case identity.LoginReminderRequested:
+		login, kind, recipient = e.Login, mail.KindLoginReminder, e.Email
+	case membership.ConsoleAccountProvisioned:
+		login, kind = e.Login, mail.KindConsoleAccess
+		name, err := n.contractName(ctx, e.ContractID)
+		if err != nil {
+			return mail.Job{}, false, err
+		}
+		extra["contract_id"], extra["contract_name"] = e.ContractID, name
+		extra["roles"] = strings.Join(e.Roles.Names(), ", ")
+	case console.VerificationCodeSent:
+		login, kind = e.Login, mail.KindVerificationCode
+	case order.OrderPlaced:
+		login, kind = e.PlacedBy, mail.KindOrderConfirmation
+		name, err := n.contractName(ctx, e.ContractID)
+		if err != nil {
+			return mail.Job{}, false, err
+		}
+		extra["contract_id"], extra["contract_name"] = e.ContractID, name
+		extra["ref"], extra["name"], extra["service_code"] = e.Ref, e.Name(), e.ServiceCode
+		extra["placed_at"] = stamp(e.PlacedAt)
+	default:
+		return mail.Job{}, false, nil
+	}
+	p, found, err := n.person(ctx, login)
+	if err != nil {
+		return mail.Job{}, false, err
+	}
+	if !found {
+		n.Logger.Warn("notifier: no identity to write to; no email", "position", rec.Position, "type", rec.Type)
+		return mail.Job{}, false, nil
+	}
+	lang := p.language
+	if lang != "en" {
+		lang = "fr"
+	}
+	if o, ok := e.(order.OrderPlaced); ok {
+		extra["price"] = o.Price.Format(lang)
+		extra["monthly_price"], extra["initial_payment"] = "", ""
+		if o.MonthlyPrice != nil {
+			extra["monthly_price"] = o.MonthlyPrice.Format(lang)
+		}
+		if o.InitialPayment != nil {
+			extra["initial_payment"] = o.InitialPayment.Format(lang)
+		}
+	}
+	if recipient == "" {
+		recipient = p.email
+	}
+	params := p.params()
+	for k, v := range extra {
+		params[k] = v
+	}
+	return mail.Job{EventID: rec.EventID, Kind: kind, Recipient: recipient, Language: lang, Params: params}, true, nil
+}

@@ -1,0 +1,41 @@
+package testkit
+
+import (
+	"context"
+
+	"selfcare/domain/access"
+	"selfcare/domain/membership"
+	"selfcare/eventstore"
+	"selfcare/internal/app"
+)
+
+// GrantConsoleRoles gives a member of a contract console roles through the
+// membership's own decision (ChangeRoles, as a users manager would), so
+// that the usual events follow (RolesChanged, ConsoleAccountProvisioned).
+// It stands in for the users API in tests of console features.
+func (e *Env) GrantConsoleRoles(contractID, login string, roles ...string) {
+	e.T.Helper()
+	a := e.Server.App
+	ctx := app.WithActor(context.Background(), app.Actor{Kind: app.ActorOperator, Login: "operator"})
+	_, err := a.Execute(ctx, app.FailOnConflict, func(tx *eventstore.Tx) error {
+		stream := membership.Stream(contractID, login)
+		var m membership.Membership
+		version, err := a.Load(ctx, tx, stream, &m)
+		if err != nil {
+			return err
+		}
+		console, err := access.NewConsoleRoles(roles, nil)
+		if err != nil {
+			return err
+		}
+		events, err := m.ChangeRoles(membership.ChangeRoles{By: membership.AllRoles, Profiles: m.Roles().Profiles, Console: console}, a.Now())
+		if err != nil {
+			return err
+		}
+		_, err = a.Append(ctx, tx, stream, eventstore.Exactly(version), contractID, events...)
+		return err
+	})
+	if err != nil {
+		e.T.Fatalf("grant console roles to %s on %s: %v", login, contractID, err)
+	}
+}

@@ -1,0 +1,124 @@
+// Package credentials is the read model of console API credentials: the
+// access keys of each console account (never their secrets) and when its
+// API password was set.
+package credentials
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/domain/console"
+	"selfcare/domain/registry"
+	"selfcare/eventstore"
+	"selfcare/projections"
+)
+
+// Name of the projector; its tables are in schema rm_credentials.
+const Name = "credentials"
+
+const schema = `
+CREATE TABLE access_keys (
+    access_key_id text PRIMARY KEY,
+    contract_id   text NOT NULL,
+    login_key     text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    position      bigint NOT NULL
+);
+CREATE INDEX access_keys_account ON access_keys (contract_id, login_key, position);
+
+CREATE TABLE api_passwords (
+    contract_id text NOT NULL,
+    login_key   text NOT NULL,
+    set_at      timestamptz NOT NULL,
+    PRIMARY KEY (contract_id, login_key)
+);
+`
+
+// Projector returns the credentials projector.
+func Projector(reg *registry.Registry) projections.Projector {
+	return projections.Projector{
+		Name:    Name,
+		Version: 1,
+		Schema:  schema,
+		Types:   []string{"ApiPasswordSet", "ApiPasswordRemoved", "AccessKeyCreated", "AccessKeyDeleted"},
+		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
+			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+			if err != nil {
+				return err
+			}
+			switch e := e.(type) {
+			case console.ApiPasswordSet:
+				_, err = tx.Exec(ctx, `
+INSERT INTO api_passwords (contract_id, login_key, set_at) VALUES ($1, $2, $3)
+ON CONFLICT (contract_id, login_key) DO UPDATE SET set_at = excluded.set_at`, e.ContractID, key(e.Login), e.At)
+			case console.ApiPasswordRemoved:
+				_, err = tx.Exec(ctx, `DELETE FROM api_passwords WHERE contract_id = $1 AND login_key = $2`, e.ContractID, key(e.Login))
+			case console.AccessKeyCreated:
+				_, err = tx.Exec(ctx, `
+INSERT INTO access_keys (access_key_id, contract_id, login_key, created_at, position) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, key(e.Login), e.At, rec.Position)
+			case console.AccessKeyDeleted:
+				_, err = tx.Exec(ctx, `DELETE FROM access_keys WHERE access_key_id = $1`, e.AccessKeyID)
+			default:
+				return fmt.Errorf("credentials: unexpected event %T", e)
+			}
+			return err
+		},
+	}
+}
+
+func key(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
+
+// AccessKey is a listed access key.
+type AccessKey struct {
+	ID        string    `json:"access_key_id"`
+	CreatedAt time.Time `json:"created_at"`
+	Status    string    `json:"status"`
+}
+
+// Queries reads the credentials read model.
+type Queries struct {
+	Pool *pgxpool.Pool
+}
+
+// AccessKeys lists the access keys of login's console account on cid, in
+// the order they were created (at most two).
+func (q Queries) AccessKeys(ctx context.Context, cid, login string) ([]AccessKey, error) {
+	rows, err := q.Pool.Query(ctx, `
+SELECT access_key_id, created_at FROM rm_credentials.access_keys WHERE contract_id = $1 AND login_key = $2
+ORDER BY position`, cid, key(login))
+	if err != nil {
+		return nil, fmt.Errorf("credentials: access keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccessKey, error) {
+		k := AccessKey{Status: "active"}
+		err := r.Scan(&k.ID, &k.CreatedAt)
+		k.CreatedAt = k.CreatedAt.UTC()
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("credentials: access keys: %w", err)
+	}
+	return keys, nil
+}
+
+// APIPasswordSetAt tells when login's API password on cid was set (nil:
+// never, or removed).
+func (q Queries) APIPasswordSetAt(ctx context.Context, cid, login string) (*time.Time, error) {
+	var at time.Time
+	err := q.Pool.QueryRow(ctx, `SELECT set_at FROM rm_credentials.api_passwords WHERE contract_id = $1 AND login_key = $2`,
+		cid, key(login)).Scan(&at)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credentials: API password: %w", err)
+	}
+	at = at.UTC()
+	return &at, nil
+}

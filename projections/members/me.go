@@ -1,0 +1,44 @@
+package members
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"selfcare/domain"
+)
+
+// Me is the profile of a signed-in user (GET /me).
+type Me struct {
+	Login     string `json:"login"`
+	Email     string `json:"email"`
+	Civility  string `json:"civility"`
+	LastName  string `json:"last_name"`
+	FirstName string `json:"first_name"`
+	Phone     string `json:"phone"`
+	Mobile    string `json:"mobile"`
+	Language  string `json:"language"`
+	// Version is the identity stream's version (the ETag).
+	Version int64 `json:"-"`
+}
+
+// ErrNoIdentity: no identity has this login.
+var ErrNoIdentity = fmt.Errorf("%w: no such user", domain.ErrNotFound)
+
+// Identity returns the profile of the identity whose login is login.
+func (q Queries) Identity(ctx context.Context, login string) (Me, error) {
+	var m Me
+	err := q.Pool.QueryRow(ctx, `
+SELECT login, email, civility, last_name, first_name, phone, mobile, language, version
+FROM rm_members.identities WHERE login_key = $1`, key(login)).Scan(
+		&m.Login, &m.Email, &m.Civility, &m.LastName, &m.FirstName, &m.Phone, &m.Mobile, &m.Language, &m.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Me{}, ErrNoIdentity
+	}
+	if err != nil {
+		return Me{}, fmt.Errorf("members: identity %s: %w", login, err)
+	}
+	return m, nil
+}
