@@ -38,18 +38,37 @@ const (
 // the same transaction that the handler may use through BusTx, so a
 // consumer resumes after a crash exactly where it stopped. Like ReadAll it
 // is gap-safe, and it wakes on the store's change signal instead of polling.
-func (s *Store) NewSubscriber(consumerGroup string, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
+func (s *Store) NewSubscriber(consumerGroup string, logger watermill.LoggerAdapter) (*Subscriber, error) {
 	if consumerGroup == "" {
 		return nil, errors.New("eventstore: a bus subscriber needs a consumer group")
 	}
-	return wsql.NewSubscriber(busBeginner{wsql.BeginnerFromPgx(s.pool)}, wsql.SubscriberConfig{
+	backoff := &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second, closing: make(chan struct{})}
+	sub, err := wsql.NewSubscriber(busBeginner{wsql.BeginnerFromPgx(s.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  consumerGroup,
 		SchemaAdapter:  busSchema{},
 		OffsetsAdapter: busOffsets{},
 		PollInterval:   time.Second,
 		ResendInterval: 100 * time.Millisecond,
-		BackoffManager: &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second},
+		BackoffManager: backoff,
 	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{Subscriber: sub, backoff: backoff}, nil
+}
+
+// Subscriber is a watermill-sql subscriber on the events table.
+type Subscriber struct {
+	*wsql.Subscriber
+	backoff   *signalBackoff
+	closeOnce sync.Once
+}
+
+// Close stops the subscriber at once: an idle subscriber waiting for new
+// events is woken instead of finishing its wait.
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(func() { close(s.backoff.closing) })
+	return s.Subscriber.Close()
 }
 
 // BusTx returns the transaction in which a bus message is consumed; writes
@@ -245,6 +264,9 @@ type signalBackoff struct {
 	pool    *pgxpool.Pool
 	idle    time.Duration
 	retry   time.Duration
+	// closing is closed by Subscriber.Close: stop waiting, and make the
+	// subscriber's loop see its own closing before querying again.
+	closing chan struct{}
 
 	mu sync.Mutex
 	// armed is the change signal's channel taken before the next query:
@@ -286,8 +308,16 @@ func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		select {
 		case <-armed:
 		case <-time.After(b.idle):
+		case <-b.closing:
 		}
 		b.mu.Lock()
+	}
+	select {
+	case <-b.closing:
+		// Watermill's loop then chooses between this long pause and its own
+		// closing channel: it closes.
+		return time.Hour
+	default:
 	}
 	b.armed = b.changes.C()
 	return wait
