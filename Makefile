@@ -51,7 +51,9 @@ test: test-dependencies
 	export SELFCARE_TEST_DATABASE_URL="$$url"
 	go vet ./...
 	$(MAKE) --no-print-directory fmt-check
-	go test -race -count=1 -timeout 15m ./...
+	# Every request and response of the integration tests is checked against
+	# openapi.json (testkit.CheckOpenAPI), so the document cannot drift.
+	SELFCARE_TEST_OPENAPI=1 go test -race -count=1 -timeout 15m ./...
 
 postgresql:
 	if ! $(HAVE_POSTGRESQL); then $(APT_INSTALL) postgresql; fi
