@@ -19,11 +19,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"selfcare/domain/access"
-	"selfcare/domain/identity"
-	"selfcare/domain/membership"
-	"selfcare/eventstore"
-	"selfcare/internal/app"
 	"selfcare/internal/testdb"
 	"selfcare/internal/testkit"
 )
@@ -266,63 +261,14 @@ func (tb *tab) sections() []string {
 	return eval[[]string](tb, `[...document.querySelectorAll('#sections a')].map(a => a.dataset.section)`)
 }
 
-// declareMember puts a new identity on contract cid with the given
-// profiles, through the domain's commands. The users API (POST
-// /contracts/{cid}/users) will replace this shortcut once it exists.
-func declareMember(t *testing.T, env *testkit.Env, cid, login string, profiles map[string]string) {
-	t.Helper()
-	ps, err := access.ParseProfiles(profiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := identity.NewRegistration(identity.RegistrationInput{Login: login, Email: login + "@example.com",
-		PersonInput: identity.PersonInput{Civility: "mr", LastName: "Martin", FirstName: "Louis", Phone: "+33 1 23 45 67 00", Language: "en"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := env.Server.App
-	ctx := app.WithActor(context.Background(), app.Actor{Kind: app.ActorOperator, Login: "operator"})
-	_, err = a.Execute(ctx, app.FailOnConflict, func(tx *eventstore.Tx) error {
-		now := a.Now()
-		var id identity.Identity
-		registered, err := id.Register(reg, now)
-		if err != nil {
-			return err
-		}
-		if _, err := a.Append(ctx, tx, identity.Stream(login), eventstore.NoStream, "", registered...); err != nil {
-			return err
-		}
-		var claim identity.EmailClaim
-		claimed, err := claim.Claim(reg.Email, reg.Login, now)
-		if err != nil {
-			return err
-		}
-		if _, err := a.Append(ctx, tx, identity.EmailStream(reg.Email), eventstore.NoStream, "", claimed...); err != nil {
-			return err
-		}
-		var m membership.Membership
-		added, err := m.Add(membership.Add{ContractID: cid, Login: login, Profiles: ps, By: membership.AllRoles, AddedBy: "operator", NewIdentity: true}, now)
-		if err != nil {
-			return err
-		}
-		_, err = a.Append(ctx, tx, membership.Stream(cid, login), eventstore.NoStream, cid, added...)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("declare %s on %s: %v", login, cid, err)
-	}
-}
-
 func TestCustomerAreaInABrowser(t *testing.T) {
 	waitBrowser := startBrowser(t)
 	env := testkit.New(t)
 	c := env.NewContract("SL_Prod")
-	visitor := testkit.Unique("louis.martin.")
-	declareMember(t, env, c.ID, visitor, map[string]string{
+	visitor := env.DeclareMember(c.ID, map[string]string{
 		"contract": "visitor", "orders": "visitor", "dashboard": "none", "subscriptions": "none",
 		"services": "none", "invoices": "none", "support": "none", "users": "none",
-	})
-	env.SignInNew(visitor)
+	}).Login
 	other := env.NewContract("Other")
 	// The referent's email makes them the referent of a second contract.
 	testkit.Expect(t, env.Post("/api/v1/admin/contracts", testkit.AdminToken, testkit.ContractBody("Alpha_Dev", c.ReferentLogin)), http.StatusCreated)
