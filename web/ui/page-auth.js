@@ -48,48 +48,39 @@ export function signIn() {
 
 // forgotPassword asks for a set-password link by email (login + captcha).
 export function forgotPassword() {
-  const login = input('forgot-password', 'login', { autocomplete: 'username', required: true });
-  const cap = captcha('forgot-password');
-  const box = alertBox('forgot-password-error');
-  const submit = h('button', { type: 'submit', class: 'primary', id: 'forgot-password-submit' }, t('action.validate'));
-  const form = h('form', { id: 'forgot-password-form', class: 'card narrow', novalidate: true },
-    h('h1', {}, t('auth.password_title')), welcome(),
-    h('p', {}, t('auth.password_intro')), box,
-    field(t('field.login'), login, { required: true }), cap.el,
-    h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button' }, t('action.back')), submit));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    hush(box);
-    try {
-      await busy(submit, request('POST', '/password-requests', { body: { login: login.value.trim(), ...cap.value() } }));
-      form.replaceWith(done(t('auth.password_sent_title'), t('auth.password_sent')));
-    } catch (e) {
-      showErrors(form, box, e);
-      cap.reload();
-    }
+  return captchaRequest({
+    id: 'forgot-password', path: '/password-requests', prefix: 'auth.password',
+    field: 'login', label: 'field.login', attrs: { autocomplete: 'username' },
   });
-  return form;
 }
 
 // forgotLogin asks for the login by email (email + captcha).
 export function forgotLogin() {
-  const email = input('forgot-login', 'email', { type: 'email', autocomplete: 'email', required: true });
-  const cap = captcha('forgot-login');
-  const box = alertBox('forgot-login-error');
-  const submit = h('button', { type: 'submit', class: 'primary', id: 'forgot-login-submit' }, t('action.validate'));
-  const form = h('form', { id: 'forgot-login-form', class: 'card narrow', novalidate: true },
-    h('h1', {}, t('auth.login_title')), welcome(),
-    h('p', {}, t('auth.login_intro')), box,
-    field(t('field.email'), email, { required: true }), cap.el,
+  return captchaRequest({
+    id: 'forgot-login', path: '/login-reminders', prefix: 'auth.login',
+    field: 'email', label: 'field.email', attrs: { type: 'email', autocomplete: 'email' },
+  });
+}
+
+// captchaRequest is the form of both requests: one field and a captcha,
+// answered by a generic confirmation whether or not the account exists.
+function captchaRequest({ id, path, prefix, field: name, label, attrs }) {
+  const value = input(id, name, { ...attrs, required: true });
+  const cap = captcha(id);
+  const box = alertBox(`${id}-error`);
+  const submit = h('button', { type: 'submit', class: 'primary', id: `${id}-submit` }, t('action.validate'));
+  const form = h('form', { id: `${id}-form`, class: 'card narrow', novalidate: true },
+    h('h1', {}, t(`${prefix}_title`)), welcome(),
+    h('p', {}, t(`${prefix}_intro`)), box,
+    field(t(label), value, { required: true }), cap.el,
     h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button' }, t('action.back')), submit));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     hush(box);
     try {
-      await busy(submit, request('POST', '/login-reminders', { body: { email: email.value.trim(), ...cap.value() } }));
-      form.replaceWith(done(t('auth.login_sent_title'), t('auth.login_sent')));
+      await busy(submit, request('POST', path, { body: { [name]: value.value.trim(), ...cap.value() } }));
+      form.replaceWith(done(t(`${prefix}_sent_title`), t(`${prefix}_sent`)));
     } catch (e) {
       showErrors(form, box, e);
       cap.reload();
