@@ -222,10 +222,15 @@ FROM events WHERE stream_id LIKE 'subscription-%' GROUP BY stream_id`)
 	if streams != 2*n+1 {
 		t.Errorf("%d subscription streams, want %d", streams, 2*n+1)
 	}
-	// The read model records the lifecycle too.
+	// The read model records the lifecycle too, once it has caught up with
+	// the scheduler's events (counted above in the event store).
 	c.ReferentToken = d.SignIn(c.ReferentLogin, testkit.Password)
-	got := testkit.Expect(t, d.Get(subscriptionsPath(c.ID)+"/"+late, c.ReferentToken), http.StatusOK).Map(t)
-	if got["status"] != "terminated" || got["started_at"] == nil || got["ended_at"] == nil {
+	var got map[string]any
+	waitFor("the read model shows the late subscription's lifecycle", func() bool {
+		got = testkit.Expect(t, d.Get(subscriptionsPath(c.ID)+"/"+late, c.ReferentToken), http.StatusOK).Map(t)
+		return got["started_at"] != nil && got["ended_at"] != nil
+	})
+	if got["status"] != "terminated" {
 		t.Errorf("the late subscription reads %v", got)
 	}
 }

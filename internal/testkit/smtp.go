@@ -28,7 +28,7 @@ type SMTPServer struct {
 	received []Mail
 	taken    []bool
 	refuse   int
-	refuseTo map[string]int
+	refuseTo map[string]refusal
 	refused  int
 	changed  chan struct{}
 }
@@ -77,14 +77,21 @@ func (s *SMTPServer) RefuseNext(n int) {
 	s.refuse = n
 }
 
-// RefuseTo makes the server refuse the next n messages to addr (451).
-func (s *SMTPServer) RefuseTo(addr string, n int) {
+// refusal is how many more messages to an address to refuse, and which.
+type refusal struct {
+	n       int
+	subject string // refuse only messages whose subject contains it
+}
+
+// RefuseTo makes the server refuse the next n messages to addr (451) whose
+// subject contains subject (any message when empty).
+func (s *SMTPServer) RefuseTo(addr string, n int, subject string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuseTo == nil {
-		s.refuseTo = map[string]int{}
+		s.refuseTo = map[string]refusal{}
 	}
-	s.refuseTo[strings.ToLower(addr)] = n
+	s.refuseTo[strings.ToLower(addr)] = refusal{n: n, subject: subject}
 }
 
 // Refused returns how many messages were refused so far.
@@ -174,8 +181,9 @@ func (s *SMTPServer) deliver(m Mail) error {
 		s.refuse--
 	}
 	for _, to := range m.To {
-		if n := s.refuseTo[strings.ToLower(to)]; n > 0 {
-			s.refuseTo[strings.ToLower(to)] = n - 1
+		if r := s.refuseTo[strings.ToLower(to)]; r.n > 0 && strings.Contains(m.Subject, r.subject) {
+			r.n--
+			s.refuseTo[strings.ToLower(to)] = r
 			refuse = true
 		}
 	}
