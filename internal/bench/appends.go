@@ -26,7 +26,7 @@ func Default() []Measurement {
 	}
 	// The lag with writers at full speed, and at a pace a single projector
 	// making one round trip per event follows without queueing.
-	return append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond))
+	return append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond), FeedThroughput(1000))
 }
 
 // The rows both sides write: a typical selfcare event, ~230 bytes of data

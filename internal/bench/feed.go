@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"selfcare/eventstore"
+	"selfcare/internal/config"
+	"selfcare/internal/secrets"
+	"selfcare/internal/server"
+)
+
+// feedEvents is how many events the feed measurement appends and reads.
+const feedEvents = 50_000
+
+// FeedThroughput measures how many events per second a billing consumer
+// reads through the HTTP event feed (GET /api/v1/events, following
+// next_after, pages of limit events, JSON over loopback HTTP), beside a
+// raw baseline: the same rows read by keyset pages of the same size with
+// plain SQL on a pooled connection, without gap safety, HTTP or JSON.
+func FeedThroughput(limit int) Measurement {
+	name := fmt.Sprintf("feed read, pages of %d", limit)
+	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
+		after, err := env.Store.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < feedEvents; i += 100 {
+			events := make([]eventstore.Event, 100)
+			for j := range events {
+				events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
+			}
+			if _, err := env.Store.Append(ctx, "bench-feed-"+strconv.Itoa(i/100), eventstore.NoStream, events...); err != nil {
+				return nil, err
+			}
+		}
+
+		const token = "bench-auditor-token-0123456789"
+		keys, err := secrets.FromSecret("bench-" + randomHex(16))
+		if err != nil {
+			return nil, err
+		}
+		srv, err := server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys,
+			Config: config.Config{DataDir: os.TempDir(), AuditorToken: token}})
+		if err != nil {
+			return nil, err
+		}
+		hs := httptest.NewServer(srv.Handler()) // the feed needs no read model: not started
+		defer hs.Close()
+
+		start := time.Now()
+		read, err := readFeed(ctx, hs.URL, token, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		feedRate := float64(read) / time.Since(start).Seconds()
+
+		start = time.Now()
+		raw, err := readRaw(ctx, env, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		rawRate := float64(raw) / time.Since(start).Seconds()
+		return []Result{{
+			Name: name, Unit: "events/s", Value: feedRate, Baseline: rawRate,
+			Note: fmt.Sprintf("%d events over HTTP+JSON vs %d rows by plain SQL", read, raw),
+		}}, nil
+	}}
+}
+
+// readFeed follows the feed from after until a page comes back empty.
+func readFeed(ctx context.Context, base, token string, after int64, limit int) (int, error) {
+	client := &http.Client{Timeout: time.Minute}
+	n := 0
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+			fmt.Sprintf("%s/api/v1/events?after=%d&limit=%d", base, after, limit), nil)
+		if err != nil {
+			return n, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return n, err
+		}
+		var page struct {
+			Events    []json.RawMessage `json:"events"`
+			NextAfter int64             `json:"next_after"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			return n, fmt.Errorf("event feed: status %d: %v", resp.StatusCode, err)
+		}
+		if len(page.Events) == 0 {
+			return n, nil
+		}
+		n += len(page.Events)
+		after = page.NextAfter
+	}
+}
+
+// readRaw reads the same rows by keyset pages with plain SQL.
+func readRaw(ctx context.Context, env *Env, after int64, limit int) (int, error) {
+	n := 0
+	for {
+		rows, err := env.Pool.Query(ctx, `
+SELECT position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at
+FROM events WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
+		if err != nil {
+			return n, err
+		}
+		got := 0
+		for rows.Next() {
+			var (
+				pos, version int64
+				id           uuid.UUID
+				stream, typ  string
+				data, meta   []byte
+				recorded     time.Time
+			)
+			if err := rows.Scan(&pos, &id, &stream, &version, &typ, &data, &meta, &recorded); err != nil {
+				rows.Close()
+				return n, err
+			}
+			after = pos
+			got++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if got == 0 {
+			return n, nil
+		}
+		n += got
+	}
+}
