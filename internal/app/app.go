@@ -67,6 +67,10 @@ type App struct {
 	// ReadYourWritesTimeout) so that a client reads its own writes.
 	ReadModels            Waiter
 	ReadYourWritesTimeout time.Duration
+	// Observe, if set, is told how each command went: its outcome
+	// ("ok", "conflict", "invalid", "error"), how long its transaction took
+	// (retries included) and how long it then waited for the read models.
+	Observe func(outcome string, decide, readYourWrites time.Duration)
 }
 
 // Aggregate is anything folded from its stream's events.
@@ -178,6 +182,36 @@ const (
 // for the read models to show the appended events, and returns the
 // position of the last one.
 func (a *App) Execute(ctx context.Context, policy Policy, fn func(tx *eventstore.Tx) error) (int64, error) {
+	start := time.Now()
+	last, err := a.execute(ctx, policy, fn)
+	decided := time.Since(start)
+	if err == nil {
+		a.waitReadModels(ctx, last)
+	}
+	if a.Observe != nil {
+		a.Observe(outcome(err), decided, time.Since(start)-decided)
+	}
+	return last, err
+}
+
+// outcome classifies a command's result for metrics.
+func outcome(err error) string {
+	var ve *domain.ValidationError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &ve):
+		return "invalid"
+	case errors.Is(err, eventstore.ErrWrongExpectedVersion), errors.Is(err, domain.ErrConflict):
+		return "conflict"
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrForbidden), errors.Is(err, domain.ErrGone), errors.Is(err, domain.ErrUnauthenticated):
+		return "refused"
+	default:
+		return "error"
+	}
+}
+
+func (a *App) execute(ctx context.Context, policy Policy, fn func(tx *eventstore.Tx) error) (int64, error) {
 	var last int64
 	for attempt := 0; ; attempt++ {
 		err := a.Store.Transact(ctx, func(tx *eventstore.Tx) error {
@@ -196,10 +230,8 @@ func (a *App) Execute(ctx context.Context, policy Policy, fn func(tx *eventstore
 		if err != nil {
 			return 0, err
 		}
-		break
+		return last, nil
 	}
-	a.waitReadModels(ctx, last)
-	return last, nil
 }
 
 func (a *App) waitReadModels(ctx context.Context, pos int64) {

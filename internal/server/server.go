@@ -101,7 +101,9 @@ func New(opts Options) (*Server, error) {
 		Clock:      opts.Clock,
 		Logger:     opts.Logger,
 		ReadModels: s.Runner,
+		Observe:    commandMetrics(s.Metrics),
 	}
+	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
 	s.Sessions = &app.Sessions{App: s.App}
 	s.Lifecycle = &app.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
 	var err error
