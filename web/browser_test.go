@@ -262,17 +262,15 @@ func (tb *tab) sections() []string {
 }
 
 func TestCustomerAreaInABrowser(t *testing.T) {
+	start := time.Now()
 	waitBrowser := startBrowser(t)
-	env := testkit.New(t)
-	c := env.NewContract("SL_Prod")
-	visitor := env.DeclareMember(c.ID, map[string]string{
-		"contract": "visitor", "orders": "visitor", "dashboard": "none", "subscriptions": "none",
-		"services": "none", "invoices": "none", "support": "none", "users": "none",
-	}).Login
-	other := env.NewContract("Other")
-	// The referent's email makes them the referent of a second contract.
-	testkit.Expect(t, env.Post("/api/v1/admin/contracts", testkit.AdminToken, testkit.ContractBody("Alpha_Dev", c.ReferentLogin)), http.StatusCreated)
-	browser := waitBrowser()
+	f := newFixture(t)
+	c, other, visitor := f.c, f.other, f.visitor
+	env := f.env
+	f.browser = waitBrowser()
+	t.Logf("the server, its data and chromium were ready in %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() { t.Logf("the browser test took %v", time.Since(start).Round(time.Millisecond)) })
+	browser := f.browser
 
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
 		tb := openTab(t, browser, env.URL)
@@ -483,4 +481,17 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 			t.Errorf("strength shown = %q", got)
 		}
 	})
+
+	t.Run("forgotten password and forgotten login show a captcha and a generic confirmation", f.forgottenCredentials)
+	t.Run("a new user sets a password through the access email, whose link then is spent", f.setPasswordFromTheAccessEmail)
+	t.Run("my account shows and edits the profile, and refuses a wrong current password", f.myAccount)
+	t.Run("a French-speaking user sees the customer area in French", f.frenchUser)
+	t.Run("a users manager adds, edits and removes users", f.usersManager)
+	t.Run("a console manager sees and adds console users only", f.consoleManager)
+	t.Run("a users visitor sees the lists without actions", f.usersVisitor)
+	t.Run("the catalog searches, filters and orders; the order becomes a subscription", f.catalogAndOrders)
+	t.Run("a services visitor is offered no Order button", f.servicesVisitor)
+	t.Run("the incidents link follows the external-account flag", f.support)
+	t.Run("the dashboard signs a console user on to the console", f.dashboard)
+	t.Run("invoices: the contact for visitors, the history and detail for managers", f.invoices)
 }
