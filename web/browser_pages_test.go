@@ -337,7 +337,7 @@ func (f *fixture) myAccount(t *testing.T) {
 
 func (f *fixture) frenchUser(t *testing.T) {
 	login := testkit.Unique("francoise.")
-	body := testkit.UserBody(login, nil)
+	body := testkit.UserBody(login, map[string]string{"services": "visitor"})
 	body["language"] = "fr"
 	f.env.AddUser(f.c, body)
 	f.env.SignInNew(login)
@@ -361,6 +361,18 @@ func (f *fixture) frenchUser(t *testing.T) {
 	tb.visible(`#contract-summary`)
 	if got := tb.text(`#view h1`); got != "Votre contrat" {
 		t.Errorf("contract title %q", got)
+	}
+	// The server's texts too: the catalog comes in French.
+	tb.click(`#sections a[data-section="services"]`)
+	card := `#catalog-items article[data-service="AD135"]`
+	if got := tb.text(card + ` h3`); got != "Réservation d'un gabarit Elastic Cloud Server" {
+		t.Errorf("AD135 is named %q", got)
+	}
+	if got := tb.text(card + ` .category`); got != "Calcul" {
+		t.Errorf("AD135's category is %q", got)
+	}
+	if got := tb.text(card + ` .price`); got != "à partir de 4,97\u00a0€/mois" {
+		t.Errorf("AD135 is announced %q", got)
 	}
 }
 
@@ -538,6 +550,16 @@ func (f *fixture) consoleManager(t *testing.T) {
 	}
 	if u := f.user(t, login); fmt.Sprint(u["console"]) != "[power_user]" || u["profiles"].(map[string]any)["users"] != "none" {
 		t.Errorf("the console user added: %v", u)
+	}
+	// Their console roles change.
+	tb.click(`#console-users tr[data-key="` + login + `"] a.edit-console-roles`)
+	tb.click(`#console-roles-form input[name="console"][value="guest"]`)
+	tb.click(`#console-roles-save`)
+	if got := tb.flash(); got != "The roles of "+login+" are saved." {
+		t.Errorf("after changing console roles: %q", got)
+	}
+	if got := tb.text(`#console-users tr[data-key="` + login + `"] td[data-col="console"]`); got != "guest, power_user" {
+		t.Errorf("the console user's roles after the change: %q", got)
 	}
 	// The customer-area users are not theirs to see.
 	tb.open("#/contracts/" + cid + "/users")
