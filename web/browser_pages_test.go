@@ -400,14 +400,16 @@ func (tb *tab) profile(form, section, profile string) {
 	tb.fill(`#`+form+` select[name="profiles.`+section+`"]`, profile)
 }
 
-// user reads a user of SL_Prod through the API, as its referent.
-func (f *fixture) user(t *testing.T, login string) map[string]any {
+// user reads a user of SL_Prod through the API with the token of a users
+// manager.
+func (f *fixture) user(t *testing.T, token, login string) map[string]any {
 	t.Helper()
-	return testkit.Expect(t, f.env.Get("/api/v1/contracts/"+f.c.ID+"/users/"+login, f.c.ReferentToken), http.StatusOK).Map(t)
+	return testkit.Expect(t, f.env.Get("/api/v1/contracts/"+f.c.ID+"/users/"+login, token), http.StatusOK).Map(t)
 }
 
 func (f *fixture) usersManager(t *testing.T) {
 	cid := f.c.ID
+	token := f.env.SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
 	tb := f.signedIn(t, "#/contracts/"+cid+"/users", f.c.ReferentLogin, `#users tbody tr`)
 	tb.listLoaded("users")
 	referentRow := `#users tr[data-key="` + f.c.ReferentLogin + `"]`
@@ -446,7 +448,7 @@ func (f *fixture) usersManager(t *testing.T) {
 		t.Errorf("after adding: %q", got)
 	}
 	tb.visible(`#users tr[data-key="` + login + `"]`)
-	u := f.user(t, login)
+	u := f.user(t, token, login)
 	profiles := u["profiles"].(map[string]any)
 	if profiles["orders"] != "visitor" || profiles["services"] != "manager" || profiles["invoices"] != "none" ||
 		fmt.Sprint(u["console"]) != "[guest]" || u["mobile"] != "06 11 22 33 44" || u["civility"] != "mrs" {
@@ -474,7 +476,7 @@ func (f *fixture) usersManager(t *testing.T) {
 	if got := tb.flash(); got != "The roles of "+login+" are saved." {
 		t.Errorf("after saving roles: %q", got)
 	}
-	if u := f.user(t, login); u["profiles"].(map[string]any)["invoices"] != "manager" || fmt.Sprint(u["console"]) != "[guest power_user]" {
+	if u := f.user(t, token, login); u["profiles"].(map[string]any)["invoices"] != "manager" || fmt.Sprint(u["console"]) != "[guest power_user]" {
 		t.Errorf("after the roles change: %v", u)
 	}
 
@@ -483,7 +485,7 @@ func (f *fixture) usersManager(t *testing.T) {
 	tb.listLoaded("users")
 	tb.click(row + ` a.edit-roles`)
 	tb.visible(`#roles-form`)
-	testkit.Expect(t, f.env.Put("/api/v1/contracts/"+cid+"/users/"+login+"/roles", f.c.ReferentToken,
+	testkit.Expect(t, f.env.Put("/api/v1/contracts/"+cid+"/users/"+login+"/roles", token,
 		map[string]any{"profiles": map[string]string{"support": "visitor"}}), http.StatusOK)
 	tb.profile("roles-form", "subscriptions", "visitor")
 	tb.click(`#roles-save`)
@@ -495,7 +497,7 @@ func (f *fixture) usersManager(t *testing.T) {
 	if got := eval[string](tb, `document.querySelector('#roles-form select[name="profiles.subscriptions"]').value`); got != "none" {
 		t.Errorf("after reloading, subscriptions = %q", got)
 	}
-	if u := f.user(t, login); u["profiles"].(map[string]any)["subscriptions"] != "none" {
+	if u := f.user(t, token, login); u["profiles"].(map[string]any)["subscriptions"] != "none" {
 		t.Errorf("the stale save changed the roles: %v", u)
 	}
 
@@ -520,11 +522,12 @@ func (f *fixture) usersManager(t *testing.T) {
 	if n := tb.count(row); n != 0 {
 		t.Errorf("the removed user is still listed")
 	}
-	testkit.Expect(t, f.env.Get("/api/v1/contracts/"+cid+"/users/"+login, f.c.ReferentToken), http.StatusNotFound)
+	testkit.Expect(t, f.env.Get("/api/v1/contracts/"+cid+"/users/"+login, token), http.StatusNotFound)
 }
 
 func (f *fixture) consoleManager(t *testing.T) {
 	cid := f.c.ID
+	token := f.env.SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
 	m := f.env.DeclareMember(cid, map[string]string{"contract": "visitor", "users": "console_manager"})
 	tb := f.signedIn(t, "#/contracts/"+cid, m.Login, `#contract-summary`)
 	tb.click(`#sections a[data-section="users"]`)
@@ -548,7 +551,7 @@ func (f *fixture) consoleManager(t *testing.T) {
 	if got := tb.text(`#console-users tr[data-key="` + login + `"] td[data-col="console"]`); got != "power_user" {
 		t.Errorf("the console user's roles: %q", got)
 	}
-	if u := f.user(t, login); fmt.Sprint(u["console"]) != "[power_user]" || u["profiles"].(map[string]any)["users"] != "none" {
+	if u := f.user(t, token, login); fmt.Sprint(u["console"]) != "[power_user]" || u["profiles"].(map[string]any)["users"] != "none" {
 		t.Errorf("the console user added: %v", u)
 	}
 	// Their console roles change.
