@@ -203,7 +203,9 @@ func (f *fixture) forgottenCredentials(t *testing.T) {
 	if got := tb.text(`#request-done p`); !strings.HasPrefix(got, "Your request has been taken into account. If this address is known") {
 		t.Errorf("login reminder confirmation: %q", got)
 	}
-	m := f.mail.NextMatching(t, email, func(m testkit.Mail) bool { return strings.HasPrefix(m.Subject, "Your Flexible Engine customer area login") })
+	m := f.mail.NextMatching(t, email, func(m testkit.Mail) bool {
+		return strings.HasPrefix(m.Subject, "Your Flexible Engine customer area login")
+	})
 	if !strings.Contains(m.Text, f.c.ReferentLogin) {
 		t.Errorf("the login reminder does not tell the login:\n%s", m.Text)
 	}
