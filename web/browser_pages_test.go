@@ -433,10 +433,19 @@ func (f *fixture) usersManager(t *testing.T) {
 	if n := tb.count(`#add-user-form .field-error`); n < 4 {
 		t.Errorf("an empty step 1 shows %d field errors", n)
 	}
-	tb.fillPerson("add-user", person{"mrs", "Durand", "Claire", login, login + "@example.com", "06 11 22 33 44"})
+	// First with a login another identity holds: the server refuses it,
+	// and the form brings back the first step, the login in error.
+	tb.fillPerson("add-user", person{"mrs", "Durand", "Claire", f.visitor, login + "@example.com", "06 11 22 33 44"})
 	tb.profile("add-user-form", "orders", "visitor")
 	tb.profile("add-user-form", "services", "manager")
 	tb.click(`#add-user-console input[value="guest"]`)
+	tb.click(`#add-user-form-next`)
+	tb.click(`#add-user-form-finish`)
+	if got := tb.text(`#add-user-login ~ .field-error`); got != "Already taken." {
+		t.Errorf("a login taken: %q", got)
+	}
+	tb.fill(`#add-user-login`, login)
+	tb.click(`#add-user-form-next`)
 	tb.click(`#add-user-form-next`)
 	summary := map[string]string{}
 	for _, row := range eval[[][]string](tb, `[...document.querySelectorAll('#add-user-summary-roles tbody tr')].map(tr => [tr.dataset.section, tr.querySelector('td').textContent])`) {
