@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -239,8 +240,22 @@ func (f *fixture) setPasswordFromTheAccessEmail(t *testing.T) {
 	tb := f.tab(t)
 	tb.do(chromedp.Navigate(link))
 	tb.visible(`#set-password-form`)
-	const password = "Mon-Nouveau.Mdp26"
-	tb.fill(`#set-password-new_password`, password)
+	if href := eval[string](tb, `location.href`); strings.Contains(href, "token") {
+		t.Errorf("the token stays in the address bar: %s", href)
+	}
+	// The rules tick as the password is typed.
+	const password = "Mdp-2026.Nouveau"
+	tb.do(chromedp.SendKeys(chromedp.CSS(`#set-password-new_password`), password[:7]))
+	if n := tb.count(`#set-password-new_password-rules li.ok`); n != 5 {
+		t.Errorf("%d of 6 password rules ticked for %q, want 5 (all but the length)", n, password[:7])
+	}
+	tb.do(chromedp.SendKeys(chromedp.CSS(`#set-password-new_password`), password[7:]))
+	if n := tb.count(`#set-password-new_password-rules li.ok`); n != 6 {
+		t.Errorf("%d of 6 password rules ticked for a strong password", n)
+	}
+	if got := tb.text(`#set-password-new_password-rules .strength`); got != "strong security" {
+		t.Errorf("strength shown = %q", got)
+	}
 	tb.fill(`#set-password-confirm_password`, password)
 	tb.click(`#set-password-submit`)
 	tb.visible(`#password-set`)
@@ -691,6 +706,19 @@ func (f *fixture) catalogAndOrders(t *testing.T) {
 	tb.open("#/contracts/" + cid + "/orders")
 	tb.visible(row)
 	tb.until(fmt.Sprintf(`document.querySelector('%s td[data-col="status"]').textContent === 'Completed'`, row))
+
+	// My account lists them too, with their contract.
+	tb.click(`#account-menu summary`)
+	tb.click(`#account-menu a[href="#/account/orders"]`)
+	mine := `#my-orders tr[data-key="` + ref + `"]`
+	if got := tb.text(mine + ` td[data-col="contract_id"]`); got != "SL_Prod" {
+		t.Errorf("my orders show the contract %q", got)
+	}
+	tb.click(`nav.tabs a[href="#/account/subscriptions"]`)
+	tb.listLoaded("my-subscriptions")
+	if got := tb.texts(`#my-subscriptions td[data-col="name"]`); !slices.Contains(got, "Reservation c2.2xlarge 1 year without upfront") {
+		t.Errorf("my subscriptions: %v", got)
+	}
 }
 
 func (f *fixture) servicesVisitor(t *testing.T) {
