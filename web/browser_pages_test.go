@@ -754,6 +754,22 @@ func (f *fixture) support(t *testing.T) {
 	if href := eval[string](tb, `document.querySelector('`+link+`').href`); href != "https://espaceclient.orange-business.com/incidents" {
 		t.Errorf("the incidents link leads to %q", href)
 	}
+	if got := tb.texts(`#support-links a`); len(got) != 1 {
+		t.Errorf("without a change-requests account, the links are %v", got)
+	}
+
+	// With a change-requests account, "manage your services" appears on
+	// the support page and in the catalog.
+	testkit.Expect(t, f.env.Put("/api/v1/admin/contracts/"+f.c.ID+"/users/"+f.reader+"/external-accounts", testkit.AdminToken,
+		map[string]bool{"incidents": true, "change_requests": true}), http.StatusOK)
+	tb.do(chromedp.Reload())
+	if got := tb.text(`#support-links a[data-link="manage_services"]`); got != "Manage your services" {
+		t.Errorf("the manage-your-services link says %q", got)
+	}
+	tb.click(`#sections a[data-section="services"]`)
+	if got := tb.text(`#manage-services`); got != "Manage your services" {
+		t.Errorf("the catalog's manage-your-services link says %q", got)
+	}
 }
 
 func (f *fixture) dashboard(t *testing.T) {
