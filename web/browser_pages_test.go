@@ -1,8 +1,8 @@
 package web_test
 
-// The pages of the customer area against the complete server: each subtest
-// of TestCustomerAreaInABrowser below TestCustomerAreaInABrowser's own is a
-// method of fixture, the data and servers they share.
+// The pages of the customer area against the complete server. Most
+// subtests of TestCustomerAreaInABrowser are methods of fixture, which holds
+// what they share: the server and its data, the browser, the emails.
 
 import (
 	"context"
@@ -69,6 +69,14 @@ func newFixture(t *testing.T) *fixture {
 
 // tab opens a tab on the test server.
 func (f *fixture) tab(t *testing.T) *tab { return openTab(t, f.browser, f.env.URL) }
+
+// api is the test server for a subtest: its helpers fail the subtest, not
+// the parent test (which a subtest running in parallel must not stop).
+func (f *fixture) api(t *testing.T) *testkit.Env {
+	e := *f.env
+	e.T = t
+	return &e
+}
 
 // signedIn opens a tab at fragment, signs login in with the test password
 // and waits for sel.
@@ -234,7 +242,7 @@ func (f *fixture) accessLink(t *testing.T, email string) string {
 
 func (f *fixture) setPasswordFromTheAccessEmail(t *testing.T) {
 	login := testkit.Unique("new.user.")
-	f.env.AddUser(f.c, testkit.UserBody(login, map[string]string{"orders": "visitor"}))
+	f.api(t).AddUser(f.c, testkit.UserBody(login, map[string]string{"orders": "visitor"}))
 	link := f.accessLink(t, login+"@example.com")
 
 	tb := f.tab(t)
@@ -277,11 +285,11 @@ func (f *fixture) setPasswordFromTheAccessEmail(t *testing.T) {
 	if got := tb.text(`#set-password-error`); got != "This link has expired or has already been used. Forgot your password?" {
 		t.Errorf("reusing the link: %q", got)
 	}
-	testkit.Expect(t, f.env.Post("/api/v1/sessions", "", map[string]string{"login": login, "password": password}), http.StatusCreated)
+	testkit.Expect(t, f.api(t).Post("/api/v1/sessions", "", map[string]string{"login": login, "password": password}), http.StatusCreated)
 }
 
 func (f *fixture) myAccount(t *testing.T) {
-	m := f.env.DeclareMember(f.c.ID, map[string]string{"contract": "visitor"})
+	m := f.api(t).DeclareMember(f.c.ID, map[string]string{"contract": "visitor"})
 	tb := f.signedIn(t, "#/account", m.Login, `#my-profile`)
 	shown := func(field string) string { return tb.text(`#my-profile [data-field="` + field + `"]`) }
 	for field, want := range map[string]string{
@@ -309,7 +317,7 @@ func (f *fixture) myAccount(t *testing.T) {
 		t.Errorf("the header names %q after the edit", got)
 	}
 	var me map[string]any
-	testkit.Expect(t, f.env.Get("/api/v1/me", m.Token), http.StatusOK).JSON(t, &me)
+	testkit.Expect(t, f.api(t).Get("/api/v1/me", m.Token), http.StatusOK).JSON(t, &me)
 	if me["first_name"] != "Louise" || me["civility"] != "mrs" || me["mobile"] != "06 12 34 56 78" || me["phone"] != "+33 1 23 45 67 89" {
 		t.Errorf("GET /me after the edit: %v", me)
 	}
@@ -326,7 +334,7 @@ func (f *fixture) myAccount(t *testing.T) {
 		t.Errorf("the focus is on %q, not the landline", got)
 	}
 	// The server refuses it too, with the same field error.
-	if codes := testkit.Expect(t, f.env.Patch("/api/v1/me", m.Token, map[string]string{"phone": "", "mobile": ""}), http.StatusBadRequest).FieldCodes(t); codes["phone"] != "phone_or_mobile_required" {
+	if codes := testkit.Expect(t, f.api(t).Patch("/api/v1/me", m.Token, map[string]string{"phone": "", "mobile": ""}), http.StatusBadRequest).FieldCodes(t); codes["phone"] != "phone_or_mobile_required" {
 		t.Errorf("PATCH /me without numbers: %v", codes)
 	}
 	tb.click(`#profile-form button[type="button"]`) // cancel
@@ -349,15 +357,15 @@ func (f *fixture) myAccount(t *testing.T) {
 	if got := tb.text(`#my-profile .alert-ok`); got != "Your password is changed (strong security)." {
 		t.Errorf("after changing the password: %q", got)
 	}
-	f.env.SignIn(m.Login, "Brand-New.Pass26")
+	f.api(t).SignIn(m.Login, "Brand-New.Pass26")
 }
 
 func (f *fixture) frenchUser(t *testing.T) {
 	login := testkit.Unique("francoise.")
 	body := testkit.UserBody(login, map[string]string{"services": "visitor"})
 	body["language"] = "fr"
-	f.env.AddUser(f.c, body)
-	f.env.SignInNew(login)
+	f.api(t).AddUser(f.c, body)
+	f.api(t).SignInNew(login)
 	tb := f.tab(t)
 	tb.open("")
 	if got := tb.text(`#signin-form h1`); got != "Sign in" {
@@ -421,12 +429,12 @@ func (tb *tab) profile(form, section, profile string) {
 // manager.
 func (f *fixture) user(t *testing.T, token, login string) map[string]any {
 	t.Helper()
-	return testkit.Expect(t, f.env.Get("/api/v1/contracts/"+f.c.ID+"/users/"+login, token), http.StatusOK).Map(t)
+	return testkit.Expect(t, f.api(t).Get("/api/v1/contracts/"+f.c.ID+"/users/"+login, token), http.StatusOK).Map(t)
 }
 
 func (f *fixture) usersManager(t *testing.T) {
 	cid := f.c.ID
-	token := f.env.SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
+	token := f.api(t).SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
 	tb := f.signedIn(t, "#/contracts/"+cid+"/users", f.c.ReferentLogin, `#users tbody tr`)
 	tb.listLoaded("users")
 	referentRow := `#users tr[data-key="` + f.c.ReferentLogin + `"]`
@@ -511,7 +519,7 @@ func (f *fixture) usersManager(t *testing.T) {
 	tb.listLoaded("users")
 	tb.click(row + ` a.edit-roles`)
 	tb.visible(`#roles-form`)
-	testkit.Expect(t, f.env.Put("/api/v1/contracts/"+cid+"/users/"+login+"/roles", token,
+	testkit.Expect(t, f.api(t).Put("/api/v1/contracts/"+cid+"/users/"+login+"/roles", token,
 		map[string]any{"profiles": map[string]string{"support": "visitor"}}), http.StatusOK)
 	tb.profile("roles-form", "subscriptions", "visitor")
 	tb.click(`#roles-save`)
@@ -548,13 +556,13 @@ func (f *fixture) usersManager(t *testing.T) {
 	if n := tb.count(row); n != 0 {
 		t.Errorf("the removed user is still listed")
 	}
-	testkit.Expect(t, f.env.Get("/api/v1/contracts/"+cid+"/users/"+login, token), http.StatusNotFound)
+	testkit.Expect(t, f.api(t).Get("/api/v1/contracts/"+cid+"/users/"+login, token), http.StatusNotFound)
 }
 
 func (f *fixture) consoleManager(t *testing.T) {
 	cid := f.c.ID
-	token := f.env.SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
-	m := f.env.DeclareMember(cid, map[string]string{"contract": "visitor", "users": "console_manager"})
+	token := f.api(t).SignIn(f.c.ReferentLogin, testkit.Password) // for the API's view
+	m := f.api(t).DeclareMember(cid, map[string]string{"contract": "visitor", "users": "console_manager"})
 	tb := f.signedIn(t, "#/contracts/"+cid, m.Login, `#contract-summary`)
 	tb.click(`#sections a[data-section="users"]`)
 	tb.visible(`#console-users`)
@@ -683,7 +691,7 @@ func (f *fixture) catalogAndOrders(t *testing.T) {
 	}
 
 	// The back office completes it: it becomes a subscription.
-	testkit.Expect(t, f.env.Post("/api/v1/admin/orders/"+ref+"/complete", testkit.AdminToken, nil), http.StatusOK)
+	testkit.Expect(t, f.api(t).Post("/api/v1/admin/orders/"+ref+"/complete", testkit.AdminToken, nil), http.StatusOK)
 	tb.open("#/contracts/" + cid + "/subscriptions")
 	tb.listLoaded("subscriptions")
 	sub := `#subscriptions tbody tr:not(.detail)`
@@ -744,7 +752,7 @@ func (f *fixture) support(t *testing.T) {
 	if n := tb.count(`#support-links`); n != 0 {
 		t.Errorf("links shown without an external account")
 	}
-	testkit.Expect(t, f.env.Put("/api/v1/admin/contracts/"+f.c.ID+"/users/"+f.reader+"/external-accounts", testkit.AdminToken,
+	testkit.Expect(t, f.api(t).Put("/api/v1/admin/contracts/"+f.c.ID+"/users/"+f.reader+"/external-accounts", testkit.AdminToken,
 		map[string]bool{"incidents": true, "change_requests": false}), http.StatusOK)
 	tb.do(chromedp.Reload())
 	link := `#support-links a[data-link="open_incident"]`
@@ -760,7 +768,7 @@ func (f *fixture) support(t *testing.T) {
 
 	// With a change-requests account, "manage your services" appears on
 	// the support page and in the catalog.
-	testkit.Expect(t, f.env.Put("/api/v1/admin/contracts/"+f.c.ID+"/users/"+f.reader+"/external-accounts", testkit.AdminToken,
+	testkit.Expect(t, f.api(t).Put("/api/v1/admin/contracts/"+f.c.ID+"/users/"+f.reader+"/external-accounts", testkit.AdminToken,
 		map[string]bool{"incidents": true, "change_requests": true}), http.StatusOK)
 	tb.do(chromedp.Reload())
 	if got := tb.text(`#support-links a[data-link="manage_services"]`); got != "Manage your services" {
@@ -774,8 +782,8 @@ func (f *fixture) support(t *testing.T) {
 
 func (f *fixture) dashboard(t *testing.T) {
 	cid := f.c.ID
-	m := f.env.DeclareMember(cid, map[string]string{"contract": "visitor", "dashboard": "visitor"})
-	f.env.GrantConsoleRoles(cid, m.Login, "guest")
+	m := f.api(t).DeclareMember(cid, map[string]string{"contract": "visitor", "dashboard": "visitor"})
+	f.api(t).GrantConsoleRoles(cid, m.Login, "guest")
 	tb := f.signedIn(t, "#/contracts/"+cid+"/dashboard", m.Login, `#console-sso`)
 	tb.click(`#console-sso`)
 	tb.visible(`#console`)
@@ -799,7 +807,7 @@ func (f *fixture) invoices(t *testing.T) {
 	}
 
 	// A contract whose reservation starts next month.
-	env := f.env
+	env := f.api(t)
 	c := env.NewContract("Invoiced")
 	placed := testkit.Expect(t, env.Post("/api/v1/contracts/"+c.ID+"/orders", c.ReferentToken, map[string]any{
 		"service_code": "AD135",
