@@ -134,9 +134,11 @@ func openTab(t *testing.T, browser context.Context, base string) *tab {
 				tb.problem("console.error from the page: %s", strings.Join(args, " "))
 			}
 		case *cdplog.EventEntryAdded:
-			// Refused API calls show as network errors, which the UI handles.
-			if e.Entry.Source == cdplog.EntrySourceSecurity || e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
-				tb.problem("%s %s: %s", e.Entry.Source, e.Entry.Level, e.Entry.Text)
+			// Refused API calls show as network errors, which the UI
+			// handles; a server error (5xx) is a problem all the same.
+			serverError := e.Entry.Source == cdplog.EntrySourceNetwork && strings.Contains(e.Entry.Text, "status of 5")
+			if serverError || e.Entry.Source == cdplog.EntrySourceSecurity || e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				tb.problem("%s %s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL)
 			}
 		}
 	})
