@@ -82,11 +82,31 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Errors = ve.Errors
 		p.Detail = "the request has invalid fields: see errors"
 	}
+	var fc *fieldConflict
+	if errors.As(err, &fc) {
+		p.Errors = []domain.FieldError{fc.field}
+	}
 	if status >= 500 {
 		loggerFrom(r.Context()).Error("request failed", "err", err)
 		p.Detail = "the server could not complete the request; it was logged under request id " + requestID(r.Context())
 	}
 	writeProblem(w, p)
+}
+
+// fieldConflict is a conflict (409) caused by one field of the input, such
+// as a login another identity holds: its problem names the field in
+// errors[], as a 400 does, so that a form shows it next to that field.
+type fieldConflict struct {
+	err   error
+	field domain.FieldError
+}
+
+func (c *fieldConflict) Error() string { return c.err.Error() }
+func (c *fieldConflict) Unwrap() error { return c.err }
+
+// conflictOn ties the conflict err to field, with code.
+func conflictOn(field, code string, err error) error {
+	return &fieldConflict{err: err, field: domain.FieldError{Field: field, Code: code, Message: err.Error()}}
 }
 
 func writeProblem(w http.ResponseWriter, p Problem) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/identity"
 	memberships "selfcare/domain/membership"
 	"selfcare/internal/app"
 	"selfcare/projections/members"
@@ -97,7 +99,15 @@ func (f UsersAPI) addWith(w http.ResponseWriter, r *http.Request, add addFunc) {
 	}
 	cid := mux.Vars(r)["cid"]
 	added, err := add(r.Context(), cid, authorityOf(r), in)
-	if err != nil {
+	switch {
+	case errors.Is(err, identity.ErrLoginTaken):
+		fail(w, r, conflictOn("login", "taken", err))
+		return
+	case errors.Is(err, memberships.ErrAlreadyMember):
+		// Only an email names an existing identity (SPEC §1).
+		fail(w, r, conflictOn("email", "already_member", err))
+		return
+	case err != nil:
 		fail(w, r, err)
 		return
 	}

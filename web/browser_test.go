@@ -2,8 +2,9 @@ package web_test
 
 // Browser tests of the web UI: a real selfcare server (testkit) and Debian's
 // chromium, headless, driven by chromedp. One browser serves every subtest;
-// each subtest opens its own tab, whose sessionStorage (where the UI keeps
-// its token) starts empty.
+// each subtest opens its own tab in a browser context of its own, whose
+// storage (the UI keeps its token in sessionStorage, the language chosen in
+// localStorage) starts empty, so subtests run side by side.
 
 import (
 	"context"
@@ -62,6 +63,10 @@ func startBrowser(t *testing.T) (wait func() context.Context) {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
 		chromedp.Flag("metrics-recording-only", true),
+		// Tabs run side by side: none is slowed down as a background one.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.UserDataDir(t.TempDir()),
@@ -101,9 +106,10 @@ type tab struct {
 	problems []string
 }
 
+// openTab opens a tab in a new browser context (an incognito-like profile).
 func openTab(t *testing.T, browser context.Context, base string) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	tb := &tab{t: t, ctx: ctx, base: base}
 	err := chromedp.Listen(ctx, func(ev any) {
@@ -117,12 +123,22 @@ func openTab(t *testing.T, browser context.Context, base string) *tab {
 			tb.problem("exception at %s:%d: %s", d.URL, d.LineNumber+1, text)
 		case *runtime.EventConsoleAPICalled:
 			if e.Type == runtime.ConsoleAPICalledTypeError {
-				tb.problem("console.error from the page")
+				var args []string
+				for _, a := range e.Args {
+					if a.Description != "" {
+						args = append(args, a.Description)
+					} else {
+						args = append(args, string(a.Value))
+					}
+				}
+				tb.problem("console.error from the page: %s", strings.Join(args, " "))
 			}
 		case *cdplog.EventEntryAdded:
-			// Refused API calls show as network errors, which the UI handles.
-			if e.Entry.Source == cdplog.EntrySourceSecurity || e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
-				tb.problem("%s %s: %s", e.Entry.Source, e.Entry.Level, e.Entry.Text)
+			// Refused API calls show as network errors, which the UI
+			// handles; a server error (5xx) is a problem all the same.
+			serverError := e.Entry.Source == cdplog.EntrySourceNetwork && strings.Contains(e.Entry.Text, "status of 5")
+			if serverError || e.Entry.Source == cdplog.EntrySourceSecurity || e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				tb.problem("%s %s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL)
 			}
 		}
 	})
@@ -262,19 +278,25 @@ func (tb *tab) sections() []string {
 }
 
 func TestCustomerAreaInABrowser(t *testing.T) {
+	start := time.Now()
 	waitBrowser := startBrowser(t)
-	env := testkit.New(t)
-	c := env.NewContract("SL_Prod")
-	visitor := env.DeclareMember(c.ID, map[string]string{
-		"contract": "visitor", "orders": "visitor", "dashboard": "none", "subscriptions": "none",
-		"services": "none", "invoices": "none", "support": "none", "users": "none",
-	}).Login
-	other := env.NewContract("Other")
-	// The referent's email makes them the referent of a second contract.
-	testkit.Expect(t, env.Post("/api/v1/admin/contracts", testkit.AdminToken, testkit.ContractBody("Alpha_Dev", c.ReferentLogin)), http.StatusCreated)
-	browser := waitBrowser()
+	f := newFixture(t)
+	env := f.env
+	f.browser = waitBrowser()
+	t.Logf("the server, its data and chromium were ready in %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() { t.Logf("the browser test took %v", time.Since(start).Round(time.Millisecond)) })
+	browser := f.browser
+
+	// Subtests run in parallel, each in a tab of its own browser context
+	// (its own storage), except this one, which runs first and alone: it
+	// moves the server's clock two months on, to bill a month. The
+	// sessions opened before have then expired: the referent's is renewed.
+	t.Run("invoices: the contact for visitors, the history and detail for managers", f.invoices)
+	f.c.ReferentToken = env.SignIn(f.c.ReferentLogin, testkit.Password)
+	c, other, visitor := f.c, f.other, f.visitor
 
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
+		t.Parallel()
 		tb := openTab(t, browser, env.URL)
 		tb.open("")
 		tb.typeSignIn(c.ReferentLogin, "Not-the-password.1")
@@ -293,6 +315,7 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	})
 
 	t.Run("the referent signs in, finds the contract and its rights, and signs out", func(t *testing.T) {
+		t.Parallel()
 		tb := openTab(t, browser, env.URL)
 		tb.open("#/account/contracts")
 		tb.signIn(c.ReferentLogin, testkit.Password)
@@ -385,6 +408,7 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	})
 
 	t.Run("a visitor is offered only what their profiles allow", func(t *testing.T) {
+		t.Parallel()
 		tb := openTab(t, browser, env.URL)
 		tb.open("#/contracts/" + c.ID)
 		tb.signIn(visitor, testkit.Password)
@@ -429,6 +453,7 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	})
 
 	t.Run("an ended session brings back the sign-in page", func(t *testing.T) {
+		t.Parallel()
 		tb := openTab(t, browser, env.URL)
 		tb.open("")
 		tb.signIn(c.ReferentLogin, testkit.Password)
@@ -446,9 +471,12 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	})
 
 	t.Run("the language switch shows the customer area in French", func(t *testing.T) {
+		t.Parallel()
+		// The switch changes the user's language (PATCH /me): the user
+		// is one no other subtest signs in.
 		tb := openTab(t, browser, env.URL)
-		tb.open("#/contracts/" + c.ID)
-		tb.signIn(c.ReferentLogin, testkit.Password)
+		tb.open("#/contracts/" + other.ID)
+		tb.signIn(other.ReferentLogin, testkit.Password)
 		tb.visible(`#contract-summary`)
 		if got := tb.text(`#view h1`); got != "Your contract" {
 			t.Errorf("title in English = %q", got)
@@ -467,20 +495,25 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		tb.until(`document.querySelector('#view h1')?.textContent === 'Your contract'`)
 	})
 
-	t.Run("the emailed set-password link opens the form and leaves the address bar", func(t *testing.T) {
-		tb := openTab(t, browser, env.URL)
-		tb.do(chromedp.Navigate(env.URL + "/?token=secret-token-from-the-mail"))
-		tb.visible(`#set-password-form`)
-		if href := eval[string](tb, `location.href`); strings.Contains(href, "secret-token") {
-			t.Errorf("the token stays in the address bar: %s", href)
-		}
-		// The rules tick as the password is typed.
-		tb.do(chromedp.SendKeys(chromedp.CSS(`#set-password-new_password`), "Abcdefgh1!x"))
-		if n := tb.count(`#set-password-new_password-rules li.ok`); n != 6 {
-			t.Errorf("%d of 6 password rules ticked for a strong password", n)
-		}
-		if got := tb.text(`#set-password-new_password-rules .strength`); got != "strong security" {
-			t.Errorf("strength shown = %q", got)
-		}
-	})
+	for _, st := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"forgotten password and forgotten login show a captcha and a generic confirmation", f.forgottenCredentials},
+		{"a new user sets a password through the access email, whose link then is spent", f.setPasswordFromTheAccessEmail},
+		{"my account shows and edits the profile, and refuses a wrong current password", f.myAccount},
+		{"a French-speaking user sees the customer area in French", f.frenchUser},
+		{"a users manager adds, edits and removes users", f.usersManager},
+		{"a console manager sees and adds console users only", f.consoleManager},
+		{"a users visitor sees the lists without actions", f.usersVisitor},
+		{"the catalog searches, filters and orders; the order becomes a subscription", f.catalogAndOrders},
+		{"a services visitor is offered no Order button", f.servicesVisitor},
+		{"the incidents link follows the external-account flag", f.support},
+		{"the dashboard signs a console user on to the console", f.dashboard},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			st.run(t)
+		})
+	}
 }

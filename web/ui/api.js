@@ -4,6 +4,7 @@
 // the browser use it (no CSRF surface), and it ends with the tab.
 
 import { uuid } from './dom.js';
+import { lang } from './i18n.js';
 
 const SESSION_KEY = 'selfcare.session';
 
@@ -55,7 +56,8 @@ export function onSessionEnded(f) {
 // ifMatch (an ETag), idempotencyKey (true for a fresh one, or a key to
 // reuse on a retry). It returns {status, data, etag} or throws an ApiError.
 export async function request(method, path, { query, body, ifMatch, idempotencyKey } = {}) {
-  const headers = { Accept: 'application/json' };
+  // The server writes its texts (the catalog's) in the display language.
+  const headers = { Accept: 'application/json', 'Accept-Language': lang() };
   const s = session.get();
   if (s) headers.Authorization = `Bearer ${s.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';

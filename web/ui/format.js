@@ -20,7 +20,9 @@ export function money(v) {
   const a = amountOf(v);
   if (!a) return '';
   if (!/^-?\d+(\.\d+)?$/.test(a.amount)) return `${a.amount} ${a.currency}`;
-  return new Intl.NumberFormat(locale(), { style: 'currency', currency: a.currency }).format(a.amount);
+  // Unit prices have up to 4 decimals ("0.0125"): show them all.
+  const decimals = Math.max(2, (a.amount.split('.')[1] || '').length);
+  return new Intl.NumberFormat(locale(), { style: 'currency', currency: a.currency, minimumFractionDigits: 2, maximumFractionDigits: decimals }).format(a.amount);
 }
 
 // isZero tells whether a money value is nothing.

@@ -14,6 +14,7 @@ import { problemText } from './forms.js';
 //   actions:  (item, list) => nodes of the last cell (optional)
 //   filters:  [{name, label, options: [[value, label]]}] (optional)
 //   initial:  {q, sort, ...filters} to start with
+//   key:      (item) => the item's key, set as the row's data-key (optional)
 //   empty:    text when there is nothing
 //   pageSize: items per page (default 20)
 // It returns {el, reload}.
@@ -107,7 +108,7 @@ export function listView(o) {
   }
 
   function row(item) {
-    const tr = h('tr', {}, o.columns.map((c) => h('td', { dataset: { col: c.key } }, c.value ? c.value(item) : item[c.key] ?? '')));
+    const tr = h('tr', o.key ? { dataset: { key: o.key(item) } } : {}, o.columns.map((c) => h('td', { dataset: { col: c.key } }, c.value ? c.value(item) : item[c.key] ?? '')));
     if (!o.detail && !o.actions) return tr;
     const cell = h('td', { class: 'actions' });
     tr.append(cell);

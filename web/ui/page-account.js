@@ -3,12 +3,12 @@
 
 import { h, dl } from './dom.js';
 import { request, get, ApiError } from './api.js';
-import { t } from './i18n.js';
+import { t, lang, setLang } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
 import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, field, input, problemText } from './forms.js';
 import { personFields, personValue, checkPerson, personSummary } from './people.js';
-import { currentMe, setMe } from './app.js';
+import { currentMe, setMe, notify, rerender } from './app.js';
 import * as fmt from './format.js';
 
 function tabs(current) {
@@ -97,9 +97,12 @@ export async function profile(ctx) {
       }
       try {
         const { data } = await busy(save, request('PATCH', '/me', { body: v }));
+        // Draw the page again: the header shows the new name, and the
+        // customer area the language just chosen.
         setMe(data);
-        showProfile(data);
-        view.prepend(h('div', { class: 'alert alert-ok', role: 'status' }, t('account.saved')));
+        if (data.language && data.language !== lang()) setLang(data.language, { remember: false });
+        notify('ok', t('account.saved'));
+        rerender();
       } catch (e) {
         showErrors(form, box, e);
       }
@@ -203,6 +206,7 @@ export function paramText(k, v) {
 export async function orders() {
   const list = listView({
     id: 'my-orders',
+    key: (o) => o.ref,
     load: (q) => get('/me/orders', q),
     columns: orderColumns(true),
     detail: orderDetail,
@@ -245,6 +249,7 @@ export function subscriptionDetail(s, orderLink) {
 export async function subscriptions() {
   const list = listView({
     id: 'my-subscriptions',
+    key: (x) => x.ref,
     load: (q) => get('/me/subscriptions', q),
     columns: subscriptionColumns(true),
     detail: (s) => subscriptionDetail(s),

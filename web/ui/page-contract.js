@@ -97,6 +97,7 @@ export async function dashboard(ctx) {
 export async function orders(ctx) {
   const list = listView({
     id: 'orders',
+    key: (o) => o.ref,
     load: (q) => get(api(ctx, 'orders'), q),
     columns: orderColumns(false),
     detail: orderDetail,
@@ -111,6 +112,7 @@ export async function subscriptions(ctx) {
   const orderLink = ctx.can('list_orders') ? (s) => link(['contracts', ctx.cid, 'orders'], { q: s.order_ref }) : null;
   const list = listView({
     id: 'subscriptions',
+    key: (x) => x.ref,
     load: (q) => get(api(ctx, 'subscriptions'), q),
     columns: subscriptionColumns(false),
     detail: (s) => subscriptionDetail(s, orderLink),
@@ -156,17 +158,17 @@ export async function invoices(ctx) {
       const items = Array.isArray(res) ? res : (res && res.items) || [];
       if (!items.length) return h('p', {}, t('invoices.no_usage'));
       return h('table', {}, h('thead', {}, h('tr', {}, [t('invoices.period'), t('invoices.usage_report'), t('invoices.pre_invoice')].map((l) => h('th', { scope: 'col' }, l)))),
-        h('tbody', {}, items.map((u) => h('tr', {}, h('td', {}, fmt.period(u.period)),
-          h('td', {}, linesTable(u.lines || u.usage || [])),
-          h('td', {}, u.pre_invoice ? (u.pre_invoice.amount_excl_vat ? fmt.money(u.pre_invoice.amount_excl_vat) : linesTable(u.pre_invoice.lines || [])) : (u.amount_excl_vat ? fmt.money(u.amount_excl_vat) : '—'))))));
+        h('tbody', {}, items.map((u) => h('tr', { dataset: { period: u.period } }, h('td', {}, fmt.period(u.period)),
+          h('td', {}, linesTable(u.lines || [])),
+          h('td', {}, u.pre_invoice ? fmt.money(u.pre_invoice.amount_excl_vat) : u.invoice_id ? t('invoices.invoiced', { id: u.invoice_id }) : '—')))));
     }));
   }
   return h('div', {}, parts);
 }
 
 function invoiceRow(ctx, inv) {
-  const more = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false' }, t('invoices.detail'), ' ›');
-  const tr = h('tr', {}, h('td', {}, fmt.date(inv.issued_on)), h('td', {}, fmt.period(inv.period)), h('td', {}, fmt.money(inv.amount_excl_vat)), h('td', {}, more));
+  const more = h('button', { type: 'button', class: 'link invoice-detail', 'aria-expanded': 'false' }, t('invoices.detail'), ' ›');
+  const tr = h('tr', { dataset: { invoice: inv.id } }, h('td', {}, fmt.date(inv.issued_on)), h('td', {}, fmt.period(inv.period)), h('td', {}, fmt.money(inv.amount_excl_vat)), h('td', {}, more));
   let open = null;
   more.addEventListener('click', async () => {
     if (open) {
@@ -200,18 +202,17 @@ function linesTable(lines) {
     h('td', {}, l.unit_price ? fmt.money(l.unit_price) : ''), h('td', {}, l.amount || l.amount_excl_vat ? fmt.money(l.amount || l.amount_excl_vat) : '')))));
 }
 
-// support shows the support centre's contact and the incident link.
+// support shows the support centre's contact and the links to the
+// external applications the user has an account on (GET support: {contact,
+// links: [{rel, title, url}]}).
 export async function support(ctx) {
   const data = await get(api(ctx, 'support'));
-  const contact = data.contact || data;
   const links = [];
-  const raw = data.links || {};
-  const entries = Array.isArray(raw) ? raw.map((l) => [l.name || l.rel || l.label, l.url || l.href]) : Object.entries(raw);
-  for (const [name, url] of entries) {
-    const a = externalLink(typeof url === 'string' ? url : url && url.url, t(`support.link.${name}`, {}, name), { class: 'button', dataset: { link: name } });
+  for (const l of data.links || []) {
+    const a = externalLink(l.url, t(`support.link.${l.rel}`, {}, l.title || l.rel), { class: 'button', dataset: { link: l.rel } });
     if (a) links.push(h('li', {}, a));
   }
   return h('div', {}, h('h1', {}, t('section.support')), h('p', {}, t('support.intro')),
-    contactBlock('support-contact', t('support.contact'), contact),
+    contactBlock('support-contact', t('support.contact'), data.contact),
     links.length ? h('section', { class: 'block', id: 'support-links' }, h('h2', {}, t('support.links')), h('ul', { class: 'plain' }, links)) : null);
 }

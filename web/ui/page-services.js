@@ -101,21 +101,14 @@ export async function detail(ctx) {
 
 // priceOf finds the catalog price of a reservation for the chosen
 // parameters in the service's price table (prices: [{flavor,
-// duration_months, upfront, initial_payment, monthly_price}]).
+// duration_months, upfront, subscription_name, initial_payment,
+// monthly_price}]).
 function priceOf(s, params) {
   for (const p of s.prices || []) {
     if (String(p.flavor) === String(params.flavor) && String(p.duration_months) === String(params.duration_months) &&
         String(p.upfront) === String(params.upfront)) return p;
   }
   return null;
-}
-
-function subscriptionName(params) {
-  const months = Number(params.duration_months);
-  if (!params.flavor || !months) return null;
-  const years = months % 12 === 0 ? months / 12 : null;
-  const term = years ? `${years} year${years > 1 ? 's' : ''}` : `${months} months`;
-  return `Reservation ${params.flavor} ${term} ${String(params.upfront) === 'true' ? 'with' : 'without'} upfront`;
 }
 
 // order is the order form: parameters, the price from the catalog, an
@@ -177,7 +170,7 @@ export async function order(ctx) {
     const rows = [];
     if (s.kind === 'reservation' || p.duration_months) {
       const price = priceOf(s, p);
-      rows.push([t('order.subscription_name'), subscriptionName(p), 'subscription_name']);
+      rows.push([t('order.subscription_name'), price ? price.subscription_name : null, 'subscription_name']);
       if (p.region) rows.push([t('param.region'), form.querySelector('[data-param="region"]').selectedOptions[0].textContent, 'region']);
       if (p.flavor) rows.push([t('param.flavor'), p.flavor, 'flavor']);
       rows.push([t('subscriptions.duration'), t('order.months', { n: p.duration_months })]);

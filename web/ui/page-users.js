@@ -33,6 +33,7 @@ function nameOf(u) {
 export async function list(ctx) {
   const view = listView({
     id: 'users',
+    key: (u) => u.login,
     load: (q) => get(api(ctx, 'users'), q),
     columns: [
       { key: 'login', label: t('field.login'), value: (u) => [u.login, u.referent ? [' ', h('span', { class: 'badge', title: t('contract.referent') }, t('users.referent'))] : null] },
@@ -70,6 +71,7 @@ async function remove(ctx, u) {
 export async function consoleList(ctx) {
   const view = listView({
     id: 'console-users',
+    key: (u) => u.login,
     load: (q) => get(api(ctx, 'console-users'), q),
     columns: [
       { key: 'login', label: t('field.login') },
@@ -151,6 +153,15 @@ function wizard({ id, title, steps, summary, submit, finishLabel }) {
   return form;
 }
 
+// addedText tells the outcome of an addition: the user added, or the
+// existing identity whose email was given, used instead of the login typed
+// (SPEC §1; the API says so with existing_identity).
+function addedText(data, body) {
+  return data.existing_identity
+    ? t('users.added_existing', { login: data.login, email: body.email })
+    : t('users.added', { login: data.login });
+}
+
 const personField = (n) => ['civility', 'last_name', 'first_name', 'login', 'email', 'phone', 'mobile', 'language'].includes(n);
 
 // add is the form adding a user: person, profiles and console roles.
@@ -182,9 +193,7 @@ export async function add(ctx) {
     submit: async () => {
       const body = { ...personValue(form, { withLogin: true }), profiles: profilesValue(form), console: consoleValue(form) };
       const { data } = await request('POST', api(ctx, 'users'), { body, idempotencyKey: true });
-      notify('ok', data && data.login && data.login.toLowerCase() !== body.login.toLowerCase()
-        ? t('users.added_existing', { login: data.login, email: body.email })
-        : t('users.added', { login: (data && data.login) || body.login }));
+      notify(data.existing_identity ? 'info' : 'ok', addedText(data, body));
       go(link(['contracts', ctx.cid, 'users']));
     },
   });
@@ -210,9 +219,7 @@ export async function addConsole(ctx) {
     submit: async () => {
       const body = { ...personValue(form, { withLogin: true }), console: consoleValue(form) };
       const { data } = await request('POST', api(ctx, 'console-users'), { body, idempotencyKey: true });
-      notify('ok', data && data.login && data.login.toLowerCase() !== body.login.toLowerCase()
-        ? t('users.added_existing', { login: data.login, email: body.email })
-        : t('users.added', { login: (data && data.login) || body.login }));
+      notify(data.existing_identity ? 'info' : 'ok', addedText(data, body));
       go(link(['contracts', ctx.cid, 'console-users']));
     },
   });
