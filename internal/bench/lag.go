@@ -35,7 +35,8 @@ var lagProjector = projections.Projector{
 // does) that a trivial read model shows it. To tell the runtime's share
 // from the store's, it also reports how long the append took to become
 // visible to gap-safe readers at all (until older transactions in flight
-// end), as seen by one poller every 2 ms: an upper bound.
+// end), as seen by one poller every 2 ms: an upper bound. As with the
+// rates, appends made during the writers' warm-up are not measured.
 func ProjectionLag(writers int, pause time.Duration) Measurement {
 	name := fmt.Sprintf("projection lag, %d writers", writers)
 	if pause > 0 {
@@ -68,6 +69,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 			pending []appended      // not visible yet
 			waitErr error
 			waiters sync.WaitGroup
+			// Appends committed before are the writers' warm-up (connections
+			// opened, statements prepared): not measured, as in rate.
+			measureFrom time.Time
 		)
 		watchCtx, stopWatching := context.WithCancel(ctx)
 		watched := make(chan struct{})
@@ -82,7 +86,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 						if a.position > head {
 							return false
 						}
-						visible = append(visible, now.Sub(a.committed))
+						if a.measured {
+							visible = append(visible, now.Sub(a.committed))
+						}
 						return true
 					})
 				}
@@ -105,7 +111,8 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 				if err != nil {
 					return 0, err
 				}
-				a := appended{res.LastPosition(), time.Now()}
+				now := time.Now()
+				a := appended{res.LastPosition(), now, !now.Before(measureFrom)}
 				versions[k] = res.Version
 				mu.Lock()
 				pending = append(pending, a)
@@ -122,13 +129,16 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 						waitErr = err
 						return
 					}
-					applied = append(applied, lag)
+					if a.measured {
+						applied = append(applied, lag)
+					}
 				})
 				time.Sleep(pause)
 				return 1, nil
 			}
 		}
 		checkpoint(ctx, env)
+		measureFrom = time.Now().Add(warmUp)
 		perSecond, err := rate(ctx, ops, warmUp, env.Duration)
 		waiters.Wait()
 		for {
@@ -170,6 +180,7 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 type appended struct {
 	position  int64
 	committed time.Time
+	measured  bool // committed after the warm-up
 }
 
 // quantile returns the q-quantile of sorted durations, in milliseconds.
