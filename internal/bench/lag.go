@@ -11,7 +11,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain/registry"
 	"selfcare/eventstore"
+	"selfcare/internal/secrets"
+	"selfcare/internal/server"
 	"selfcare/projections"
 )
 
@@ -42,8 +45,37 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 	if pause > 0 {
 		name = fmt.Sprintf("projection lag, %d paced writers", writers)
 	}
+	return projectionLag(name, writers, pause, nil)
+}
+
+// ProjectionLagOfAllReadModels is ProjectionLag with writers at full
+// speed and selfcare's read models running beside the trivial one, as in
+// the server: the appends are of a type only the audit hash chain (which
+// seals every event) handles, and WaitFor waits for every read model. It
+// tells what the other projectors cost the lag and what the hash chain
+// does at this rate.
+func ProjectionLagOfAllReadModels(writers int) Measurement {
+	return projectionLag("projection lag, all read models", writers, 0,
+		func() ([]projections.Projector, error) {
+			keys, err := secrets.FromSecret("bench-" + randomHex(16))
+			if err != nil {
+				return nil, err
+			}
+			return server.Projectors(registry.All(), keys), nil
+		})
+}
+
+func projectionLag(name string, writers int, pause time.Duration, readModels func() ([]projections.Projector, error)) Measurement {
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		runner := projections.NewRunner(env.Store, slog.New(slog.DiscardHandler), lagProjector)
+		ps := []projections.Projector{lagProjector}
+		if readModels != nil {
+			more, err := readModels()
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, more...)
+		}
+		runner := projections.NewRunner(env.Store, slog.New(slog.DiscardHandler), ps...)
 		runCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		ran := make(chan error, 1)
