@@ -436,6 +436,9 @@ type ReadOptions struct {
 	Types []string
 	// Limit caps the number of events returned (default 500).
 	Limit int
+	// HeadersOnly leaves out each event's data and metadata, for a reader
+	// that only needs to know which events are where.
+	HeadersOnly bool
 }
 
 // ReadAll returns events after position `after`, in position order, and
@@ -463,26 +466,57 @@ type Page struct {
 // passes the returned next position sees every event exactly once.
 // With q a transaction, ReadPage must run before that transaction writes.
 func (s *Store) ReadPage(ctx context.Context, q Querier, after int64, opt ReadOptions) (Page, error) {
-	limit := opt.Limit
-	if limit <= 0 {
-		limit = 500
+	sql, args := readPageQuery(after, opt)
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 	}
+	return scanPage(rows, after, opt)
+}
+
+// QueueReadPage queues ReadPage's query in b, to save a round trip: page
+// is set once the batch's results have been read (by BatchResults.Close,
+// say). The same rule holds: in a transaction, it must come before the
+// transaction's first write.
+func (s *Store) QueueReadPage(b *pgx.Batch, after int64, opt ReadOptions, page *Page) {
+	sql, args := readPageQuery(after, opt)
+	*page = Page{Next: after}
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		p, err := scanPage(rows, after, opt)
+		*page = p
+		return err
+	})
+}
+
+func readPageQuery(after int64, opt ReadOptions) (string, []any) {
 	var types []string
 	if len(opt.Types) > 0 {
 		types = opt.Types
 	}
-	rows, err := q.Query(ctx, `
+	columns := `e.data, e.metadata`
+	if opt.HeadersOnly {
+		columns = `NULL::jsonb, NULL::jsonb`
+	}
+	return `
 WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20 AS bound)
-SELECT e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at, b.bound,
+SELECT e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, ` + columns + `, e.recorded_at, b.bound,
        EXISTS (SELECT 1 FROM events h WHERE h.position >= b.bound) AS held_back
 FROM b LEFT JOIN LATERAL (
-    SELECT `+recordColumns+` FROM events
+    SELECT ` + recordColumns + ` FROM events
     WHERE position > $1 AND position < b.bound AND ($3::text[] IS NULL OR event_type = ANY($3))
     ORDER BY position LIMIT $2
-) e ON true`, after, limit, types)
-	if err != nil {
-		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
+) e ON true`, []any{after, opt.limit(), types}
+}
+
+func (o ReadOptions) limit() int {
+	if o.Limit <= 0 {
+		return 500
 	}
+	return o.Limit
+}
+
+// scanPage reads the rows of readPageQuery, and closes them.
+func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 	defer rows.Close()
 	var recs []Record
 	var bound int64
@@ -503,6 +537,10 @@ FROM b LEFT JOIN LATERAL (
 			continue // no event: the LEFT JOIN still gives the bound
 		}
 		r = Record{Position: *pos, EventID: *id, StreamID: *stream, Version: *version, Type: *typ, SchemaVersion: int(*sv), Data: data, RecordedAt: at.UTC()}
+		if opt.HeadersOnly {
+			recs = append(recs, r)
+			continue
+		}
 		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
 			return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
 		}
@@ -515,7 +553,7 @@ FROM b LEFT JOIN LATERAL (
 	if len(recs) > 0 {
 		next = recs[len(recs)-1].Position
 	}
-	if len(recs) < limit && bound-1 > next {
+	if len(recs) < opt.limit() && bound-1 > next {
 		// Everything below the bound has been seen: skip ahead.
 		next = bound - 1
 	}

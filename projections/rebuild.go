@@ -62,7 +62,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 	if !force {
 		if ok, cur, err := r.current(ctx, p); err != nil || ok {
 			if ok {
-				r.progress[p.Name].Store(cur) // another process built it while we waited
+				r.advance(p.Name, cur) // another process built it while we waited
 			}
 			return err
 		}
@@ -108,7 +108,11 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			if err != nil {
 				return err
 			}
-			n, err = r.apply(ctx, tx, p, page.Records, time.Now().Add(maxBatchDuration))
+			pl := newPipeline(tx, p.Name)
+			n, err = r.apply(ctx, pl, p, page.Records, time.Now().Add(maxBatchDuration))
+			if err == nil {
+				err = pl.flush(ctx)
+			}
 			if err != nil {
 				return err
 			}
@@ -149,7 +153,12 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 				return err
 			}
 			pos = page.Next
-			if _, err := r.apply(ctx, tx, p, page.Records, time.Time{}); err != nil {
+			pl := newPipeline(tx, p.Name)
+			_, err = r.apply(ctx, pl, p, page.Records, time.Time{})
+			if err == nil {
+				err = pl.flush(ctx)
+			}
+			if err != nil {
 				return err
 			}
 			report(len(page.Records))
@@ -178,12 +187,13 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = exclude
 		_, err = pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{shadow}.Sanitize()+` CASCADE`)
 		ok, cur, cerr := r.current(ctx, p)
 		if cerr == nil && ok {
-			r.progress[p.Name].Store(cur)
+			r.advance(p.Name, cur)
 		}
 		return err
 	}
-	r.progress[p.Name].Store(pos)
-	r.wake()
+	// Never backwards: the tail may have moved the projector past events
+	// it does not handle meanwhile.
+	r.advance(p.Name, pos)
 	r.logger.Info("read model built", "projector", p.Name, "events", applied)
 	return nil
 }

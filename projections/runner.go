@@ -31,12 +31,34 @@ type Projector struct {
 	Version int
 	// Schema is the DDL of the read model's tables, with unqualified names.
 	Schema string
-	// Types are the event types Handle receives; empty means all.
+	// Types are the event types the projector handles; empty means all.
 	Types []string
 	// Handle applies one event. It runs in the batch's transaction, whose
 	// search_path starts with the projector's schema, so unqualified table
 	// names are the projector's own.
+	//
+	// The batch's statements are pipelined, so that a batch of events
+	// costs a round trip to the server, not one per statement: tx.Exec
+	// with arguments only queues its statement and returns an empty command
+	// tag (RowsAffected 0) and no error of its own. The queue is sent, its
+	// statements run in order, before anything else goes to the server:
+	// a read (tx.Query, tx.QueryRow, sent with it, see the effects of the
+	// statements queued before), CopyFrom, SendBatch, Prepare, Begin (a
+	// savepoint, whose own statements run at once), Conn, an Exec without
+	// arguments; and at the end of the batch, with the checkpoint and the
+	// commit. So:
+	//   - where the command tag matters, call ExecNow(ctx, tx, ...) instead
+	//     of tx.Exec: it returns the tag, after the queue, in one round trip;
+	//   - a queued statement that fails fails the whole batch, whatever
+	//     Handle returns; the error names the event that queued it;
+	//   - Handle must not commit or roll back tx.
 	Handle func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error
+	// HandleBatch, set instead of Handle, applies several events at once,
+	// in order, in the same pipelined transaction: for a projector that
+	// would otherwise read the database for every event (the audit hash
+	// chain: each link needs the one before). Its errors should name the
+	// event at fault; the runner adds the range of the batch.
+	HandleBatch func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error
 }
 
 // SchemaName is the schema holding p's tables; queries name their tables
@@ -56,8 +78,11 @@ type Runner struct {
 	progress map[string]*atomic.Int64
 	failing  map[string]*atomic.Value // last error of a projector, "" when healthy
 	waiting  waiters
+	applied  *eventstore.Signal            // a batch of events was committed
+	work     map[string]*eventstore.Signal // the tail found events for a projector
 	// PollInterval bounds how long an idle projector waits without a
 	// change signal (default 1 s): a safety net, not the wake-up path.
+	// Its checkpoint may move on then (see persistEvery).
 	PollInterval time.Duration
 }
 
@@ -71,6 +96,8 @@ func NewRunner(store *eventstore.Store, logger *slog.Logger, projectors ...Proje
 		logger:       logger,
 		progress:     map[string]*atomic.Int64{},
 		failing:      map[string]*atomic.Value{},
+		applied:      eventstore.NewSignal(),
+		work:         map[string]*eventstore.Signal{},
 		PollInterval: time.Second,
 	}
 	for _, p := range projectors {
@@ -80,7 +107,11 @@ func NewRunner(store *eventstore.Store, logger *slog.Logger, projectors ...Proje
 		if _, dup := r.progress[p.Name]; dup {
 			panic(fmt.Sprintf("projections: two projectors named %q", p.Name))
 		}
+		if (p.Handle == nil) == (p.HandleBatch == nil) {
+			panic(fmt.Sprintf("projections: projector %q needs one of Handle and HandleBatch", p.Name))
+		}
 		r.progress[p.Name] = &atomic.Int64{}
+		r.work[p.Name] = eventstore.NewSignal()
 		v := &atomic.Value{}
 		v.Store("")
 		r.failing[p.Name] = v
@@ -101,8 +132,7 @@ func (r *Runner) Prepare(ctx context.Context) error {
 			return err
 		}
 		if ok {
-			r.progress[p.Name].Store(pos)
-			r.wake()
+			r.advance(p.Name, pos)
 			continue
 		}
 		r.logger.Info("building read model", "projector", p.Name, "version", p.Version)
@@ -143,6 +173,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // models must have been prepared.
 func (r *Runner) Follow(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { r.followTail(ctx) })
 	for _, p := range r.projectors {
 		wg.Add(1)
 		go func() {
@@ -154,12 +185,11 @@ func (r *Runner) Follow(ctx context.Context) {
 }
 
 func (r *Runner) follow(ctx context.Context, p Projector) {
+	f := &follower{persisted: r.progress[p.Name].Load(), persistedAt: time.Now()}
 	retry := 50 * time.Millisecond
-	heldBackWait := time.Millisecond
 	for ctx.Err() == nil {
-		changed := r.store.Changes().C()
-		before := r.progress[p.Name].Load()
-		caughtUp, heldBack, err := r.step(ctx, p)
+		work := r.work[p.Name].C()
+		caughtUp, err := r.step(ctx, p, f)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -172,28 +202,13 @@ func (r *Runner) follow(ctx context.Context, p Projector) {
 		}
 		retry = 50 * time.Millisecond
 		r.failing[p.Name].Store("")
-		if !caughtUp {
-			continue
-		}
-		if heldBack {
-			// Committed events wait behind an older transaction that will
-			// not necessarily signal when it ends: look again soon, less
-			// often while nothing moves. Under a steady load nearly every
-			// read finds something held back: while batches go through,
-			// the wait stays short, or the lag would grow to its maximum.
-			if r.progress[p.Name].Load() > before {
-				heldBackWait = time.Millisecond
+		if caughtUp {
+			select {
+			case <-ctx.Done():
+				return
+			case <-work: // the tail found events for p
+			case <-time.After(r.PollInterval):
 			}
-			sleep(ctx, heldBackWait)
-			heldBackWait = min(heldBackWait*2, 50*time.Millisecond)
-			continue
-		}
-		heldBackWait = time.Millisecond
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-time.After(r.PollInterval):
 		}
 	}
 }
@@ -205,54 +220,110 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// step applies one batch of events to p's read model, with the checkpoint,
-// in one transaction. Projectors of the same name in other processes are
-// excluded by an advisory lock, so each event has its effect exactly once.
-func (r *Runner) step(ctx context.Context, p Projector) (caughtUp, heldBack bool, err error) {
-	var reached int64
-	err = pgx.BeginFunc(ctx, r.store.Pool(), func(tx pgx.Tx) error {
-		// One round trip: the statements of a batch run in turn, each
-		// with its own snapshot, so the checkpoint is read after the lock.
-		var pos int64
-		var version int
-		batch := &pgx.Batch{}
-		batch.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))`, p.Name)
-		batch.Queue(projectionSettings, searchPath(p.SchemaName()))
-		batch.Queue(`SELECT position, version FROM projection_checkpoints WHERE name = $1`, p.Name).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&pos, &version) })
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		if version != p.Version {
-			return fmt.Errorf("read model %s was built by version %d, this is version %d: restart to rebuild it", p.Name, version, p.Version)
-		}
-		page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: batchSize})
-		if err != nil {
-			return err
-		}
-		caughtUp, heldBack = len(page.Records) < batchSize, page.HeldBack
-		reached = page.Next
-		if page.Next == pos {
-			return nil
-		}
-		n, err := r.apply(ctx, tx, p, page.Records, time.Now().Add(maxBatchDuration))
-		if err != nil {
-			return err
-		}
-		if n < len(page.Records) {
-			// Stopped early: the rest of the page comes next time.
-			caughtUp, reached = false, page.Records[n-1].Position
-		}
-		if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`, p.Name, reached); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		return nil
-	})
-	if err == nil {
-		// Only once committed: a waiter may then read the read model.
-		r.advance(p.Name, reached)
+// follower is what a projector's follow loop knows of its checkpoint.
+type follower struct {
+	persisted   int64     // the checkpoint, as last read or written
+	persistedAt time.Time // when
+}
+
+// persistEvery bounds how long a projector's checkpoint may stay behind
+// its progress over events it does not handle (see followTail): only a
+// restart reads them again, but the fewer the better.
+const persistEvery = 10 * time.Second
+
+// persistDue reports whether the checkpoint should be moved to reached
+// although there is no event to apply up to it.
+func (f *follower) persistDue(reached int64) bool {
+	return reached > f.persisted && time.Since(f.persistedAt) >= persistEvery
+}
+
+func (f *follower) persistedTo(position int64) {
+	f.persisted, f.persistedAt = position, time.Now()
+}
+
+// step applies p's next events to its read model and moves p's checkpoint
+// to where they end, in one transaction, and reports whether p has caught
+// up. An advisory lock excludes p's runners in other processes, and the
+// events are read after the checkpoint (or after p's progress, when the
+// tail has moved it further): each event has its effect exactly once.
+//
+// Round trips: one to begin, lock, read the checkpoint and the events;
+// those the projector's reads need; one for its writes, the checkpoint and
+// the commit. The transaction holds a transaction id (and so holds back
+// every gap-safe reader on the server) only from its first write on:
+// usually the time the server takes to run that last round trip.
+func (r *Runner) step(ctx context.Context, p Projector, f *follower) (caughtUp bool, err error) {
+	conn, err := r.store.Pool().Acquire(ctx)
+	if err != nil {
+		return false, err
 	}
-	return caughtUp, heldBack, err
+	defer conn.Release()
+	from := r.progress[p.Name].Load()
+	read := eventstore.ReadOptions{Types: p.Types, Limit: batchSize}
+	var checkpoint int64
+	var version int
+	var page eventstore.Page
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))`, p.Name)
+	b.Queue(projectionSettings, searchPath(p.SchemaName()))
+	b.Queue(`SELECT position, version FROM projection_checkpoints WHERE name = $1`, p.Name).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&checkpoint, &version) })
+	// In the same round trip, each statement with its own snapshot: the
+	// events are read after the lock is held.
+	r.store.QueueReadPage(b, from, read, &page)
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_ = tx.Rollback(ctx) // a failed rollback closes the connection
+		}
+	}()
+	if err := br.Close(); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	if version != p.Version {
+		return false, fmt.Errorf("read model %s was built by version %d, this is version %d: restart to rebuild it", p.Name, version, p.Version)
+	}
+	if checkpoint != f.persisted {
+		f.persistedTo(checkpoint) // moved by another process
+	}
+	if checkpoint > from {
+		// Another process applied events meanwhile: go on from there.
+		from = checkpoint
+		if page, err = r.store.ReadPage(ctx, tx, from, read); err != nil {
+			return false, err
+		}
+	}
+	caughtUp = len(page.Records) < batchSize
+	reached := page.Next
+	if len(page.Records) == 0 && (reached <= checkpoint || !f.persistDue(reached)) {
+		// Nothing to write: the rollback ends the transaction.
+		r.advance(p.Name, max(from, reached))
+		return caughtUp, nil
+	}
+	pl := newPipeline(tx, p.Name)
+	n, err := r.apply(ctx, pl, p, page.Records, time.Now().Add(maxBatchDuration))
+	if err != nil {
+		return false, err
+	}
+	if n < len(page.Records) {
+		// Stopped early: the rest of the page comes next time.
+		caughtUp, reached = false, page.Records[n-1].Position
+	}
+	pl.queueOwn("checkpoint", `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`, p.Name, reached)
+	pl.queueOwn("commit", `COMMIT`)
+	if err := pl.flush(ctx); err != nil {
+		return false, err
+	}
+	if status := conn.Conn().PgConn().TxStatus(); status != 'I' {
+		return false, fmt.Errorf("commit: the transaction is still open (status %q)", status)
+	}
+	f.persistedTo(reached)
+	// Only once committed: a waiter may then read the read model.
+	r.advance(p.Name, reached)
+	r.applied.Notify()
+	return caughtUp, nil
 }
 
 // maxBatchDuration bounds how long a batch's transaction applies events.
@@ -272,13 +343,25 @@ const projectionSettings = `SELECT set_config('search_path', $1, true), set_conf
 
 func searchPath(schema string) string { return pgx.Identifier{schema}.Sanitize() + ", public" }
 
-// apply applies recs in order, stopping after the first one applied past
-// deadline (never, if deadline is zero), and returns how many it applied.
-// The transaction's search path leads to the read model's schema.
-func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projector, recs []eventstore.Record, deadline time.Time) (int, error) {
-	for i, rec := range recs {
-		if err := p.Handle(ctx, tx, rec); err != nil {
-			return i, fmt.Errorf("projector %s, event %d (%s %s v%d): %w", p.Name, rec.Position, rec.Type, rec.StreamID, rec.Version, err)
+// apply hands recs in order to p's Handle through pl, stopping after the
+// first one applied past deadline (never, if deadline is zero), and
+// returns how many it applied. Statements still queued in pl run when pl
+// is flushed; an error names the event whose Handle failed or queued the
+// failing statement. The transaction's search path leads to the read
+// model's schema.
+func (r *Runner) apply(ctx context.Context, pl *pipeline, p Projector, recs []eventstore.Record, deadline time.Time) (int, error) {
+	if p.HandleBatch != nil {
+		return r.applyBatches(ctx, pl, p, recs, deadline)
+	}
+	for i := range recs {
+		pl.handling(&recs[i])
+		err := p.Handle(ctx, pl, recs[i])
+		if pl.failed != nil {
+			// Whatever Handle made of it, a queued statement failed.
+			return i, pl.failed
+		}
+		if err != nil {
+			return i, eventError(p.Name, recs[i], err)
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return i + 1, nil
@@ -287,11 +370,42 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, p Projector, recs []event
 	return len(recs), nil
 }
 
-// advance records progress made by this process or seen in the checkpoint.
+// handleBatchSize is how many events HandleBatch gets at most: the
+// deadline is checked between calls.
+const handleBatchSize = 100
+
+// applyBatches is apply with p.HandleBatch.
+func (r *Runner) applyBatches(ctx context.Context, pl *pipeline, p Projector, recs []eventstore.Record, deadline time.Time) (int, error) {
+	for i := 0; i < len(recs); i += handleBatchSize {
+		batch := recs[i:min(i+handleBatchSize, len(recs))]
+		pl.handlingBatch(batch)
+		err := p.HandleBatch(ctx, pl, batch)
+		if pl.failed != nil {
+			return i, pl.failed
+		}
+		if err != nil {
+			return i, batchError(p.Name, batch, err)
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return i + len(batch), nil
+		}
+	}
+	return len(recs), nil
+}
+
+// advance records progress made by this process or seen in the checkpoint
+// (the tail and the projector's own loop both move it: never backwards).
 func (r *Runner) advance(name string, pos int64) {
-	if c := r.progress[name]; c.Load() < pos {
-		c.Store(pos)
-		r.wake()
+	c := r.progress[name]
+	for {
+		cur := c.Load()
+		if cur >= pos {
+			return
+		}
+		if c.CompareAndSwap(cur, pos) {
+			r.wake()
+			return
+		}
 	}
 }
 
@@ -379,8 +493,11 @@ type Status struct {
 	Error    string        `json:"error,omitempty"`
 }
 
-// Statuses reports, for each projector, its checkpoint and its lag: the
-// age of the oldest event it has not applied yet (0 when caught up).
+// Statuses reports, for each projector, its position and its lag: the
+// age of the oldest event it has not applied yet (0 when caught up). The
+// position is its checkpoint or, when further, how far this runner knows
+// its read model to be current (past events it does not handle, the
+// checkpoint moves only now and then).
 func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	now := r.store.Clock().Now()
 	var out []Status
@@ -397,6 +514,9 @@ SELECT c.position, (
 FROM projection_checkpoints c WHERE c.name = $1`, p.Name, nilIfEmpty(p.Types)).Scan(&s.Position, &oldest)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("projections: status of %s: %w", p.Name, err)
+		}
+		if err == nil {
+			s.Position = max(s.Position, r.progress[p.Name].Load())
 		}
 		if oldest != nil {
 			s.Lag = max(now.Sub(*oldest), 0)

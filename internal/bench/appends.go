@@ -17,8 +17,10 @@ import (
 func Default() []Measurement {
 	// Orders first: the server it starts builds its read models from every
 	// event in the database, and after the append measurements (hundreds
-	// of thousands of events) that took it minutes.
-	ms := []Measurement{OrdersOverHTTP(8)}
+	// of thousands of events) that took it minutes. The lag of every read
+	// model next, for the same reason: the audit hash chain seals every
+	// event.
+	ms := []Measurement{OrdersOverHTTP(8), ProjectionLagOfAllReadModels(8)}
 	for _, batch := range []int{1, 100} {
 		for _, writers := range []int{1, 8, 32} {
 			ms = append(ms, AppendVersusInsert(writers, batch))

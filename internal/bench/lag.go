@@ -11,7 +11,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain/registry"
 	"selfcare/eventstore"
+	"selfcare/internal/secrets"
+	"selfcare/internal/server"
 	"selfcare/projections"
 )
 
@@ -35,14 +38,44 @@ var lagProjector = projections.Projector{
 // does) that a trivial read model shows it. To tell the runtime's share
 // from the store's, it also reports how long the append took to become
 // visible to gap-safe readers at all (until older transactions in flight
-// end), as seen by one poller every 2 ms: an upper bound.
+// end), as seen by one poller every 2 ms: an upper bound. As with the
+// rates, appends made during the writers' warm-up are not measured.
 func ProjectionLag(writers int, pause time.Duration) Measurement {
 	name := fmt.Sprintf("projection lag, %d writers", writers)
 	if pause > 0 {
 		name = fmt.Sprintf("projection lag, %d paced writers", writers)
 	}
+	return projectionLag(name, writers, pause, nil)
+}
+
+// ProjectionLagOfAllReadModels is ProjectionLag with writers at full
+// speed and selfcare's read models running beside the trivial one, as in
+// the server: the appends are of a type only the audit hash chain (which
+// seals every event) handles, and WaitFor waits for every read model. It
+// tells what the other projectors cost the lag and what the hash chain
+// does at this rate.
+func ProjectionLagOfAllReadModels(writers int) Measurement {
+	return projectionLag("projection lag, all read models", writers, 0,
+		func() ([]projections.Projector, error) {
+			keys, err := secrets.FromSecret("bench-" + randomHex(16))
+			if err != nil {
+				return nil, err
+			}
+			return server.Projectors(registry.All(), keys), nil
+		})
+}
+
+func projectionLag(name string, writers int, pause time.Duration, readModels func() ([]projections.Projector, error)) Measurement {
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		runner := projections.NewRunner(env.Store, slog.New(slog.DiscardHandler), lagProjector)
+		ps := []projections.Projector{lagProjector}
+		if readModels != nil {
+			more, err := readModels()
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, more...)
+		}
+		runner := projections.NewRunner(env.Store, slog.New(slog.DiscardHandler), ps...)
 		runCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		ran := make(chan error, 1)
@@ -68,6 +101,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 			pending []appended      // not visible yet
 			waitErr error
 			waiters sync.WaitGroup
+			// Appends committed before are the writers' warm-up (connections
+			// opened, statements prepared): not measured, as in rate.
+			measureFrom time.Time
 		)
 		watchCtx, stopWatching := context.WithCancel(ctx)
 		watched := make(chan struct{})
@@ -82,7 +118,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 						if a.position > head {
 							return false
 						}
-						visible = append(visible, now.Sub(a.committed))
+						if a.measured {
+							visible = append(visible, now.Sub(a.committed))
+						}
 						return true
 					})
 				}
@@ -105,7 +143,8 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 				if err != nil {
 					return 0, err
 				}
-				a := appended{res.LastPosition(), time.Now()}
+				now := time.Now()
+				a := appended{res.LastPosition(), now, !now.Before(measureFrom)}
 				versions[k] = res.Version
 				mu.Lock()
 				pending = append(pending, a)
@@ -122,13 +161,16 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 						waitErr = err
 						return
 					}
-					applied = append(applied, lag)
+					if a.measured {
+						applied = append(applied, lag)
+					}
 				})
 				time.Sleep(pause)
 				return 1, nil
 			}
 		}
 		checkpoint(ctx, env)
+		measureFrom = time.Now().Add(warmUp)
 		perSecond, err := rate(ctx, ops, warmUp, env.Duration)
 		waiters.Wait()
 		for {
@@ -170,6 +212,7 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 type appended struct {
 	position  int64
 	committed time.Time
+	measured  bool // committed after the warm-up
 }
 
 // quantile returns the q-quantile of sorted durations, in milliseconds.

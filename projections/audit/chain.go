@@ -49,26 +49,57 @@ func ChainProjector(key []byte) projections.Projector {
 		Version: 1,
 		Schema:  chainSchema,
 		// Types empty: every event is chained.
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			// The record handed over has its metadata decoded into a
-			// struct, which would drop unknown keys: seal the row as
-			// stored instead, exactly as Verify reads it.
-			row := tx.QueryRow(ctx, `
+		//
+		// A batch at a time: each link needs the one before, so one event
+		// at a time would read the database (and wait for the previous
+		// link's insert) once per event, and the chain, which sees every
+		// event, would be the slowest of the read models.
+		HandleBatch: func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error {
+			positions := make([]int64, len(recs))
+			for i, rec := range recs {
+				positions[i] = rec.Position
+			}
+			// The records handed over have their metadata decoded into a
+			// struct, which would drop unknown keys: seal the rows as
+			// stored instead, exactly as Verify reads them.
+			rows, err := tx.Query(ctx, `
 SELECT `+storedColumns+`, (SELECT c.hash FROM chain c ORDER BY c.position DESC LIMIT 1)
-FROM events e WHERE e.position = $1`, rec.Position)
-			var ev storedEvent
-			var prev []byte
-			if err := row.Scan(ev.scanTargets(&prev)...); err != nil {
-				return fmt.Errorf("audit chain: read event %d: %w", rec.Position, err)
-			}
-			if prev == nil {
-				prev = genesis[:]
-			}
-			h, err := link(key, prev, ev)
+FROM events e WHERE e.position = ANY($1) ORDER BY e.position`, positions)
 			if err != nil {
-				return err
+				return fmt.Errorf("audit chain: read events %d to %d: %w", positions[0], positions[len(positions)-1], err)
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO chain (position, hash) VALUES ($1, $2)`, ev.Position, h)
+			defer rows.Close()
+			hashes := make([][]byte, 0, len(recs))
+			var before []byte // the last link before the batch, on every row
+			for rows.Next() && len(hashes) < len(positions) {
+				want := positions[len(hashes)]
+				var ev storedEvent
+				if err := rows.Scan(ev.scanTargets(&before)...); err != nil {
+					return fmt.Errorf("audit chain: read event %d: %w", want, err)
+				}
+				if ev.Position != want {
+					break // want is missing
+				}
+				prev := before
+				if len(hashes) > 0 {
+					prev = hashes[len(hashes)-1]
+				} else if prev == nil {
+					prev = genesis[:]
+				}
+				h, err := link(key, prev, ev)
+				if err != nil {
+					return err
+				}
+				hashes = append(hashes, h)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("audit chain: read events %d to %d: %w", positions[0], positions[len(positions)-1], err)
+			}
+			if len(hashes) < len(positions) {
+				return fmt.Errorf("audit chain: event %d not found", positions[len(hashes)])
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO chain (position, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, positions, hashes)
 			return err
 		},
 	}
