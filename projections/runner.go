@@ -80,6 +80,7 @@ type Runner struct {
 	waiting  waiters
 	applied  *eventstore.Signal            // a batch of events was committed
 	work     map[string]*eventstore.Signal // the tail found events for a projector
+	tailPage int                           // how many event headers the tail reads at a time
 	// PollInterval bounds how long an idle projector waits without a
 	// change signal (default 1 s): a safety net, not the wake-up path.
 	// Its checkpoint may move on then (see persistEvery).
@@ -99,6 +100,7 @@ func NewRunner(store *eventstore.Store, logger *slog.Logger, projectors ...Proje
 		applied:      eventstore.NewSignal(),
 		work:         map[string]*eventstore.Signal{},
 		PollInterval: time.Second,
+		tailPage:     tailPage,
 	}
 	for _, p := range projectors {
 		if !validName.MatchString(p.Name) {
@@ -433,6 +435,15 @@ func (r *Runner) reachedAll() int64 {
 		least = min(least, c.Load())
 	}
 	return least
+}
+
+// reachedMax is how far the most advanced read model has got.
+func (r *Runner) reachedMax() int64 {
+	var most int64
+	for _, c := range r.progress {
+		most = max(most, c.Load())
+	}
+	return most
 }
 
 func (r *Runner) reached(position int64) bool { return r.reachedAll() >= position }

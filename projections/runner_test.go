@@ -226,19 +226,7 @@ func TestStatusesReportLagAndErrors(t *testing.T) {
 	if err := r.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	statuses := func() map[string]projections.Status {
-		t.Helper()
-		list, err := r.Statuses(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]projections.Status{}
-		for _, st := range list {
-			m[st.Name] = st
-		}
-		return m
-	}
-	for name, st := range statuses() {
+	for name, st := range statuses(ctx, t, r) {
 		if st.Lag != 0 || st.Error != "" || st.Position <= 0 {
 			t.Fatalf("%s after Prepare: %+v, want no lag, no error, a position", name, st)
 		}
@@ -255,7 +243,7 @@ func TestStatusesReportLagAndErrors(t *testing.T) {
 		h, err := s.Head(ctx)
 		return h >= res.LastPosition(), err
 	})
-	for name, st := range statuses() {
+	for name, st := range statuses(ctx, t, r) {
 		if st.Lag != 4*time.Minute || st.LagMS != 240_000 {
 			t.Fatalf("%s with an event unapplied for 4 min: %+v", name, st)
 		}
@@ -263,16 +251,16 @@ func TestStatusesReportLagAndErrors(t *testing.T) {
 
 	run(t, r)
 	waitUntil(ctx, t, "the failing projector reports its error", func() (bool, error) {
-		return statuses()["picky"].Error != "", nil
+		return statuses(ctx, t, r)["picky"].Error != "", nil
 	})
 	if err := r.WaitFor(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(ctx, t, "the healthy projector catches up", func() (bool, error) {
-		st := statuses()["counts"]
+		st := statuses(ctx, t, r)["counts"]
 		return st.Lag == 0 && st.Position >= res.LastPosition(), nil
 	})
-	st := statuses()
+	st := statuses(ctx, t, r)
 	if st["counts"].Error != "" {
 		t.Fatalf("healthy projector: %+v", st["counts"])
 	}

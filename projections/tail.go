@@ -8,7 +8,8 @@ import (
 	"selfcare/eventstore"
 )
 
-// tailPage is how many events the tail reads at most at a time.
+// tailPage is how many events the tail reads at most at a time (the
+// runner's tailPage: a test makes the tail crawl).
 const tailPage = 5000
 
 // followTail reads, for every projector at once, which events have become
@@ -20,14 +21,21 @@ const tailPage = 5000
 // wait for it. It runs until ctx ends.
 //
 // A projector behind the range the tail reads (building up its backlog)
-// is woken too, and reads for itself.
+// is woken too, and reads for itself. So the tail starts where the
+// furthest projector is: starting where the least advanced one is, it
+// would first crawl through every event after that (hundreds of
+// thousands, after a projector of rare events restarts), and meanwhile
+// wake nobody further on.
 func (r *Runner) followTail(ctx context.Context) {
-	cursor := r.reachedAll()
+	cursor := r.reachedMax()
 	retry := 50 * time.Millisecond
 	heldBackWait := minHeldBackWait
 	for ctx.Err() == nil {
 		changed, applied := r.store.Changes().C(), r.applied.C()
-		page, err := r.store.ReadPage(ctx, r.store.Pool(), cursor, eventstore.ReadOptions{Limit: tailPage, HeadersOnly: true})
+		// Every projector past the cursor (each reads for itself too, and
+		// skips what it does not handle): nothing before them to tell.
+		cursor = max(cursor, r.reachedAll())
+		page, err := r.store.ReadPage(ctx, r.store.Pool(), cursor, eventstore.ReadOptions{Limit: r.tailPage, HeadersOnly: true})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -42,7 +50,7 @@ func (r *Runner) followTail(ctx context.Context) {
 			r.dispatch(cursor, page)
 			cursor = page.Next
 		}
-		if len(page.Records) == tailPage {
+		if len(page.Records) == r.tailPage {
 			continue
 		}
 		wait, projected := r.PollInterval, (<-chan struct{})(nil)

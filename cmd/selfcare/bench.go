@@ -19,7 +19,7 @@ import (
 	"selfcare/migrations"
 )
 
-const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT]
+const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT[|TEXT...]]
 Measures the event store on the configured PostgreSQL (DATABASE_URL, or the
 embedded cluster), in a database created for the run and dropped after it.`
 
@@ -29,7 +29,7 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 	flags := flag.NewFlagSet("selfcare bench", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	duration := flags.Duration("duration", 4*time.Second, "how long each measurement runs")
-	only := flags.String("only", "", "run only the measurements whose name contains this text")
+	only := flags.String("only", "", "run only the measurements whose name contains this text (or one of several, separated by |)")
 	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || *duration <= 0 {
 		return usageError(benchUsage)
 	}
@@ -37,8 +37,11 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 	if *only != "" {
 		var kept []bench.Measurement
 		for _, m := range measurements {
-			if strings.Contains(m.Name, *only) {
-				kept = append(kept, m)
+			for _, text := range strings.Split(*only, "|") {
+				if text != "" && strings.Contains(m.Name, text) {
+					kept = append(kept, m)
+					break
+				}
 			}
 		}
 		if len(kept) == 0 {
