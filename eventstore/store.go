@@ -201,6 +201,19 @@ SELECT base.b + t.ord - 1, t.id, $1, cur.v + t.ord, t.typ, t.sv, t.data::jsonb, 
 FROM cur, base, unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]) WITH ORDINALITY AS t(id, typ, sv, data, meta, ord)
 WHERE $8::bigint < 0 OR cur.v = $8::bigint` + returningSQL
 
+// appendOneAloneSQL is appendAloneSQL for one event (most appends), with
+// scalar parameters: no arrays for the server to decode and unnest. The
+// event is the transaction's first, so its position is the base.
+const appendOneAloneSQL = `
+WITH cur AS (
+    SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1
+)
+INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at)
+SELECT pg_current_xact_id()::text::bigint << 20, $2, $1, cur.v + 1, $3, $4, $5::jsonb, $6::jsonb, $7
+FROM cur
+WHERE $8::bigint < 0 OR cur.v = $8::bigint
+RETURNING position, stream_version, position`
+
 // appendArgs are an append's parameters, validated.
 type appendArgs struct {
 	stream   string
@@ -252,7 +265,11 @@ func newAppendArgs(stream string, events []Event) (appendArgs, error) {
 // insert runs sql (appendSQL or appendAloneSQL) and returns where the
 // inserted events landed, and the transaction's base position.
 func (s *Store) insert(ctx context.Context, q Querier, sql string, a appendArgs, expected Expectation) (AppendResult, int64, error) {
-	rows, err := q.Query(ctx, sql, a.stream, a.ids, a.types, a.versions, a.data, a.metas, s.clock.Now(), int64(expected))
+	args := []any{a.stream, a.ids, a.types, a.versions, a.data, a.metas, s.clock.Now(), int64(expected)}
+	if sql == appendAloneSQL && len(a.ids) == 1 {
+		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
+	}
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return AppendResult{}, 0, err
 	}
