@@ -10,6 +10,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/catalog"
+	"selfcare/domain/domaintest"
 	"selfcare/domain/money"
 	"selfcare/domain/order"
 	"selfcare/domain/subscription"
@@ -407,24 +408,7 @@ func TestEventsRoundTripThroughTheirRegisteredTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := []domain.Event{reported, events[0]}
-	types := map[string]domain.EventType{}
-	for _, et := range EventTypes {
-		types[et.Name] = et
-	}
-	for _, e := range all {
-		data, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := types[e.EventType()].Decode(data)
-		if err != nil {
-			t.Fatalf("%s: %v", e.EventType(), err)
-		}
-		again, _ := json.Marshal(back)
-		if string(again) != string(data) {
-			t.Errorf("%s: %s became %s", e.EventType(), data, again)
-		}
-	}
+	domaintest.RoundTrip(t, EventTypes, all...)
 	data, _ := json.Marshal(events[0])
 	for _, want := range []string{
 		`"invoice_id":"INV-OCB0000124-2026-10"`, `"period":"2026-10"`, `"issued_on":"2026-11-02"`,

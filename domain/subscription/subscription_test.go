@@ -10,6 +10,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/catalog"
+	"selfcare/domain/domaintest"
 	"selfcare/domain/order"
 )
 
@@ -293,24 +294,7 @@ func TestEventsRoundTripThroughTheirRegisteredTypes(t *testing.T) {
 		SubscriptionStarted{Ref: c.Ref, ContractID: c.ContractID, StartDate: c.StartDate},
 		SubscriptionEnded{Ref: c.Ref, ContractID: c.ContractID, EndDate: c.EndDate},
 	}
-	types := map[string]domain.EventType{}
-	for _, et := range EventTypes {
-		types[et.Name] = et
-	}
-	for _, e := range events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := types[e.EventType()].Decode(data)
-		if err != nil {
-			t.Fatalf("%s: %v", e.EventType(), err)
-		}
-		again, _ := json.Marshal(back)
-		if string(again) != string(data) {
-			t.Errorf("%s: %s became %s", e.EventType(), data, again)
-		}
-	}
+	domaintest.RoundTrip(t, EventTypes, events...)
 	data, _ := json.Marshal(c)
 	want := `"start_date":"2027-02-01","end_date":"2029-01-31","duration_months":24,"monthly_price":{"amount":"24.39","currency":"EUR"},"initial_payment":{"amount":"513.02","currency":"EUR"},"region":"eu-west-0"`
 	if !strings.Contains(string(data), want) {
