@@ -59,7 +59,7 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	token := linkToken(t, access)
 
 	// The policy is checked; nothing is written for a refused password.
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	r := testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
 		"token": token, "new_password": "short", "confirm_password": "other"}), http.StatusBadRequest)
 	if codes := r.FieldCodes(t); codes["new_password"] == "" || codes["confirm_password"] != "mismatch" {
@@ -70,7 +70,7 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	if !strings.Contains(string(r.Body), "same_as_login") {
 		t.Fatalf("a password equal to the login: %s", r.Body)
 	}
-	if env.EventCount() != before {
+	if env.RequestEventCount() != before {
 		t.Fatal("a refused password wrote events")
 	}
 
@@ -201,22 +201,22 @@ func TestRecoveryFormsDoNotTellWhichAccountsExist(t *testing.T) {
 	smtp := testkit.StartSMTP(t)
 	env := testkit.New(t, testkit.WithSMTP(smtp))
 	c := env.NewContract("C")
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	unknown := testkit.Expect(t, env.Post("/api/v1/password-requests", "", map[string]string{"login": "nobody.at.all"}), http.StatusAccepted)
 	known := testkit.Expect(t, env.Post("/api/v1/password-requests", "", map[string]string{"login": c.ReferentLogin}), http.StatusAccepted)
 	if !bytes.Equal(unknown.Body, known.Body) {
 		t.Fatalf("answers differ: %s vs %s", unknown.Body, known.Body)
 	}
-	if env.EventCount() != before+1 {
-		t.Fatalf("an unknown login wrote events: %d", env.EventCount()-before)
+	if env.RequestEventCount() != before+1 {
+		t.Fatalf("an unknown login wrote events: %d", env.RequestEventCount()-before)
 	}
 	unknown = testkit.Expect(t, env.Post("/api/v1/login-reminders", "", map[string]string{"email": "nobody@example.com"}), http.StatusAccepted)
 	known = testkit.Expect(t, env.Post("/api/v1/login-reminders", "", map[string]string{"email": c.ReferentLogin + "@example.com"}), http.StatusAccepted)
 	if !bytes.Equal(unknown.Body, known.Body) {
 		t.Fatalf("answers differ: %s vs %s", unknown.Body, known.Body)
 	}
-	if env.EventCount() != before+2 {
-		t.Fatalf("an unknown email wrote events: %d", env.EventCount()-before-1)
+	if env.RequestEventCount() != before+2 {
+		t.Fatalf("an unknown email wrote events: %d", env.RequestEventCount()-before-1)
 	}
 	if m, ok := smtp.NextWithin("nobody@example.com", 500*time.Millisecond); ok {
 		t.Fatalf("a mail went to an unknown address: %q", m.Subject)
@@ -244,7 +244,7 @@ func TestCaptchasGuardTheRecoveryForms(t *testing.T) {
 		}
 		return out.ID, answer
 	}
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	r := testkit.Expect(t, env.Post("/api/v1/password-requests", "", map[string]string{"login": c.ReferentLogin}), http.StatusBadRequest)
 	if codes := r.FieldCodes(t); codes["captcha_id"] != "required" || codes["captcha_answer"] != "required" {
 		t.Fatalf("no captcha: %s", r.Body)
@@ -261,7 +261,7 @@ func TestCaptchasGuardTheRecoveryForms(t *testing.T) {
 	// Checked once, even when wrong: the right answer no longer works.
 	testkit.Expect(t, env.Post("/api/v1/password-requests", "", map[string]string{"login": c.ReferentLogin, "captcha_id": id, "captcha_answer": answer}), http.StatusBadRequest)
 	testkit.Expect(t, env.Get("/api/v1/captchas/"+id+".png", ""), http.StatusNotFound)
-	if env.EventCount() != before {
+	if env.RequestEventCount() != before {
 		t.Fatal("refused requests wrote events")
 	}
 	id, answer = captcha()
@@ -312,7 +312,7 @@ func TestAccountWritesRefuseBadInputAndWriteNothing(t *testing.T) {
 	env := testkit.New(t)
 	c := env.NewContract("C")
 	tok := c.ReferentToken
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	cases := []struct {
 		method, path string
 		body         any
@@ -361,7 +361,7 @@ func TestAccountWritesRefuseBadInputAndWriteNothing(t *testing.T) {
 			t.Errorf("PUT /me/password %q: got %s", bad, r)
 		}
 	}
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("refused requests wrote %d events", after-before)
 	}
 	testkit.Expect(t, env.Get("/api/v1/me", ""), http.StatusUnauthorized)

@@ -174,7 +174,7 @@ func TestBadUsageReportsAndBillingRunsAreRefusedAndWriteNothing(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t, testkit.WithClock(clock.NewManual(t0)))
 	c := env.NewContract("Acme")
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	line := func(item string, quantity, unitPrice any) map[string]any {
 		if s, ok := unitPrice.(string); ok {
 			unitPrice = map[string]any{"amount": s, "currency": "EUR"}
@@ -224,7 +224,7 @@ func TestBadUsageReportsAndBillingRunsAreRefusedAndWriteNothing(t *testing.T) {
 	testkit.Expect(t, env.Post(usagePath("OCB9999999"), testkit.AdminToken, map[string]any{"period": "2026-10", "lines": []any{line("GB", "1", "1")}}), http.StatusNotFound)
 	testkit.Expect(t, env.Post(usagePath(c.ID), c.ReferentToken, map[string]any{"period": "2026-10", "lines": []any{line("GB", "1", "1")}}), http.StatusForbidden)
 	testkit.Expect(t, env.Post("/api/v1/admin/billing-runs", c.ReferentToken, map[string]any{"period": "2026-10"}), http.StatusForbidden)
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("refused requests wrote %d events", after-before)
 	}
 }

@@ -57,7 +57,7 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	testkit.Expect(t, env.Post(base+"/verification-codes", c.ReferentToken, nil), http.StatusAccepted)
 	code := mailedCode(t, smtp, email)
 	const apiPassword = "Api.Password-2026"
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	r := testkit.Expect(t, env.Put(base+"/api-password", c.ReferentToken, map[string]string{
 		"email": "someone@else.com", "company_account": "OCB9999999", "new_password": "weak", "confirm_password": "weaker", "verification_code": code}),
 		http.StatusBadRequest)
@@ -87,7 +87,7 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 			}
 		}
 	}
-	if env.EventCount() != before {
+	if env.RequestEventCount() != before {
 		t.Fatal("refused requests wrote events")
 	}
 	wrong := "000000"

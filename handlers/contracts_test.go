@@ -71,7 +71,7 @@ func TestContractEndpointsRefuseOutsiders(t *testing.T) {
 func TestCreateContractWithBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	body := testkit.ContractBody("", "short")
 	body["company"].(map[string]any)["siret"] = "123"
 	body["invoice_contact"].(map[string]any)["email"] = "not-an-email"
@@ -91,7 +91,7 @@ func TestCreateContractWithBadInputChangesNothing(t *testing.T) {
 			t.Errorf("body %q: got %s, want 400", bad, r)
 		}
 	}
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("refused commands wrote %d events", after-before)
 	}
 }

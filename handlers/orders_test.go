@@ -103,12 +103,12 @@ func TestOnlyServicesManagersPlaceOrdersAndOrdersVisitorsReadThem(t *testing.T) 
 	visitor := env.DeclareMember(c.ID, map[string]string{"services": "visitor", "orders": "visitor"})
 	manager := env.DeclareMember(c.ID, map[string]string{"services": "manager", "orders": "none"})
 	other := env.NewContract("Other")
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	testkit.Expect(t, env.Post(ordersPath(c.ID), visitor.Token, reservation("c2.large", 12, false)), http.StatusForbidden)
 	testkit.Expect(t, env.Post(ordersPath(c.ID), "", reservation("c2.large", 12, false)), http.StatusUnauthorized)
 	testkit.Expect(t, env.Post(ordersPath(c.ID), testkit.AdminToken, reservation("c2.large", 12, false)), http.StatusForbidden)
 	testkit.Expect(t, env.Post(ordersPath(c.ID), other.ReferentToken, reservation("c2.large", 12, false)), http.StatusNotFound)
-	if env.EventCount() != before {
+	if env.RequestEventCount() != before {
 		t.Fatal("a refused order wrote events")
 	}
 
@@ -226,7 +226,7 @@ func TestBadOrdersAreRefusedFieldByFieldAndWriteNothing(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
 	c := env.NewContract("Acme")
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	tests := []struct {
 		name string
 		body any
@@ -267,7 +267,7 @@ func TestBadOrdersAreRefusedFieldByFieldAndWriteNothing(t *testing.T) {
 			}
 		}
 	}
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("refused orders wrote %d events", after-before)
 	}
 }
@@ -297,14 +297,14 @@ func TestTheBackOfficeCompletesOrRejectsAnOrderOnce(t *testing.T) {
 	testkit.Expect(t, admin(resv, "reject", nil), http.StatusConflict)
 
 	long := strings.Repeat("x", 501)
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	if codes := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": long}), http.StatusBadRequest).FieldCodes(t); codes["reason"] != "too_long" {
 		t.Errorf("a long reason: %v", codes)
 	}
 	if codes := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": 42}), http.StatusBadRequest).FieldCodes(t); codes["reason"] != "invalid_type" {
 		t.Errorf("a reason that is not text: %v", codes)
 	}
-	if env.EventCount() != before {
+	if env.RequestEventCount() != before {
 		t.Fatal("a refused rejection wrote events")
 	}
 	rejected := testkit.Expect(t, admin(pack, "reject", map[string]any{"reason": "no expert available"}), http.StatusOK).Map(t)

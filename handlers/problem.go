@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,8 +139,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		!strings.HasSuffix(strings.ToLower(strings.SplitN(ct, ";", 2)[0]), "+json") {
 		return errUnsupportedMedia
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	// Every body of the API is an object: a bare null would decode into
+	// nothing at all, an array or a string into a confusing type error.
+	if start := bytes.TrimLeft(body, " \t\r\n"); len(start) > 0 && start[0] != '{' && wantsObject(v) {
+		return domain.Invalid("body", "invalid_type", "the body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
@@ -147,6 +156,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return domain.Invalid("body", "invalid_json", "the body must hold a single JSON object")
 	}
 	return nil
+}
+
+// wantsObject reports whether v, a pointer, decodes a JSON object.
+func wantsObject(v any) bool {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map)
 }
 
 func jsonError(err error) error {

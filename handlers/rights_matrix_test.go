@@ -13,19 +13,6 @@ import (
 	"selfcare/internal/testkit"
 )
 
-// pendingInOtherBranches lists the rows of the rights table whose routes
-// are being written in other branches, so are not registered here yet.
-// TestRightsMatrix skips them; any OTHER row without a route fails it.
-//
-// >>> LEAD: EMPTY THIS LIST WHEN MERGING. <<<
-// Once a branch is merged, its rows are registered and the test fails,
-// naming each entry to delete, until the entry is removed: every row is
-// then walked with every caller.
-var pendingInOtherBranches = map[string]string{
-
-	// feat/openapi.
-}
-
 // endsSession lists the rows that end the caller's session when allowed:
 // users call them with a spare token.
 var endsSession = map[string]bool{"DELETE /api/v1/sessions/current": true}
@@ -241,18 +228,10 @@ func TestRightsMatrix(t *testing.T) {
 	for _, k := range env.Server.HTTP.MissingRoutes() {
 		missing[k] = true
 	}
-	rows := map[string]bool{}
 	for _, row := range handlers.RightsTable() {
-		rows[row.Key()] = true
 		t.Run(row.Key(), func(t *testing.T) {
-			branch, pending := pendingInOtherBranches[row.Key()]
-			switch {
-			case missing[row.Key()] && pending:
-				t.Skipf("route pending in %s", branch)
-			case missing[row.Key()]:
+			if missing[row.Key()] {
 				t.Fatalf("no route registered for this row of the rights table")
-			case pending:
-				t.Fatalf("the route is registered: delete %q from pendingInOtherBranches", row.Key())
 			}
 			path := concrete(row, a.ID)
 			for _, c := range callers {
@@ -267,10 +246,5 @@ func TestRightsMatrix(t *testing.T) {
 				}
 			}
 		})
-	}
-	for k := range pendingInOtherBranches {
-		if !rows[k] {
-			t.Errorf("pendingInOtherBranches names %q, which is not a row of the rights table", k)
-		}
 	}
 }

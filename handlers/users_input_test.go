@@ -100,7 +100,7 @@ func TestBadInputOnUsersWritesChangesNothing(t *testing.T) {
 			map[string]string{"incidents": "invalid_type"}},
 		{"external accounts: malformed", "PUT", "/users/" + member + "/external-accounts", testkit.AdminToken, `{`, map[string]string{"body": "invalid_json"}},
 	}
-	before := env.EventCount()
+	before := env.RequestEventCount()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			token, path := tc.token, base+tc.path
@@ -124,7 +124,7 @@ func TestBadInputOnUsersWritesChangesNothing(t *testing.T) {
 			}
 		})
 	}
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("refused writes stored %d events", after-before)
 	}
 
@@ -140,7 +140,7 @@ func TestBadInputOnUsersWritesChangesNothing(t *testing.T) {
 	taken := testkit.UserBody(member, nil)
 	taken["email"] = testkit.Unique("someone.else.") + "@example.com"
 	testkit.Expect(t, env.Post(base+"/users", c.ReferentToken, taken), http.StatusConflict)
-	if after := env.EventCount(); after != before {
+	if after := env.RequestEventCount(); after != before {
 		t.Fatalf("a refused addition stored %d events", after-before)
 	}
 }

@@ -196,10 +196,10 @@ func TestSpecUsersWalk(t *testing.T) {
 	checkMetadata(t, recs[2], carol.Login, a.ID)
 	checkMetadata(t, recs[3], carol.Login, a.ID)
 
-	eventsBefore := env.EventCount()
+	eventsBefore := env.RequestEventCount()
 	testkit.Expect(t, env.Put(base+"/users/"+aliceLogin+"/roles", carol.Token, map[string]any{"profiles": map[string]string{"orders": "none"}}), http.StatusForbidden)
 	testkit.Expect(t, env.Delete(base+"/users/"+aliceLogin, carol.Token), http.StatusForbidden)
-	if env.EventCount() != eventsBefore {
+	if env.RequestEventCount() != eventsBefore {
 		t.Fatal("a refused change wrote events")
 	}
 
@@ -276,14 +276,14 @@ func TestSpecUsersWalk(t *testing.T) {
 	if r.Header.Get("ETag") != `"4"` {
 		t.Fatalf("ETag after the change = %q", r.Header.Get("ETag"))
 	}
-	eventsBefore = env.EventCount()
+	eventsBefore = env.RequestEventCount()
 	for _, stale := range []string{etag, `W/"4"`, `"x"`} {
 		testkit.Expect(t, env.Do(testkit.Request{Method: "PUT", Path: base + "/users/" + daveLogin + "/roles", Token: ref,
 			Body: map[string]any{"console": []string{"admin"}}, Header: map[string]string{"If-Match": stale}}), http.StatusPreconditionFailed)
 	}
 	testkit.Expect(t, env.Do(testkit.Request{Method: "DELETE", Path: base + "/users/" + daveLogin, Token: ref,
 		Header: map[string]string{"If-Match": etag}}), http.StatusPreconditionFailed)
-	if env.EventCount() != eventsBefore {
+	if env.RequestEventCount() != eventsBefore {
 		t.Fatal("a stale write changed something")
 	}
 
