@@ -59,6 +59,11 @@ type Projector struct {
 	// chain: each link needs the one before). Its errors should name the
 	// event at fault; the runner adds the range of the batch.
 	HandleBatch func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error
+	// Background marks a read model that no request reads right after its
+	// own write (the audit hash chain): WaitFor does not wait for it, so a
+	// write's answer does not either. It follows as closely as the others;
+	// WaitForAll waits for it too.
+	Background bool
 }
 
 // SchemaName is the schema holding p's tables; queries name their tables
@@ -75,12 +80,13 @@ type Runner struct {
 	projectors []Projector
 	logger     *slog.Logger
 
-	progress map[string]*atomic.Int64
-	failing  map[string]*atomic.Value // last error of a projector, "" when healthy
-	waiting  waiters
-	applied  *eventstore.Signal            // a batch of events was committed
-	work     map[string]*eventstore.Signal // the tail found events for a projector
-	tailPage int                           // how many event headers the tail reads at a time
+	progress   map[string]*atomic.Int64
+	failing    map[string]*atomic.Value      // last error of a projector, "" when healthy
+	waiting    waiters                       // WaitFor calls
+	waitingAll waiters                       // WaitForAll calls
+	applied    *eventstore.Signal            // a batch of events was committed
+	work       map[string]*eventstore.Signal // the tail found events for a projector
+	tailPage   int                           // how many event headers the tail reads at a time
 	// PollInterval bounds how long an idle projector waits without a
 	// change signal (default 1 s): a safety net, not the wake-up path.
 	// Its checkpoint may move on then (see persistEvery).
@@ -411,14 +417,23 @@ func (r *Runner) advance(name string, pos int64) {
 	}
 }
 
-// WaitFor waits until every read model reflects the events up to
-// position, so that a client reading right after its write sees it.
-// It returns ctx's error if that takes too long.
+// WaitFor waits until every read model but the background ones reflects
+// the events up to position, so that a client reading right after its
+// write sees it. It returns ctx's error if that takes too long.
 func (r *Runner) WaitFor(ctx context.Context, position int64) error {
-	if r.reached(position) {
+	return r.wait(ctx, &r.waiting, r.reachedAwaited, position)
+}
+
+// WaitForAll is WaitFor for every read model, the background ones too.
+func (r *Runner) WaitForAll(ctx context.Context, position int64) error {
+	return r.wait(ctx, &r.waitingAll, r.reachedAll, position)
+}
+
+func (r *Runner) wait(ctx context.Context, w *waiters, reached func() int64, position int64) error {
+	if reached() >= position {
 		return nil
 	}
-	done := r.waiting.add(position)
+	done := w.add(position)
 	r.wake() // progress may have moved since reached
 	select {
 	case <-done:
@@ -446,10 +461,23 @@ func (r *Runner) reachedMax() int64 {
 	return most
 }
 
-func (r *Runner) reached(position int64) bool { return r.reachedAll() >= position }
+// reachedAwaited is how far every read model WaitFor waits for has got.
+func (r *Runner) reachedAwaited() int64 {
+	least := int64(math.MaxInt64)
+	for _, p := range r.projectors {
+		if !p.Background {
+			least = min(least, r.progress[p.Name].Load())
+		}
+	}
+	return least
+}
 
-// wake releases the WaitFor calls that the read models have reached.
-func (r *Runner) wake() { r.waiting.release(r.reachedAll()) }
+// wake releases the WaitFor and WaitForAll calls that the read models
+// have reached.
+func (r *Runner) wake() {
+	r.waiting.release(r.reachedAwaited())
+	r.waitingAll.release(r.reachedAll())
+}
 
 // waiters are the WaitFor calls in progress, by position, each woken once
 // its position is reached: a broadcast at every batch would wake them all,

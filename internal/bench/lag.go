@@ -51,9 +51,9 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 // ProjectionLagOfAllReadModels is ProjectionLag with writers at full
 // speed and selfcare's read models running beside the trivial one, as in
 // the server: the appends are of a type only the audit hash chain (which
-// seals every event) handles, and WaitFor waits for every read model. It
-// tells what the other projectors cost the lag and what the hash chain
-// does at this rate.
+// seals every event) handles. WaitFor does not wait for the chain (a
+// background read model, as in the server), so this tells what the
+// other read models, the chain above all, cost the lag a request sees.
 func ProjectionLagOfAllReadModels(writers int) Measurement {
 	return projectionLag("projection lag, all read models", writers, 0,
 		func() ([]projections.Projector, error) {

@@ -333,6 +333,22 @@ func (e *Env) SignIn(login, password string) string {
 	return s.Token
 }
 
+// SettleReadModels waits until every read model, the background ones (the
+// audit hash chain) too, shows every event committed so far: a write's
+// answer does not wait for those.
+func (e *Env) SettleReadModels() {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := e.Server.Store.Head(ctx)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.Server.Runner.WaitForAll(ctx, head); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
 // EventCount counts the stored events.
 func (e *Env) EventCount() int {
 	e.T.Helper()

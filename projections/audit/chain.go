@@ -48,6 +48,9 @@ func ChainProjector(key []byte) projections.Projector {
 		Name:    ChainName,
 		Version: 1,
 		Schema:  chainSchema,
+		// Nothing reads the chain right after a write: verifying it reports
+		// the events not sealed yet. So a write does not wait for it.
+		Background: true,
 		// Types empty: every event is chained.
 		//
 		// A batch at a time: each link needs the one before, so one event
