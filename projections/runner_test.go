@@ -359,3 +359,46 @@ func TestWaitForReturnsOnceTheReadModelShowsThePosition(t *testing.T) {
 		t.Fatalf("WaitFor with an ended context: %v", err)
 	}
 }
+
+// WaitFor does not wait for a background read model; WaitForAll does.
+func TestWaitForLeavesBackgroundReadModelsOut(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStore(t)
+	release := make(chan struct{})
+	held := projections.Projector{
+		Name: "held", Version: 1, Background: true,
+		Schema: `CREATE TABLE seen (position bigint PRIMARY KEY)`,
+		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO seen VALUES ($1)`, rec.Position)
+			return err
+		},
+	}
+	r := projections.NewRunner(s, testLogger(t), counter(1, 0), held)
+	run(t, r)
+	res, err := appendOne(ctx, s, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitFor(ctx, res.LastPosition()); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := r.WaitForAll(short, res.LastPosition()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitForAll returned %v while the background read model was held", err)
+	}
+	close(release)
+	if err := r.WaitForAll(ctx, res.LastPosition()); err != nil {
+		t.Fatal(err)
+	}
+	var seen int64
+	if err := s.Pool().QueryRow(ctx, `SELECT position FROM rm_held.seen`).Scan(&seen); err != nil || seen != res.LastPosition() {
+		t.Fatalf("the background read model holds %d (%v), want %d", seen, err, res.LastPosition())
+	}
+}
