@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"selfcare/domain"
+	"selfcare/domain/domaintest"
 	"selfcare/domain/identity"
 )
 
@@ -282,19 +283,7 @@ func TestCreateConsoleGroup(t *testing.T) {
 
 func TestEventTypesRoundTrip(t *testing.T) {
 	samples := []domain.Event{created(), ConsoleGroupCreated{ContractID: "OCB0000124", Name: "Team_web", At: t0}}
-	for i, et := range EventTypes {
-		if samples[i].EventType() != et.Name {
-			t.Errorf("sample %d is %s, registry says %s", i, samples[i].EventType(), et.Name)
-		}
-		data, err := json.Marshal(samples[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := et.Decode(data)
-		if err != nil || !reflect.DeepEqual(back, samples[i]) {
-			t.Errorf("%s round trip: %+v, %v", et.Name, back, err)
-		}
-	}
+	domaintest.RoundTrip(t, EventTypes, samples...)
 	data, _ := json.Marshal(created())
 	for _, key := range []string{`"id"`, `"platform_id"`, `"created_on"`, `"legal_name"`, `"siret"`, `"referent_name"`, `"referent_email"`, `"invoice_contact"`, `"support_contact"`, `"hours"`, `"referent_login"`} {
 		if !bytes.Contains(data, []byte(key)) {

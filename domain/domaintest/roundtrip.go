@@ -3,39 +3,46 @@ package domaintest
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"selfcare/domain"
 )
 
-// RoundTrip checks that each event, encoded as stored, decodes through
-// its registered type (one of types, by name) into the same event.
-func RoundTrip(t testing.TB, types []domain.EventType, events ...domain.Event) {
+// RoundTrip checks a package's event types against samples, one event of
+// each type: every sample is of a type among types and every type has a
+// sample; each sample, encoded as stored, decodes through its type into
+// an equal event of the same Go type.
+func RoundTrip(t testing.TB, types []domain.EventType, samples ...domain.Event) {
 	t.Helper()
 	byName := map[string]domain.EventType{}
 	for _, et := range types {
 		byName[et.Name] = et
 	}
-	for _, e := range events {
-		et, ok := byName[e.EventType()]
+	sampled := map[string]bool{}
+	for _, e := range samples {
+		name := e.EventType()
+		sampled[name] = true
+		et, ok := byName[name]
 		if !ok {
-			t.Errorf("%s is not among the registered types", e.EventType())
+			t.Errorf("%s is not among the registered types", name)
 			continue
 		}
 		data, err := json.Marshal(e)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		back, err := et.Decode(data)
 		if err != nil {
-			t.Fatalf("%s: %v", e.EventType(), err)
+			t.Fatalf("%s: decode %s: %v", name, data, err)
 		}
-		again, err := json.Marshal(back)
-		if err != nil {
-			t.Fatal(err)
+		if !reflect.DeepEqual(back, e) {
+			t.Errorf("%s round trip:\n got %#v\nwant %#v", name, back, e)
 		}
-		if string(again) != string(data) {
-			t.Errorf("%s: %s became %s", e.EventType(), data, again)
+	}
+	for _, et := range types {
+		if !sampled[et.Name] {
+			t.Errorf("no sample of %s", et.Name)
 		}
 	}
 }

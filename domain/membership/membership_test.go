@@ -9,6 +9,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/domaintest"
 )
 
 const cid = "OCB0000124"
@@ -450,26 +451,10 @@ func TestEventTypesRoundTrip(t *testing.T) {
 		ConsoleAccountDeprovisioned{ContractID: cid, Login: "julie.dupont", At: t1},
 		ExternalAccountsSet{ContractID: cid, Login: "julie.dupont", Incidents: true, ChangeRequests: true, At: t1},
 	}
-	if len(samples) != len(EventTypes) {
-		t.Fatalf("%d samples for %d types", len(samples), len(EventTypes))
-	}
-	for i, et := range EventTypes {
-		if samples[i].EventType() != et.Name {
-			t.Errorf("sample %d is %s, registry says %s", i, samples[i].EventType(), et.Name)
-		}
-		data, err := json.Marshal(samples[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := et.Decode(data)
-		if err != nil {
-			t.Fatalf("%s: %v", et.Name, err)
-		}
-		if !reflect.DeepEqual(back, samples[i]) {
-			t.Errorf("%s round trip:\n got %+v\nwant %+v", et.Name, back, samples[i])
-		}
-		if _, ok := occurredAt(samples[i]); !ok {
-			t.Errorf("%s has no time for AsOf", et.Name)
+	domaintest.RoundTrip(t, EventTypes, samples...)
+	for _, e := range samples {
+		if _, ok := occurredAt(e); !ok {
+			t.Errorf("%s has no time for AsOf", e.EventType())
 		}
 	}
 	data, _ := json.Marshal(samples[1])

@@ -12,6 +12,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/catalog"
+	"selfcare/domain/domaintest"
 )
 
 var (
@@ -386,31 +387,7 @@ func TestEventsRoundTripThroughTheirRegisteredTypes(t *testing.T) {
 		OrderCompleted{Ref: p.Ref, ContractID: p.ContractID, CompletedAt: completedAt},
 		OrderRejected{Ref: p.Ref, ContractID: p.ContractID, RejectedAt: completedAt, Reason: "no stock"},
 	}
-	types := map[string]domain.EventType{}
-	for _, et := range EventTypes {
-		types[et.Name] = et
-	}
-	if len(types) != len(events) {
-		t.Fatalf("EventTypes = %v", EventTypes)
-	}
-	for _, e := range events {
-		et, ok := types[e.EventType()]
-		if !ok {
-			t.Fatalf("%s is not registered", e.EventType())
-		}
-		data, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := et.Decode(data)
-		if err != nil {
-			t.Fatalf("decode %s: %v", e.EventType(), err)
-		}
-		again, _ := json.Marshal(back)
-		if string(again) != string(data) || fmt.Sprintf("%T", back) != fmt.Sprintf("%T", e) {
-			t.Errorf("%s: %s became %T %s", e.EventType(), data, back, again)
-		}
-	}
+	domaintest.RoundTrip(t, EventTypes, events...)
 	data, _ := json.Marshal(p)
 	var m map[string]any
 	_ = json.Unmarshal(data, &m)
