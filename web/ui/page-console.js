@@ -192,7 +192,7 @@ function accessKeysBlock(ctx, email) {
     load: async () => {
       const res = await get(api(ctx, 'access-keys'));
       keys = Array.isArray(res) ? res : (res && res.items) || [];
-      count.textContent = t('console.keys_count', { n: keys.length, max: MAX_KEYS });
+      count.textContent = t(keys.length >= MAX_KEYS ? 'console.keys_full' : 'console.keys_count', { n: keys.length, max: MAX_KEYS });
       return keys;
     },
     columns: [
