@@ -75,12 +75,15 @@ function codeStep(ctx, prefix, email, onSent) {
 // codeSent tells where the code went and how long it is valid, counting
 // down; again() goes back to step 1 for a new code.
 function codeSent(prefix, email, again) {
-  const text = h('p', { id: `${prefix}-code-sent`, role: 'status' });
+  // The sending is announced once; the countdown is not (a live region
+  // would be read out every second).
+  const left = h('span', { class: 'countdown' });
+  const text = h('p', { id: `${prefix}-code-sent` },
+    h('span', { role: 'status' }, t('console.code_sent', { email: email || t('console.your_email') })), ' ', left);
   const until = Date.now() + 60_000;
   const tick = () => {
     const s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    text.replaceChildren(t('console.code_sent', { email: email || t('console.your_email') }), ' ',
-      s > 0 ? t('console.code_left', { s }) : h('strong', {}, t('console.code_expired')));
+    left.replaceChildren(s > 0 ? t('console.code_left', { s }) : h('strong', {}, t('console.code_expired')));
     return s > 0;
   };
   tick();
