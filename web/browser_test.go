@@ -510,6 +510,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		{"a services visitor is offered no Order button", f.servicesVisitor},
 		{"the incidents link follows the external-account flag", f.support},
 		{"the dashboard signs a console user on to the console", f.dashboard},
+		{"a console user sets the API password and manages access keys", f.consoleCredentials},
+		{"a user without console role is not offered the console credentials", f.consoleCredentialsRefused},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import * as account from './page-account.js';
 import * as contract from './page-contract.js';
 import * as users from './page-users.js';
 import * as services from './page-services.js';
+import * as consolePage from './page-console.js';
 
 // sections of a contract, in the order of the guide's navigation bar, with
 // the capabilities (any of) that open each.
@@ -25,6 +26,7 @@ export const sections = [
   { key: 'invoices', path: ['invoices'], needs: ['see_invoice_contact'] },
   { key: 'support', path: ['support'], needs: ['see_support'] },
   { key: 'users', path: ['users'], needs: ['list_users', 'list_console_users'] },
+  { key: 'console', path: ['console', 'credentials'], needs: ['use_console'] },
 ];
 
 // routes: anonymous pages are for signed-out visitors only, public ones for
@@ -57,6 +59,7 @@ const routes = [
   { path: '/contracts/:cid/console-users', page: users.consoleList, section: 'users', needs: ['list_console_users'] },
   { path: '/contracts/:cid/console-users/new', page: users.addConsole, section: 'users', needs: ['add_console_user'] },
   { path: '/contracts/:cid/console-users/:login/roles', page: users.editConsoleRoles, section: 'users', needs: ['change_console_roles'] },
+  { path: '/contracts/:cid/console/credentials', page: consolePage.credentials, section: 'console', needs: ['use_console'] },
 ];
 
 const NEXT_KEY = 'selfcare.next';

@@ -61,9 +61,11 @@ export function problemText(err) {
   return generic || err.message;
 }
 
-// fieldMessage explains one field error ({field, code, message}).
+// fieldMessage explains one field error ({field, code, message}): the
+// text for that code on that field (error.code.<field>.<code>) when one
+// says more, else the text for the code.
 export function fieldMessage(e) {
-  return t(`error.code.${e.code}`, {}, e.message || e.code);
+  return t(`error.code.${e.field}.${e.code}`, {}, '') || t(`error.code.${e.code}`, {}, e.message || e.code);
 }
 
 // showErrors clears a form's previous errors, then shows err: each field

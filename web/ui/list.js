@@ -17,6 +17,8 @@ import { problemText } from './forms.js';
 //   key:      (item) => the item's key, set as the row's data-key (optional)
 //   empty:    text when there is nothing
 //   pageSize: items per page (default 20)
+//   plain:    true for a short list the API neither searches nor pages
+//             (no search box, no pager)
 // It returns {el, reload}.
 export function listView(o) {
   const pageSize = o.pageSize || 20;
@@ -134,10 +136,10 @@ export function listView(o) {
 
   const api = { reload: () => show(page), restart };
   const el = h('div', { class: 'list', id: o.id },
-    toolbar,
+    o.plain ? null : toolbar,
     h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), body)),
     status,
-    h('nav', { class: 'pager', 'aria-label': t('list.pages') }, prev, pageNo, next));
+    o.plain ? null : h('nav', { class: 'pager', 'aria-label': t('list.pages') }, prev, pageNo, next));
   show(0);
   return { el, ...api };
 }

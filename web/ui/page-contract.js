@@ -90,6 +90,10 @@ export async function dashboard(ctx) {
   } else {
     parts.push(h('p', { class: 'hint', id: 'no-console-role' }, t('dashboard.no_console')));
   }
+  if (ctx.can('use_console')) {
+    parts.push(h('p', {}, h('a', { href: link(['contracts', ctx.cid, 'console', 'credentials']), class: 'button', id: 'console-credentials-link' },
+      t('dashboard.credentials'))));
+  }
   return h('div', {}, parts);
 }
 
