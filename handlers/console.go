@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"selfcare/domain/console"
 	"selfcare/internal/app"
 	"selfcare/projections/credentials"
 	"selfcare/projections/members"
@@ -128,6 +130,13 @@ func (f ConsoleAPI) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	m := memberFrom(r.Context())
 	k, err := f.Credentials.CreateAccessKey(r.Context(), m.contractID, principalFrom(r.Context()).login, in.APIPassword, in.VerificationCode)
+	// Both refusals are 409s: the field code tells a client which.
+	switch {
+	case errors.Is(err, console.ErrAPIPasswordNotSet):
+		err = conflictOn("api_password", "not_set", err)
+	case errors.Is(err, console.ErrAccessKeyLimit):
+		err = conflictOn("access_keys", "limit_reached", err)
+	}
 	if err != nil {
 		fail(w, r, err)
 		return

@@ -99,6 +99,11 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	if r.FieldCodes(t)["verification_code"] != "invalid" {
 		t.Fatalf("wrong code: %s", r.Body)
 	}
+	// No access key before the API password (the pending code is not spent).
+	r = testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": apiPassword, "verification_code": code}), http.StatusConflict)
+	if r.FieldCodes(t)["api_password"] != "not_set" {
+		t.Fatalf("a key before the API password: %s", r.Body)
+	}
 	testkit.Expect(t, env.Put(base+"/api-password", c.ReferentToken, map[string]string{
 		"email": email, "company_account": c.ID, "new_password": apiPassword, "confirm_password": apiPassword, "verification_code": code}), http.StatusNoContent)
 	testkit.Expect(t, env.Put(base+"/api-password", c.ReferentToken, map[string]string{
@@ -109,19 +114,15 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	if strings.TrimSpace(string(keys.Body)) != "[]" {
 		t.Fatalf("keys = %s", keys.Body)
 	}
-	newKey := func(password string, status int) map[string]any {
+	newKey := func(password string, status int) *testkit.Response {
 		t.Helper()
 		testkit.Expect(t, env.Post(base+"/verification-codes", c.ReferentToken, map[string]string{}), http.StatusAccepted)
 		code := mailedCode(t, smtp, email)
-		r := testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": password, "verification_code": code}), status)
-		if status != http.StatusCreated {
-			return nil
-		}
-		return r.Map(t)
+		return testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": password, "verification_code": code}), status)
 	}
 	newKey("Wrong.Api-pass1", http.StatusForbidden)
-	k1 := newKey(apiPassword, http.StatusCreated)
-	k2 := newKey(apiPassword, http.StatusCreated)
+	k1 := newKey(apiPassword, http.StatusCreated).Map(t)
+	k2 := newKey(apiPassword, http.StatusCreated).Map(t)
 	for _, k := range []map[string]any{k1, k2} {
 		id, _ := k["access_key_id"].(string)
 		secret, _ := k["secret_access_key"].(string)
@@ -133,7 +134,9 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 			t.Fatalf("sealed secret of %s: %q, %v", id, stored, err)
 		}
 	}
-	newKey(apiPassword, http.StatusConflict)
+	if codes := newKey(apiPassword, http.StatusConflict).FieldCodes(t); codes["access_keys"] != "limit_reached" {
+		t.Fatalf("a third key: %v", codes)
+	}
 	var listed []map[string]any
 	testkit.Expect(t, env.Get(base+"/access-keys", c.ReferentToken), http.StatusOK).JSON(t, &listed)
 	if len(listed) != 2 || listed[0]["access_key_id"] != k1["access_key_id"] || listed[0]["status"] != "active" || listed[0]["created_at"] == nil {

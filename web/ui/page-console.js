@@ -256,8 +256,7 @@ function accessKeysBlock(ctx, email) {
   });
 
   // refused explains a refused creation. Both "at most 2 keys" and "no API
-  // password yet" are 409s; keys exist only once the API password is set,
-  // so the number of keys tells which.
+  // password yet" are 409s, told apart by their field code.
   async function refused(form, formBox, e) {
     if (!(e instanceof ApiError)) {
       showErrors(form, formBox, e);
@@ -265,7 +264,8 @@ function accessKeysBlock(ctx, email) {
     }
     if (e.status === 409) {
       await list.reload();
-      say(formBox, 'error', keys.length >= MAX_KEYS ? t('console.key_limit', { max: MAX_KEYS }) : t('console.password_first'));
+      const limit = e.errors.some((f) => f.field === 'access_keys' && f.code === 'limit_reached');
+      say(formBox, 'error', limit ? t('console.key_limit', { max: MAX_KEYS }) : t('console.password_first'));
       return;
     }
     if (e.status === 403) {
