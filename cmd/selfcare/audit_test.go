@@ -29,6 +29,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if _, err := env.History().PlaceOrder(testkit.UserActor(c.ReferentLogin), c.ID, "PS104", nil); err != nil {
 		t.Fatal(err)
 	}
+	env.SettleReadModels() // the chain seals the order before the test alters it
 	t.Setenv("DATABASE_URL", env.Pool.Config().ConnString())
 	t.Setenv("SELFCARE_SECRET", secret)
 	t.Setenv("SELFCARE_DATA_DIR", t.TempDir())

@@ -27,6 +27,7 @@ func TestRebuiltReadModelsEqualTheLiveOnes(t *testing.T) {
 	if err := h.ChangeRoles(testkit.UserActor(a.ReferentLogin), a.ID, b.ReferentLogin, testkit.Roles("users=manager", "admin")); err != nil {
 		t.Fatal(err)
 	}
+	env.SettleReadModels() // a write does not wait for the chain
 	ctx := context.Background()
 	dump := func(sql string) string {
 		rows, err := env.Pool.Query(ctx, sql)
