@@ -148,6 +148,22 @@ export function passwordRules(control, login = () => '') {
     h('p', {}, t('password.intro')), h('ul', {}, items), strength);
 }
 
+// onNewPassword makes form, on submit, clear its errors and run send
+// once the new password pw and its confirmation match; else it shows the
+// mismatch next to the confirmation.
+export function onNewPassword(form, box, pw, confirm, send) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    hush(box);
+    if (pw.value !== confirm.value) {
+      showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
+      return;
+    }
+    await send();
+  });
+}
+
 // showPasswords is the "show passwords in clear" checkbox for controls.
 export function showPasswords(id, ...controls) {
   const box = h('input', { type: 'checkbox', id, onchange: () => controls.forEach((c) => { c.type = box.checked ? 'text' : 'password'; }) });

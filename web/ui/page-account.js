@@ -6,7 +6,7 @@ import { request, get, ApiError } from './api.js';
 import { t, lang, setLang } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
-import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, field, input, problemText } from './forms.js';
+import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, onNewPassword, field, input, problemText } from './forms.js';
 import { personFields, personValue, checkPerson, personSummary } from './people.js';
 import { currentMe, setMe, notify, rerender } from './app.js';
 import * as fmt from './format.js';
@@ -122,14 +122,7 @@ export async function profile(ctx) {
       showPasswords('password-show', current, pw, confirm),
       field(t('field.confirm_password'), confirm, { required: true }),
       h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => showProfile(p) }, t('action.cancel')), save));
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      clearErrors(form);
-      hush(box);
-      if (pw.value !== confirm.value) {
-        showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
-        return;
-      }
+    onNewPassword(form, box, pw, confirm, async () => {
       try {
         const { data } = await busy(save, request('PUT', '/me/password', {
           body: { current_password: current.value, new_password: pw.value, confirm_password: confirm.value },

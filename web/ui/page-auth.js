@@ -5,7 +5,7 @@ import { h } from './dom.js';
 import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
-import { field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, problemText } from './forms.js';
+import { field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, problemText } from './forms.js';
 import { signedIn } from './app.js';
 
 function welcome() {
@@ -119,14 +119,7 @@ export function setPassword(ctx) {
     showPasswords('set-password-show', pw, confirm),
     field(t('field.confirm_password'), confirm, { required: true }),
     h('div', { class: 'buttons' }, submit));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    hush(box);
-    if (pw.value !== confirm.value) {
-      showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
-      return;
-    }
+  onNewPassword(form, box, pw, confirm, async () => {
     try {
       const { data } = await busy(submit, request('POST', '/password-resets', { body: { token, new_password: pw.value, confirm_password: confirm.value } }));
       form.replaceWith(h('section', { class: 'card narrow', id: 'password-set' },

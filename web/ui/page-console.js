@@ -10,7 +10,7 @@ import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { listView } from './list.js';
 import {
-  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, problemText, confirmDialog,
+  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, problemText, confirmDialog,
 } from './forms.js';
 import * as fmt from './format.js';
 
@@ -155,14 +155,7 @@ function apiPasswordBlock(ctx, email) {
         field(t('field.confirm_password'), confirm, { required: true }),
         field(t('console.code'), code, { required: true, hint: t('console.code_hint') }),
         h('div', { class: 'buttons' }, submit));
-      form.addEventListener('submit', async (ev) => {
-        ev.preventDefault();
-        clearErrors(form);
-        hush(box);
-        if (pw.value !== confirm.value) {
-          showErrors(form, box, { errors: [{ field: 'confirm_password', code: 'mismatch' }] });
-          return;
-        }
+      onNewPassword(form, box, pw, confirm, async () => {
         try {
           await busy(submit, request('PUT', api(ctx, 'api-password'), {
             body: { email: mail.value.trim(), new_password: pw.value, confirm_password: confirm.value, verification_code: code.value.trim() },
