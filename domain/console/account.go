@@ -31,7 +31,7 @@ const MaxAccessKeys = 2
 // Stream returns the name of the event stream of login's console account
 // on contractID: "console-<contract id>-<lower-cased login>".
 func Stream(contractID, login string) string {
-	return "console-" + contractID + "-" + strings.ToLower(strings.TrimSpace(login))
+	return "console-" + contractID + "-" + identity.LoginKey(login)
 }
 
 // AccessKeyInfo is what may be listed of an access key.

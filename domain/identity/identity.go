@@ -27,7 +27,11 @@ const ResetLinkValidity = 24 * time.Hour
 // Stream returns the name of the event stream of the identity whose login
 // is login: "identity-" and the lower-cased login, so that logins differing
 // only by case are one identity.
-func Stream(login string) string { return "identity-" + strings.ToLower(strings.TrimSpace(login)) }
+func Stream(login string) string { return "identity-" + LoginKey(login) }
+
+// LoginKey is how a login is compared and stored as a key: trimmed and
+// lower-cased, so that logins differing only by case are one identity.
+func LoginKey(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
 
 // Identity is the state of one identity, folded from its stream. The zero
 // value is an identity not registered yet.

@@ -63,7 +63,7 @@ func (l Login) String() string { return l.s }
 
 // Key returns the lower-cased login: two logins with the same key are the
 // same identity. Identity streams are keyed by it.
-func (l Login) Key() string { return strings.ToLower(l.s) }
+func (l Login) Key() string { return LoginKey(l.s) }
 
 // IsZero reports whether l is the zero Login.
 func (l Login) IsZero() bool { return l.s == "" }

@@ -9,6 +9,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/identity"
 )
 
 // Errors of the membership decisions.
@@ -31,7 +32,7 @@ type Roles = access.Roles
 // contractID: "membership-<contract id>-<lower-cased login>". A user
 // removed and added again continues the same stream.
 func Stream(contractID, login string) string {
-	return "membership-" + contractID + "-" + strings.ToLower(strings.TrimSpace(login))
+	return "membership-" + contractID + "-" + identity.LoginKey(login)
 }
 
 // Authority is what the actor of a decision may change, from their own

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -133,7 +132,7 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 		return "", err
 	}
 	var stored string
-	err = a.Store.Pool().QueryRow(ctx, `SELECT password_hash FROM credentials WHERE login_key = $1`, strings.ToLower(strings.TrimSpace(login))).Scan(&stored)
+	err = a.Store.Pool().QueryRow(ctx, `SELECT password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&stored)
 	if errors.Is(err, pgx.ErrNoRows) {
 		auth.CheckAgainstNothing(current)
 		return "", ErrWrongCurrentPassword

@@ -72,7 +72,7 @@ const (
 // CodeWindow get a *ThrottledError: each code is an email, and each one
 // brings five more guesses.
 func (c *ConsoleCredentials) SendCode(ctx context.Context, cid, login string) error {
-	retry, err := c.count(ctx, "code", cid+"/"+lower(login), CodesPerWindow, CodeWindow)
+	retry, err := c.count(ctx, "code", cid+"/"+identity.LoginKey(login), CodesPerWindow, CodeWindow)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (c *ConsoleCredentials) SendCode(ctx context.Context, cid, login string) er
 INSERT INTO verification_codes (contract_id, login_key, code_mac, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (contract_id, login_key) DO UPDATE SET code_mac = excluded.code_mac, issued_at = excluded.issued_at,
     expires_at = excluded.expires_at, attempts = 0, used = false`,
-			cid, lower(login), c.codeMAC(cid, login, code.Code), code.IssuedAt, code.ExpiresAt); err != nil {
+			cid, identity.LoginKey(login), c.codeMAC(cid, login, code.Code), code.IssuedAt, code.ExpiresAt); err != nil {
 			return fmt.Errorf("store verification code: %w", err)
 		}
 		_, err = tx.Append(ctx, console.Stream(cid, login), eventstore.Exactly(version), envs...)
@@ -115,7 +115,7 @@ ON CONFLICT (contract_id, login_key) DO UPDATE SET code_mac = excluded.code_mac,
 }
 
 func (c *ConsoleCredentials) codeMAC(cid, login, code string) []byte {
-	return c.Keys.MAC(purposeCodeMAC, []byte(cid+"\x00"+lower(login)+"\x00"+code))
+	return c.Keys.MAC(purposeCodeMAC, []byte(cid+"\x00"+identity.LoginKey(login)+"\x00"+code))
 }
 
 // verify checks the code entered against the stored one and saves the
@@ -127,7 +127,7 @@ func (c *ConsoleCredentials) verify(ctx context.Context, tx *eventstore.Tx, acct
 	var mac []byte
 	err = tx.Pgx().QueryRow(ctx, `
 SELECT code_mac, issued_at, expires_at, attempts, used FROM verification_codes WHERE contract_id = $1 AND login_key = $2 FOR UPDATE`,
-		cid, lower(login)).Scan(&mac, &rec.IssuedAt, &rec.ExpiresAt, &rec.Attempts, &rec.Used)
+		cid, identity.LoginKey(login)).Scan(&mac, &rec.IssuedAt, &rec.ExpiresAt, &rec.Attempts, &rec.Used)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return console.Verified{}, console.ErrCodeVoid, nil
 	}
@@ -138,7 +138,7 @@ SELECT code_mac, issued_at, expires_at, attempts, used FROM verification_codes W
 	rec.Code = hex.EncodeToString(mac)
 	checked, proof, rejected := acct.Verify(rec, hex.EncodeToString(c.codeMAC(cid, login, strings.TrimSpace(entered))), c.Now())
 	if _, err := tx.Pgx().Exec(ctx, `UPDATE verification_codes SET attempts = $3, used = $4 WHERE contract_id = $1 AND login_key = $2`,
-		cid, lower(login), checked.Attempts, checked.Used); err != nil {
+		cid, identity.LoginKey(login), checked.Attempts, checked.Used); err != nil {
 		return console.Verified{}, nil, fmt.Errorf("verification code: %w", err)
 	}
 	return proof, rejected, nil
@@ -221,7 +221,7 @@ func (c *ConsoleCredentials) SetAPIPassword(ctx context.Context, cid, login stri
 		if _, err := tx.Pgx().Exec(ctx, `
 INSERT INTO api_passwords (contract_id, login_key, password_hash, set_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (contract_id, login_key) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at`,
-			cid, lower(login), hash, now); err != nil {
+			cid, identity.LoginKey(login), hash, now); err != nil {
 			return fmt.Errorf("store API password: %w", err)
 		}
 		_, err = c.Append(ctx, tx, console.Stream(cid, login), eventstore.Exactly(version), cid, events...)
@@ -280,7 +280,7 @@ func (c *ConsoleCredentials) CreateAccessKey(ctx context.Context, cid, login, ap
 		}
 		var stored string
 		if err := tx.Pgx().QueryRow(ctx, `SELECT password_hash FROM api_passwords WHERE contract_id = $1 AND login_key = $2`,
-			cid, lower(login)).Scan(&stored); err != nil {
+			cid, identity.LoginKey(login)).Scan(&stored); err != nil {
 			return fmt.Errorf("API password: %w", err)
 		}
 		ok, err := auth.CheckPassword(stored, apiPassword)
@@ -306,7 +306,7 @@ func (c *ConsoleCredentials) CreateAccessKey(ctx context.Context, cid, login, ap
 		}
 		if _, err := tx.Pgx().Exec(ctx, `
 INSERT INTO access_key_secrets (access_key_id, contract_id, login_key, secret_sealed, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			key.ID, cid, lower(login), sealed, now); err != nil {
+			key.ID, cid, identity.LoginKey(login), sealed, now); err != nil {
 			return fmt.Errorf("store access key: %w", err)
 		}
 		if _, err := c.Append(ctx, tx, console.Stream(cid, login), eventstore.Exactly(version), cid, events...); err != nil {
@@ -382,7 +382,7 @@ func (c *ConsoleCredentials) Revoke(ctx context.Context, cause uuid.UUID, cid, l
 			`DELETE FROM api_passwords WHERE contract_id = $1 AND login_key = $2`,
 			`DELETE FROM verification_codes WHERE contract_id = $1 AND login_key = $2`,
 		} {
-			if _, err := tx.Pgx().Exec(ctx, q, cid, lower(login)); err != nil {
+			if _, err := tx.Pgx().Exec(ctx, q, cid, identity.LoginKey(login)); err != nil {
 				return fmt.Errorf("revoke console credentials: %w", err)
 			}
 		}
@@ -400,5 +400,3 @@ func (c *ConsoleCredentials) Revoke(ctx context.Context, cause uuid.UUID, cid, l
 		return err
 	})
 }
-
-func lower(login string) string { return strings.ToLower(strings.TrimSpace(login)) }

@@ -49,7 +49,7 @@ func (s *Sessions) SignIn(ctx context.Context, login, password string) (token st
 	}
 	var realLogin, hash string
 	err = s.Store.Pool().QueryRow(ctx, `
-SELECT login, password_hash FROM credentials WHERE login_key = $1`, strings.ToLower(strings.TrimSpace(login))).Scan(&realLogin, &hash)
+SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&realLogin, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		auth.CheckAgainstNothing(password)
 		return "", time.Time{}, ErrBadCredentials

@@ -3,8 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
+
+	"selfcare/domain/identity"
 )
 
 // Throttle limits password guesses (SPEC §4 "brute force is throttled").
@@ -116,7 +117,7 @@ UPDATE sign_in_attempts SET attempts = attempts - 1 WHERE scope = 'ip' AND key =
 // throttleKey is the counted form of a typed login: lower-cased, and cut
 // (logins have at most 64 characters; anything longer is a guess anyway).
 func throttleKey(login string) string {
-	k := strings.ToLower(strings.TrimSpace(login))
+	k := identity.LoginKey(login)
 	if len(k) > 128 {
 		k = k[:128]
 	}

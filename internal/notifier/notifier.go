@@ -108,7 +108,7 @@ func (n *Notifier) person(ctx context.Context, login string) (person, bool, erro
 	var p person
 	err := n.Pool.QueryRow(ctx, `
 SELECT login, email, language, civility, last_name, first_name FROM rm_members.identities WHERE login_key = $1`,
-		strings.ToLower(strings.TrimSpace(login))).Scan(&p.login, &p.email, &p.language, &p.civility, &p.lastName, &p.firstName)
+		identity.LoginKey(login)).Scan(&p.login, &p.email, &p.language, &p.civility, &p.lastName, &p.firstName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, false, nil
 	}

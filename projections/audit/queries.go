@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/domain"
+	"selfcare/domain/identity"
 	"selfcare/projections"
 )
 
@@ -126,10 +127,10 @@ func (f RoleChangeFilter) where() (string, []any) {
 		add("r.contract_id = $%d", f.Contract)
 	}
 	if f.User != "" {
-		add("r.login_key = $%d", loginKey(f.User))
+		add("r.login_key = $%d", identity.LoginKey(f.User))
 	}
 	if f.Actor != "" {
-		add("r.actor_key = $%d", loginKey(f.Actor))
+		add("r.actor_key = $%d", identity.LoginKey(f.Actor))
 	}
 	if f.From != nil {
 		add("r.occurred_at >= $%d", *f.From)

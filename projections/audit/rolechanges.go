@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"selfcare/domain/access"
+	"selfcare/domain/identity"
 	"selfcare/domain/membership"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
@@ -127,9 +127,7 @@ INSERT INTO role_changes (position, event_id, stream, version, event_type, chang
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (position) DO NOTHING`,
 		rec.Position, rec.EventID, rec.StreamID, rec.Version, rec.Type, c.change, rec.RecordedAt, c.contract,
-		c.login, loginKey(c.login), actor, loginKey(actor), md.ActorKind, md.SourceIP, md.RequestID, md.CorrelationID,
+		c.login, identity.LoginKey(c.login), actor, identity.LoginKey(actor), md.ActorKind, md.SourceIP, md.RequestID, md.CorrelationID,
 		before, after)
 	return err
 }
-
-func loginKey(login string) string { return strings.ToLower(strings.TrimSpace(login)) }

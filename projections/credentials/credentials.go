@@ -6,13 +6,13 @@ package credentials
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/domain/console"
+	"selfcare/domain/identity"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/projections"
@@ -55,13 +55,13 @@ func Projector(reg *registry.Registry) projections.Projector {
 			case console.ApiPasswordSet:
 				_, err = tx.Exec(ctx, `
 INSERT INTO api_passwords (contract_id, login_key, set_at) VALUES ($1, $2, $3)
-ON CONFLICT (contract_id, login_key) DO UPDATE SET set_at = excluded.set_at`, e.ContractID, key(e.Login), e.At)
+ON CONFLICT (contract_id, login_key) DO UPDATE SET set_at = excluded.set_at`, e.ContractID, identity.LoginKey(e.Login), e.At)
 			case console.ApiPasswordRemoved:
-				_, err = tx.Exec(ctx, `DELETE FROM api_passwords WHERE contract_id = $1 AND login_key = $2`, e.ContractID, key(e.Login))
+				_, err = tx.Exec(ctx, `DELETE FROM api_passwords WHERE contract_id = $1 AND login_key = $2`, e.ContractID, identity.LoginKey(e.Login))
 			case console.AccessKeyCreated:
 				_, err = tx.Exec(ctx, `
 INSERT INTO access_keys (access_key_id, contract_id, login_key, created_at, position) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, key(e.Login), e.At, rec.Position)
+ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, identity.LoginKey(e.Login), e.At, rec.Position)
 			case console.AccessKeyDeleted:
 				_, err = tx.Exec(ctx, `DELETE FROM access_keys WHERE access_key_id = $1`, e.AccessKeyID)
 			default:
@@ -71,8 +71,6 @@ ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, key(e.Logi
 		},
 	}
 }
-
-func key(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
 
 // AccessKey is a listed access key.
 type AccessKey struct {
@@ -91,7 +89,7 @@ type Queries struct {
 func (q Queries) AccessKeys(ctx context.Context, cid, login string) ([]AccessKey, error) {
 	rows, err := q.Pool.Query(ctx, `
 SELECT access_key_id, created_at FROM rm_credentials.access_keys WHERE contract_id = $1 AND login_key = $2
-ORDER BY position`, cid, key(login))
+ORDER BY position`, cid, identity.LoginKey(login))
 	if err != nil {
 		return nil, fmt.Errorf("credentials: access keys: %w", err)
 	}
@@ -112,7 +110,7 @@ ORDER BY position`, cid, key(login))
 func (q Queries) APIPasswordSetAt(ctx context.Context, cid, login string) (*time.Time, error) {
 	var at time.Time
 	err := q.Pool.QueryRow(ctx, `SELECT set_at FROM rm_credentials.api_passwords WHERE contract_id = $1 AND login_key = $2`,
-		cid, key(login)).Scan(&at)
+		cid, identity.LoginKey(login)).Scan(&at)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}

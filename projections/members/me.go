@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"selfcare/domain"
+	"selfcare/domain/identity"
 )
 
 // Me is the profile of a signed-in user (GET /me).
@@ -32,7 +33,7 @@ func (q Queries) Identity(ctx context.Context, login string) (Me, error) {
 	var m Me
 	err := q.Pool.QueryRow(ctx, `
 SELECT login, email, civility, last_name, first_name, phone, mobile, language, version
-FROM rm_members.identities WHERE login_key = $1`, key(login)).Scan(
+FROM rm_members.identities WHERE login_key = $1`, identity.LoginKey(login)).Scan(
 		&m.Login, &m.Email, &m.Civility, &m.LastName, &m.FirstName, &m.Phone, &m.Mobile, &m.Language, &m.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Me{}, ErrNoIdentity

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -94,8 +93,6 @@ func Projector(reg *registry.Registry) projections.Projector {
 	}
 }
 
-func key(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
-
 func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
 	var err error
 	switch e := e.(type) {
@@ -105,16 +102,16 @@ func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
 INSERT INTO identities (login_key, login, email, email_key, civility, last_name, first_name, phone, mobile, language, registered_at, version)
 VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (login_key) DO NOTHING`,
-			key(e.Login), e.Login, p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, e.RegisteredAt, rec.Version)
+			identity.LoginKey(e.Login), e.Login, p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, e.RegisteredAt, rec.Version)
 	case identity.ProfileUpdated:
 		p := e.After
 		_, err = tx.Exec(ctx, `
 UPDATE identities SET email = $2, email_key = lower($2), civility = $3, last_name = $4, first_name = $5,
        phone = $6, mobile = $7, language = $8, version = $9
 WHERE login_key = $1`,
-			key(e.Login), p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, rec.Version)
+			identity.LoginKey(e.Login), p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, rec.Version)
 	case identity.PasswordSet:
-		_, err = tx.Exec(ctx, `UPDATE identities SET has_password = true, version = $2 WHERE login_key = $1`, key(e.Login), rec.Version)
+		_, err = tx.Exec(ctx, `UPDATE identities SET has_password = true, version = $2 WHERE login_key = $1`, identity.LoginKey(e.Login), rec.Version)
 	case contract.ContractCreated:
 		var company, invoice, support []byte
 		if company, err = json.Marshal(e.Company); err == nil {
@@ -144,19 +141,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (contract_id, login_key) DO UPDATE SET
     login = excluded.login, referent = excluded.referent, profiles = excluded.profiles, console = excluded.console,
     added_at = excluded.added_at, added_by = excluded.added_by, version = excluded.version`,
-			e.ContractID, key(e.Login), e.Login, e.Referent, profiles, e.Console.Names(), e.At, e.AddedBy, rec.Version)
+			e.ContractID, identity.LoginKey(e.Login), e.Login, e.Referent, profiles, e.Console.Names(), e.At, e.AddedBy, rec.Version)
 	case membership.RolesChanged:
 		var profiles []byte
 		if profiles, err = json.Marshal(e.After.Profiles); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE members SET profiles = $3, console = $4, version = $5 WHERE contract_id = $1 AND login_key = $2`,
-			e.ContractID, key(e.Login), profiles, e.After.Console.Names(), rec.Version)
+			e.ContractID, identity.LoginKey(e.Login), profiles, e.After.Console.Names(), rec.Version)
 	case membership.UserRemovedFromContract:
-		_, err = tx.Exec(ctx, `DELETE FROM members WHERE contract_id = $1 AND login_key = $2`, e.ContractID, key(e.Login))
+		_, err = tx.Exec(ctx, `DELETE FROM members WHERE contract_id = $1 AND login_key = $2`, e.ContractID, identity.LoginKey(e.Login))
 	case membership.ExternalAccountsSet:
 		_, err = tx.Exec(ctx, `UPDATE members SET incidents = $3, change_requests = $4, version = $5 WHERE contract_id = $1 AND login_key = $2`,
-			e.ContractID, key(e.Login), e.Incidents, e.ChangeRequests, rec.Version)
+			e.ContractID, identity.LoginKey(e.Login), e.Incidents, e.ChangeRequests, rec.Version)
 	case membership.ConsoleAccountProvisioned:
 		err = bumpVersion(ctx, tx, e.ContractID, e.Login, rec.Version)
 	case membership.ConsoleAccountUpdated:
@@ -172,6 +169,6 @@ ON CONFLICT (contract_id, login_key) DO UPDATE SET
 // bumpVersion keeps the member's version (its ETag) equal to its stream's.
 func bumpVersion(ctx context.Context, tx pgx.Tx, contractID, login string, version int64) error {
 	_, err := tx.Exec(ctx, `UPDATE members SET version = $3 WHERE contract_id = $1 AND login_key = $2 AND version < $3`,
-		contractID, key(login), version)
+		contractID, identity.LoginKey(login), version)
 	return err
 }

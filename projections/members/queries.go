@@ -14,6 +14,7 @@ import (
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/contract"
+	"selfcare/domain/identity"
 	"selfcare/projections"
 )
 
@@ -28,7 +29,7 @@ func (q Queries) Roles(ctx context.Context, cid, login string) (roles access.Rol
 	var profiles []byte
 	var console []string
 	err = q.Pool.QueryRow(ctx, `SELECT profiles, console, referent FROM rm_members.members WHERE contract_id = $1 AND login_key = $2`,
-		cid, key(login)).Scan(&profiles, &console, &referent)
+		cid, identity.LoginKey(login)).Scan(&profiles, &console, &referent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Roles{}, false, false, nil
 	}
@@ -119,7 +120,7 @@ func (q Queries) ContractsOf(ctx context.Context, login string, params url.Value
 	rows, err := q.Pool.Query(ctx, `
 SELECT c.id, c.name, c.offer, c.platform_id, c.created_on::text, m.referent, `+MyContractsList.SortColumns(p)+`
 FROM rm_members.members m JOIN rm_members.contracts c ON c.id = m.contract_id
-WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{key(login)}, b.Args...)...)
+WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{identity.LoginKey(login)}, b.Args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members: contracts of %s: %w", login, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"selfcare/domain/identity"
 )
 
 // ServicesContext returns what the services section needs to know of a
@@ -17,7 +19,7 @@ func (q Queries) ServicesContext(ctx context.Context, cid, login string) (langua
 	err = q.Pool.QueryRow(ctx, `
 SELECT coalesce(i.language, ''), m.change_requests
 FROM rm_members.members m LEFT JOIN rm_members.identities i ON i.login_key = m.login_key
-WHERE m.contract_id = $1 AND m.login_key = $2`, cid, key(login)).Scan(&language, &changeRequests)
+WHERE m.contract_id = $1 AND m.login_key = $2`, cid, identity.LoginKey(login)).Scan(&language, &changeRequests)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}

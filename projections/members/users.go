@@ -12,6 +12,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/identity"
 	"selfcare/projections"
 )
 
@@ -117,7 +118,7 @@ func scanUser(row pgx.Row, extra ...any) (User, error) {
 // User returns login's membership of contract cid; ErrNoUser if they are
 // not declared on it.
 func (q Queries) User(ctx context.Context, cid, login string) (User, error) {
-	u, err := scanUser(q.Pool.QueryRow(ctx, `SELECT `+userColumns+userFrom+` AND m.login_key = $2`, cid, key(login)))
+	u, err := scanUser(q.Pool.QueryRow(ctx, `SELECT `+userColumns+userFrom+` AND m.login_key = $2`, cid, identity.LoginKey(login)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNoUser
 	}

@@ -7,10 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain/identity"
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
@@ -64,8 +64,6 @@ func Projector(reg *registry.Registry) projections.Projector {
 	}
 }
 
-func key(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
-
 func apply(ctx context.Context, tx pgx.Tx, e any) error {
 	var err error
 	switch e := e.(type) {
@@ -95,7 +93,7 @@ INSERT INTO orders (ref, contract_id, seq, placed_at, name, service_code, servic
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (ref) DO NOTHING`,
 			e.Ref, e.ContractID, e.Seq, e.PlacedAt, e.Name(), e.ServiceCode, e.ServiceName, string(e.Kind), e.Price.String(),
-			monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, key(e.PlacedBy), string(order.StatusInProgress))
+			monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress))
 	case order.OrderCompleted:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, completed_at = $3 WHERE ref = $1`,
 			e.Ref, string(order.StatusCompleted), e.CompletedAt)

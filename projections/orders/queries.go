@@ -13,6 +13,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/catalog"
+	"selfcare/domain/identity"
 	"selfcare/domain/money"
 	"selfcare/domain/order"
 	"selfcare/projections"
@@ -222,7 +223,7 @@ FROM rm_orders.orders o
 JOIN rm_members.members m ON m.contract_id = o.contract_id AND m.login_key = $1
 JOIN rm_members.contracts c ON c.id = o.contract_id
 WHERE (o.placed_by_key = $1 OR m.referent) AND ($2 = '' OR o.status = $2)`+b.Where+b.OrderLimit,
-		append([]any{key(login), status}, b.Args...)...)
+		append([]any{identity.LoginKey(login), status}, b.Args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: orders of %s: %w", login, err)
 	}

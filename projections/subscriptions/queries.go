@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/domain"
+	"selfcare/domain/identity"
 	"selfcare/domain/money"
 	"selfcare/domain/subscription"
 	"selfcare/projections"
@@ -212,7 +213,7 @@ JOIN rm_members.members m ON m.contract_id = s.contract_id AND m.login_key = $1
 JOIN rm_members.contracts c ON c.id = s.contract_id
 WHERE (s.placed_by_key = $1 OR m.referent OR m.profiles->>'subscriptions' IN ('visitor', 'manager'))
   AND ($3 = '' OR `+statusExpr+` = $3)`+b.Where+b.OrderLimit,
-		append([]any{key(login), asOf.String(), status}, b.Args...)...)
+		append([]any{identity.LoginKey(login), asOf.String(), status}, b.Args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subscriptions: subscriptions of %s: %w", login, err)
 	}

@@ -9,11 +9,11 @@ package subscriptions
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"selfcare/domain/catalog"
+	"selfcare/domain/identity"
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
 	"selfcare/domain/subscription"
@@ -76,8 +76,6 @@ func Projector(reg *registry.Registry) projections.Projector {
 	}
 }
 
-func key(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
-
 func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
 	var err error
 	switch e := e.(type) {
@@ -86,7 +84,7 @@ func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
 			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO placers (ref, placed_by, placed_by_key) VALUES ($1, $2, $3) ON CONFLICT (ref) DO NOTHING`,
-			e.Ref, e.PlacedBy, key(e.PlacedBy))
+			e.Ref, e.PlacedBy, identity.LoginKey(e.PlacedBy))
 	case subscription.SubscriptionCreated:
 		_, err = tx.Exec(ctx, `
 INSERT INTO subscriptions (ref, contract_id, order_ref, name, type, service_code, subscribed_at, start_date, end_date,
