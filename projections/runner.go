@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/eventstore"
 )
 
@@ -64,6 +65,24 @@ type Projector struct {
 	// write's answer does not either. It follows as closely as the others;
 	// WaitForAll waits for it too.
 	Background bool
+}
+
+// Decoder turns a stored event's data into its domain event (the
+// registry does).
+type Decoder interface {
+	Decode(name string, version int, data []byte) (domain.Event, error)
+}
+
+// Decoded is a Handle that decodes each event with reg and hands it to
+// apply: what most read models do.
+func Decoded(reg Decoder, apply func(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error) func(context.Context, pgx.Tx, eventstore.Record) error {
+	return func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
+		e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+		if err != nil {
+			return err
+		}
+		return apply(ctx, tx, rec, e)
+	}
 }
 
 // SchemaName is the schema holding p's tables; queries name their tables

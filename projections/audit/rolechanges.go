@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
@@ -79,11 +80,7 @@ func RoleChangesProjector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  roleChangesSchema,
 		Types:   []string{"UserAddedToContract", "RolesChanged", "UserRemovedFromContract"},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
+		Handle: projections.Decoded(reg, func(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
 			var c roleChange
 			switch e := e.(type) {
 			case membership.UserAddedToContract:
@@ -98,7 +95,7 @@ func RoleChangesProjector(reg *registry.Registry) projections.Projector {
 				return fmt.Errorf("role changes: unexpected event %T", e)
 			}
 			return c.insert(ctx, tx, rec)
-		},
+		}),
 	}
 }
 

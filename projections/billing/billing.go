@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/billing"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
@@ -49,17 +50,11 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  schema,
 		Types:   []string{"UsageReported", "InvoiceIssued"},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
-			return apply(ctx, tx, rec, e)
-		},
+		Handle:  projections.Decoded(reg, apply),
 	}
 }
 
-func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
+func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
 	switch e := e.(type) {
 	case billing.UsageReported:
 		lines, err := json.Marshal(e.Lines)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"selfcare/domain"
 	"selfcare/domain/console"
 	"selfcare/domain/identity"
 	"selfcare/domain/registry"
@@ -46,11 +47,8 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  schema,
 		Types:   []string{"ApiPasswordSet", "ApiPasswordRemoved", "AccessKeyCreated", "AccessKeyDeleted"},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
+		Handle: projections.Decoded(reg, func(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
+			var err error
 			switch e := e.(type) {
 			case console.ApiPasswordSet:
 				_, err = tx.Exec(ctx, `
@@ -68,7 +66,7 @@ ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, identity.L
 				return fmt.Errorf("credentials: unexpected event %T", e)
 			}
 			return err
-		},
+		}),
 	}
 }
 

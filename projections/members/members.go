@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/contract"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
@@ -83,17 +84,11 @@ func Projector(reg *registry.Registry) projections.Projector {
 			"ConsoleAccountProvisioned", "ConsoleAccountUpdated", "ConsoleAccountDeprovisioned",
 			"ExternalAccountsSet",
 		},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
-			return apply(ctx, tx, rec, e)
-		},
+		Handle: projections.Decoded(reg, apply),
 	}
 }
 
-func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
+func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
 	var err error
 	switch e := e.(type) {
 	case identity.IdentityRegistered:

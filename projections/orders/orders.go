@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/identity"
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
@@ -54,17 +55,11 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "OrderCompleted", "OrderRejected"},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
-			return apply(ctx, tx, e)
-		},
+		Handle:  projections.Decoded(reg, apply),
 	}
 }
 
-func apply(ctx context.Context, tx pgx.Tx, e any) error {
+func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) error {
 	var err error
 	switch e := e.(type) {
 	case order.OrderPlaced:

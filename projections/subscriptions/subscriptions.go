@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/catalog"
 	"selfcare/domain/identity"
 	"selfcare/domain/order"
@@ -66,17 +67,11 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "SubscriptionCreated", "SubscriptionStarted", "SubscriptionEnded"},
-		Handle: func(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
-			e, err := reg.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-			if err != nil {
-				return err
-			}
-			return apply(ctx, tx, rec, e)
-		},
+		Handle:  projections.Decoded(reg, apply),
 	}
 }
 
-func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e any) error {
+func apply(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
 	var err error
 	switch e := e.(type) {
 	case order.OrderPlaced:
