@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"context"
-	"net/http/httptest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -11,8 +10,6 @@ import (
 	"selfcare/domain/membership"
 	"selfcare/eventstore"
 	"selfcare/internal/app"
-	"selfcare/internal/secrets"
-	"selfcare/internal/server"
 )
 
 // Member is a user declared on a contract for a test, signed in.
@@ -127,24 +124,9 @@ func (e *Env) StartAnother(opts ...Option) *Env {
 		t.Fatalf("testkit: second pool: %v", err)
 	}
 	t.Cleanup(pool.Close)
-	keys, err := secrets.FromSecret("test-secret-0123456789abcdef0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := server.Options{Config: e.Config, Pool: pool, Logger: testLogger(t), Keys: keys}
-	o.Config.DataDir = t.TempDir()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	srv, err := server.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
-	other := &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
+	cfg := e.Config
+	cfg.DataDir = t.TempDir()
+	other := start(t, cfg, pool, opts)
 	t.Cleanup(other.Stop)
 	return other
 }

@@ -61,23 +61,30 @@ func WithConfig(f func(*config.Config)) Option { return func(o *server.Options) 
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	fastHashes.Do(auth.UseFastHashesForTests)
-	pool := newPool(t)
+	e := start(t, config.Config{
+		AdminToken:      AdminToken,
+		AuditorToken:    AuditorToken,
+		DataDir:         t.TempDir(),
+		CaptchaDisabled: true,
+		MailFrom:        "selfcare@test.invalid",
+	}, newPool(t), opts)
+	t.Cleanup(func() {
+		e.Server.Drain() // long polls still in flight answer now, so Close does not wait for them
+		e.HTTP.Close()
+		e.Server.Stop()
+	})
+	return e
+}
+
+// start starts the production assembly with cfg on pool, changed by opts,
+// behind a test HTTP server; the caller stops it.
+func start(t testing.TB, cfg config.Config, pool *pgxpool.Pool, opts []Option) *Env {
+	t.Helper()
 	keys, err := secrets.FromSecret("test-secret-0123456789abcdef0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := server.Options{
-		Config: config.Config{
-			AdminToken:      AdminToken,
-			AuditorToken:    AuditorToken,
-			DataDir:         t.TempDir(),
-			CaptchaDisabled: true,
-			MailFrom:        "selfcare@test.invalid",
-		},
-		Pool:   pool,
-		Logger: testLogger(t),
-		Keys:   keys,
-	}
+	o := server.Options{Config: cfg, Pool: pool, Logger: testLogger(t), Keys: keys}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,11 +96,6 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
-	t.Cleanup(func() {
-		srv.Drain() // long polls still in flight answer now, so Close does not wait for them
-		hs.Close()
-		srv.Stop()
-	})
 	return &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
 }
 
