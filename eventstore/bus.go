@@ -87,7 +87,10 @@ func BusTx(ctx context.Context) (pgx.Tx, bool) {
 	if !ok {
 		return nil, false
 	}
-	if err := bt.guardInFlight(ctx); err != nil {
+	// The savepoint is not cut short by the handler's context: a query
+	// cancelled midway closes the connection under the subscriber's
+	// transaction, which then can neither ack nor roll back cleanly.
+	if err := bt.guardInFlight(context.WithoutCancel(ctx)); err != nil {
 		return nil, false
 	}
 	return bt.Tx, true

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,6 +259,64 @@ func TestBusTxCommitsWithTheAck(t *testing.T) {
 	}
 	msg.Ack()
 	assertExactlyOnce(t, "g", consumedBy(ctx, t, s, "g", 1), ids)
+}
+
+// endsOnceWatched is a context that ends the moment a query starts
+// watching it (its second Done call): a handler's context cancelled by a
+// shutdown while the handler is inside a query.
+type endsOnceWatched struct {
+	context.Context
+	calls atomic.Int32
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (c *endsOnceWatched) Done() <-chan struct{} {
+	if c.calls.Add(1) > 1 {
+		c.once.Do(func() { close(c.done) })
+	}
+	return c.done
+}
+
+func (c *endsOnceWatched) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// A handler whose context ends while BusTx takes the message's savepoint
+// (a shutdown) still gets a usable transaction: cancelling that query
+// would close the connection under the subscriber's transaction, which
+// could then neither ack nor commit.
+func TestBusTxSurvivesTheHandlersContextEndingMidway(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStore(t)
+	createConsumedTable(t, s)
+	msgs, _ := subscribe(t, s, "g", eventstore.TopicAll)
+	ids := appendSpread(t, s, 2, func(int) string { return "Tick" })
+
+	for i := range 2 {
+		var msg *message.Message
+		select {
+		case msg = <-msgs:
+		case <-ctx.Done():
+			t.Fatalf("message %d not delivered", i+1)
+		}
+		hctx := &endsOnceWatched{Context: msg.Context(), done: make(chan struct{})}
+		tx, ok := eventstore.BusTx(hctx)
+		if !ok {
+			t.Fatalf("message %d: BusTx found no usable transaction", i+1)
+		}
+		if _, err := tx.Exec(context.WithoutCancel(hctx), `INSERT INTO consumed (consumer_group, event_id) VALUES ('g', $1)`, msg.UUID); err != nil {
+			t.Fatalf("message %d: write in the bus transaction: %v", i+1, err)
+		}
+		msg.Ack()
+	}
+	assertExactlyOnce(t, "g", consumedBy(ctx, t, s, "g", 2), ids)
 }
 
 // A consumer that stops mid-stream, with a message handled (its writes
