@@ -33,6 +33,13 @@ func linkToken(t *testing.T, m testkit.Mail) string {
 	return found[0][1]
 }
 
+// resetPassword posts the password-reset form: the token and the new
+// password typed twice.
+func resetPassword(env *testkit.Env, token, password string) *testkit.Response {
+	return env.Post("/api/v1/password-resets", "", map[string]string{
+		"token": token, "new_password": password, "confirm_password": password})
+}
+
 // newUser creates a contract through the back office; its referent is a
 // new identity, who gets the access email. It returns the contract id,
 // the referent's login and email.
@@ -65,8 +72,7 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	if codes := r.FieldCodes(t); codes["new_password"] == "" || codes["confirm_password"] != "mismatch" {
 		t.Fatalf("policy errors: %s", r.Body)
 	}
-	r = testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": token, "new_password": login, "confirm_password": login}), http.StatusBadRequest)
+	r = testkit.Expect(t, resetPassword(env, token, login), http.StatusBadRequest)
 	if !strings.Contains(string(r.Body), "same_as_login") {
 		t.Fatalf("a password equal to the login: %s", r.Body)
 	}
@@ -75,13 +81,11 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	}
 
 	const first = "Premier.Mot-de-passe9"
-	r = testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": token, "new_password": first, "confirm_password": first}), http.StatusOK)
+	r = testkit.Expect(t, resetPassword(env, token, first), http.StatusOK)
 	if r.Map(t)["strength"] != "strong" {
 		t.Fatalf("strength: %s", r.Body)
 	}
-	testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": token, "new_password": "Another.Pass9", "confirm_password": "Another.Pass9"}), http.StatusGone)
+	testkit.Expect(t, resetPassword(env, token, "Another.Pass9"), http.StatusGone)
 	if set := smtp.Next(t, email); set.Subject != "Your password has been set" {
 		t.Fatalf("confirmation: %q", set.Subject)
 	}
@@ -153,13 +157,11 @@ func TestANewUserSetsAPasswordFromTheAccessEmailAndManagesTheirAccount(t *testin
 	}
 	reset := linkToken(t, resetMail)
 	const third = "Troisieme.Mdp5"
-	r = testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": reset, "new_password": third, "confirm_password": third}), http.StatusOK)
+	r = testkit.Expect(t, resetPassword(env, reset, third), http.StatusOK)
 	if r.Map(t)["strength"] != "strong" {
 		t.Fatalf("strength: %s", r.Body)
 	}
-	testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": reset, "new_password": "Quatrieme.Mdp5", "confirm_password": "Quatrieme.Mdp5"}), http.StatusGone)
+	testkit.Expect(t, resetPassword(env, reset, "Quatrieme.Mdp5"), http.StatusGone)
 	testkit.Expect(t, env.Get("/api/v1/me", token1), http.StatusUnauthorized)
 	env.SignIn(login, third)
 	if done := smtp.Next(t, newEmail); done.Subject != "Votre mot de passe a été modifié" {
@@ -190,10 +192,8 @@ func TestASetPasswordLinkExpiresAfter24Hours(t *testing.T) {
 	}
 	token := linkToken(t, access)
 	clk.Advance(24*time.Hour + time.Second)
-	testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": token, "new_password": "Premier.Mot-de-passe9", "confirm_password": "Premier.Mot-de-passe9"}), http.StatusGone)
-	testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": "not-a-token", "new_password": "Premier.Mot-de-passe9", "confirm_password": "Premier.Mot-de-passe9"}), http.StatusGone)
+	testkit.Expect(t, resetPassword(env, token, "Premier.Mot-de-passe9"), http.StatusGone)
+	testkit.Expect(t, resetPassword(env, "not-a-token", "Premier.Mot-de-passe9"), http.StatusGone)
 }
 
 func TestRecoveryFormsDoNotTellWhichAccountsExist(t *testing.T) {

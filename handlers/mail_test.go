@@ -43,8 +43,7 @@ func TestAFailingRelayDelaysOnlyItsEmailAndItIsRetried(t *testing.T) {
 	// The retried email is the same link: the token is derived again.
 	token := linkToken(t, aMail)
 	linkToken(t, bMail)
-	testkit.Expect(t, env.Post("/api/v1/password-resets", "", map[string]string{
-		"token": token, "new_password": "Nouveau.Mdp-42", "confirm_password": "Nouveau.Mdp-42"}), http.StatusOK)
+	testkit.Expect(t, resetPassword(env, token, "Nouveau.Mdp-42"), http.StatusOK)
 	var attempts int
 	if err := env.Pool.QueryRow(context.Background(), `SELECT attempts FROM mail_outbox WHERE recipient = $1 AND kind = 'password_reset'`, aEmail).Scan(&attempts); err != nil {
 		t.Fatal(err)
