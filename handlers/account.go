@@ -30,10 +30,7 @@ func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", app.ProfileETag(me.Login, identity.ProfileData{
-		Email: me.Email, Civility: me.Civility, LastName: me.LastName, FirstName: me.FirstName,
-		Phone: me.Phone, Mobile: me.Mobile, Language: me.Language,
-	}))
+	w.Header().Set("ETag", app.ProfileETag(me.Login, me.ProfileData))
 	writeJSON(w, http.StatusOK, me)
 }
 

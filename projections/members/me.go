@@ -13,14 +13,8 @@ import (
 
 // Me is the profile of a signed-in user (GET /me).
 type Me struct {
-	Login     string `json:"login"`
-	Email     string `json:"email"`
-	Civility  string `json:"civility"`
-	LastName  string `json:"last_name"`
-	FirstName string `json:"first_name"`
-	Phone     string `json:"phone"`
-	Mobile    string `json:"mobile"`
-	Language  string `json:"language"`
+	Login string `json:"login"`
+	identity.ProfileData
 	// Version is the identity stream's version (the ETag).
 	Version int64 `json:"-"`
 }
