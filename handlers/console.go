@@ -83,23 +83,13 @@ func (f ConsoleAPI) sendCode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f ConsoleAPI) setAPIPassword(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		CompanyAccount   string `json:"company_account"`
-		Email            string `json:"email"`
-		NewPassword      string `json:"new_password"`
-		ConfirmPassword  string `json:"confirm_password"`
-		VerificationCode string `json:"verification_code"`
-	}
+	var in app.APIPasswordForm
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
 		return
 	}
 	m := memberFrom(r.Context())
-	err := f.Credentials.SetAPIPassword(r.Context(), m.contractID, principalFrom(r.Context()).login, app.APIPasswordForm{
-		CompanyAccount: in.CompanyAccount, Email: in.Email, NewPassword: in.NewPassword,
-		ConfirmPassword: in.ConfirmPassword, VerificationCode: in.VerificationCode,
-	})
-	if err != nil {
+	if err := f.Credentials.SetAPIPassword(r.Context(), m.contractID, principalFrom(r.Context()).login, in); err != nil {
 		fail(w, r, err)
 		return
 	}

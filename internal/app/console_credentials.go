@@ -144,15 +144,16 @@ SELECT code_mac, issued_at, expires_at, attempts, used FROM verification_codes W
 	return proof, rejected, nil
 }
 
-// APIPasswordForm is the API password form (SPEC §5, two steps in one).
+// APIPasswordForm is the API password form (SPEC §5, two steps in one),
+// as typed in the web UI or an API body.
 type APIPasswordForm struct {
 	// CompanyAccount is the contract id typed in step 1; empty means the
 	// contract of the URL.
-	CompanyAccount   string
-	Email            string
-	NewPassword      string
-	ConfirmPassword  string
-	VerificationCode string
+	CompanyAccount   string `json:"company_account"`
+	Email            string `json:"email"`
+	NewPassword      string `json:"new_password"`
+	ConfirmPassword  string `json:"confirm_password"`
+	VerificationCode string `json:"verification_code"`
 }
 
 // SetAPIPassword sets login's API password on cid. It returns a
