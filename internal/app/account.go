@@ -158,22 +158,7 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 		return "", err
 	}
 	_, err = a.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		stream := identity.Stream(login)
-		var id identity.Identity
-		version, err := a.Load(ctx, tx, stream, &id)
-		if err != nil {
-			return err
-		}
-		now := a.Now()
-		events, err := id.SetPassword(identity.ReasonChange, now)
-		if err != nil {
-			return err
-		}
-		if err := saveCredential(ctx, tx, id.Login(), hash, now, auth.HashToken(keepToken)); err != nil {
-			return err
-		}
-		_, err = a.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...)
-		return err
+		return a.Sessions.setPasswordTx(ctx, tx, login, hash, identity.ReasonChange, auth.HashToken(keepToken))
 	})
 	if err != nil {
 		return "", err

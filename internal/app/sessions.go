@@ -126,7 +126,7 @@ func (s *Sessions) SetPassword(ctx context.Context, login, password, field strin
 	// and server reactions (a set-password link being sent) append to the
 	// same identity stream.
 	_, err = s.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		return s.setPasswordTx(ctx, tx, login, hash, reason)
+		return s.setPasswordTx(ctx, tx, login, hash, reason, nil)
 	})
 	if err != nil {
 		return "", err
@@ -134,7 +134,9 @@ func (s *Sessions) SetPassword(ctx context.Context, login, password, field strin
 	return strength, nil
 }
 
-func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, hash string, reason identity.PasswordReason) error {
+// setPasswordTx records login's new password hash in tx and revokes every
+// session of the user but the one whose token hash is keep (nil: all).
+func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, hash string, reason identity.PasswordReason, keep []byte) error {
 	stream := identity.Stream(login)
 	var id identity.Identity
 	version, err := s.Load(ctx, tx, stream, &id)
@@ -144,11 +146,12 @@ func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, 
 	if !id.Registered() {
 		return fmt.Errorf("%w: no such user", domain.ErrNotFound)
 	}
-	events, err := id.SetPassword(reason, s.Now())
+	now := s.Now()
+	events, err := id.SetPassword(reason, now)
 	if err != nil {
 		return err
 	}
-	if err := saveCredential(ctx, tx, id.Login(), hash, s.Now(), nil); err != nil {
+	if err := saveCredential(ctx, tx, id.Login(), hash, now, keep); err != nil {
 		return err
 	}
 	_, err = s.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...)
