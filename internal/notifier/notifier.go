@@ -138,6 +138,8 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 	var login, kind string
 	extra := map[string]string{}
 	recipient := ""
+	// contractID, when set, names the contract the email is about.
+	contractID := ""
 	switch e := e.(type) {
 	case identity.PasswordResetRequested:
 		login = e.Login
@@ -157,11 +159,7 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		if purpose == app.LinkAccess {
 			kind = mail.KindAccess
 			if contract != nil {
-				name, err := n.contractName(ctx, *contract)
-				if err != nil {
-					return mail.Job{}, false, err
-				}
-				extra["contract_id"], extra["contract_name"] = *contract, name
+				contractID = *contract
 			}
 		}
 		extra["expires_at"] = stamp(e.ExpiresAt)
@@ -178,26 +176,23 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 	case identity.LoginReminderRequested:
 		login, kind, recipient = e.Login, mail.KindLoginReminder, e.Email
 	case membership.ConsoleAccountProvisioned:
-		login, kind = e.Login, mail.KindConsoleAccess
-		name, err := n.contractName(ctx, e.ContractID)
-		if err != nil {
-			return mail.Job{}, false, err
-		}
-		extra["contract_id"], extra["contract_name"] = e.ContractID, name
+		login, kind, contractID = e.Login, mail.KindConsoleAccess, e.ContractID
 		extra["roles"] = strings.Join(e.Roles.Names(), ", ")
 	case console.VerificationCodeSent:
 		login, kind = e.Login, mail.KindVerificationCode
 	case order.OrderPlaced:
-		login, kind = e.PlacedBy, mail.KindOrderConfirmation
-		name, err := n.contractName(ctx, e.ContractID)
-		if err != nil {
-			return mail.Job{}, false, err
-		}
-		extra["contract_id"], extra["contract_name"] = e.ContractID, name
+		login, kind, contractID = e.PlacedBy, mail.KindOrderConfirmation, e.ContractID
 		extra["ref"], extra["name"], extra["service_code"] = e.Ref, e.Name(), e.ServiceCode
 		extra["placed_at"] = stamp(e.PlacedAt)
 	default:
 		return mail.Job{}, false, nil
+	}
+	if contractID != "" {
+		name, err := n.contractName(ctx, contractID)
+		if err != nil {
+			return mail.Job{}, false, err
+		}
+		extra["contract_id"], extra["contract_name"] = contractID, name
 	}
 	p, found, err := n.person(ctx, login)
 	if err != nil {
