@@ -1,7 +1,6 @@
 package eventstore_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/eventstore"
 	"selfcare/internal/clock"
@@ -29,17 +27,7 @@ func newStore(t testing.TB) *eventstore.Store {
 // default pool has as many connections as CPUs).
 func newStoreWithConns(t testing.TB, conns int32) *eventstore.Store {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testdb.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = conns
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return eventstore.New(pool, clock.Real{})
+	return eventstore.New(testdb.NewWithConns(t, conns), clock.Real{})
 }
 
 // newEvent returns an event with a fresh id and a small payload.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"selfcare/internal/bench"
 	"selfcare/internal/testdb"
 )
@@ -22,16 +20,7 @@ func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 // reports positive figures, the appends against a baseline, and the table
 // names each one with its target.
 func TestEventStoreMeasurementsRun(t *testing.T) {
-	cfg, err := pgxpool.ParseConfig(testdb.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 40
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testdb.NewWithConns(t, 40)
 	env := bench.NewEnv(pool, 200*time.Millisecond, slog.New(slog.DiscardHandler))
 	var out bytes.Buffer
 	var ours []bench.Measurement

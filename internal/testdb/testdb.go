@@ -89,10 +89,24 @@ func Main(m *testing.M) int {
 // call from parallel tests and from many test processes at once.
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	dbURL := NewURL(t)
+	return NewWithConns(t, 0)
+}
+
+// NewWithConns is New with a pool of at most conns connections (0: pgx's
+// default, as many as CPUs and at least 4), for tests whose goroutines
+// must really run concurrently in PostgreSQL.
+func NewWithConns(t testing.TB, conns int32) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(NewURL(t))
+	if err != nil {
+		t.Fatalf("testdb: pool config: %v", err)
+	}
+	if conns > 0 {
+		cfg.MaxConns = conns
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("testdb: open pool: %v", err)
 	}

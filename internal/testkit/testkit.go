@@ -104,17 +104,7 @@ func start(t testing.TB, cfg config.Config, pool *pgxpool.Pool, opts []Option) *
 // the projections and the requests (production pools have at least 20).
 func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testdb.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 12
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("open pool: %v", err)
-	}
-	t.Cleanup(pool.Close) // before the database is dropped
-	return pool
+	return testdb.NewWithConns(t, 12)
 }
 
 // testLogger logs to the test's output only when SELFCARE_TEST_LOG is set,
