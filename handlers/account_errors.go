@@ -10,16 +10,12 @@ import (
 )
 
 // failAccount is fail for the account and credential endpoints: it adds
-// Retry-After to a throttled answer (429) and maps the errors of package
-// app that have no domain sentinel.
+// Retry-After to a throttled answer (429).
 func failAccount(w http.ResponseWriter, r *http.Request, err error) {
 	var throttled *app.ThrottledError
-	switch {
-	case errors.As(err, &throttled):
+	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())))
 		err = fmt.Errorf("%w: %v", errThrottled, throttled)
-	case errors.Is(err, app.ErrProfileChanged):
-		err = fmt.Errorf("%w: %v", errPreconditionFail, err)
 	}
 	fail(w, r, err)
 }

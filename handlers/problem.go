@@ -29,7 +29,6 @@ type Problem struct {
 // Errors of the HTTP layer itself; domain errors are in package domain.
 var (
 	errThrottled        = errors.New("too many attempts")
-	errPreconditionFail = errors.New("the resource changed since you read it (If-Match does not match its ETag)")
 	errUnsupportedMedia = errors.New("the request body must be JSON (Content-Type: application/json)")
 )
 
@@ -50,7 +49,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, eventstore.ErrStreamNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, errPreconditionFail), errors.Is(err, app.ErrPreconditionFailed):
+	case errors.Is(err, app.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return http.StatusConflict, "conflict: changed concurrently, read it again and retry"

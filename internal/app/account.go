@@ -28,7 +28,7 @@ var ErrWrongCurrentPassword = fmt.Errorf("%w: the current password is wrong", do
 
 // ErrProfileChanged: the profile changed since the client read it (its
 // If-Match does not match the current ETag).
-var ErrProfileChanged = errors.New("the profile changed since you read it")
+var ErrProfileChanged = fmt.Errorf("%w: the profile changed since you read it", ErrPreconditionFailed)
 
 // ProfileETag is the entity tag of a profile: a digest of its content, so
 // that it changes exactly when what GET /me shows changes.
