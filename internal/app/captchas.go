@@ -43,11 +43,10 @@ func (c *Captchas) New(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	now := c.Now()
-	_, err = c.Store.Pool().Exec(ctx, `
-WITH gone AS (DELETE FROM captchas WHERE expires_at <= $4)
-INSERT INTO captchas (id, digits, expires_at) VALUES ($1, $2, $3)`,
-		id, captcha.RandomDigits(CaptchaDigits), now.Add(CaptchaValidity), now)
+	// Expired captchas are deleted by the hourly PurgeExpired, not here:
+	// they are refused whether or not their row is still there.
+	_, err = c.Store.Pool().Exec(ctx, `INSERT INTO captchas (id, digits, expires_at) VALUES ($1, $2, $3)`,
+		id, captcha.RandomDigits(CaptchaDigits), c.Now().Add(CaptchaValidity))
 	if err != nil {
 		return "", fmt.Errorf("new captcha: %w", err)
 	}
