@@ -51,7 +51,7 @@ func (f AccountAPI) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := f.Account.UpdateProfile(r.Context(), login, in.ProfilePatch, r.Header.Get("If-Match")); err != nil {
-		failAccount(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	f.writeMe(w, r)
@@ -70,7 +70,7 @@ func (f AccountAPI) password(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	strength, err := f.Account.ChangePassword(r.Context(), p.login, in.CurrentPassword, in.NewPassword, in.ConfirmPassword, p.token)
 	if err != nil {
-		failAccount(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

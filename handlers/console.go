@@ -72,7 +72,7 @@ func (f ConsoleAPI) sendCode(w http.ResponseWriter, r *http.Request) {
 	}
 	m := memberFrom(r.Context())
 	if err := f.Credentials.SendCode(r.Context(), m.contractID, principalFrom(r.Context()).login); err != nil {
-		failAccount(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"selfcare/domain"
@@ -28,7 +29,6 @@ type Problem struct {
 
 // Errors of the HTTP layer itself; domain errors are in package domain.
 var (
-	errThrottled        = errors.New("too many attempts")
 	errUnsupportedMedia = errors.New("the request body must be JSON (Content-Type: application/json)")
 )
 
@@ -57,7 +57,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, domain.ErrGone):
 		return http.StatusGone, "expired or already used"
-	case errors.Is(err, errThrottled):
+	case errors.As(err, new(*app.ThrottledError)):
 		return http.StatusTooManyRequests, "too many requests"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timed out"
@@ -67,9 +67,14 @@ func statusOf(err error) (int, string) {
 }
 
 // fail answers a request with the problem matching err. Server errors are
-// logged with the request id and answered without their details.
+// logged with the request id and answered without their details; a
+// throttled request is told when to try again (Retry-After).
 func fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, title := statusOf(err)
+	var throttled *app.ThrottledError
+	if errors.As(err, &throttled) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())))
+	}
 	p := Problem{
 		Type:     "about:blank",
 		Title:    title,

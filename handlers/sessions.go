@@ -29,7 +29,7 @@ func (f SessionsAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	token, expires, err := f.Sessions.SignIn(r.Context(), in.Login, in.Password)
 	if err != nil {
-		failAccount(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
