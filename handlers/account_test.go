@@ -307,6 +307,33 @@ func TestBruteForceSignInIsThrottled(t *testing.T) {
 	testkit.Expect(t, last, http.StatusTooManyRequests)
 }
 
+// Guessing the current password on the change-password form counts as
+// failed sign-ins: after five, even the right one is refused for a while,
+// and sign-in is throttled too.
+func TestGuessingTheCurrentPasswordIsThrottled(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewManual(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
+	env := testkit.New(t, testkit.WithClock(clk))
+	c := env.NewContract("C")
+	const next = "Nouveau.Mdp-2026"
+	change := func(current string) *testkit.Response {
+		return env.Put("/api/v1/me/password", c.ReferentToken, map[string]string{
+			"current_password": current, "new_password": next, "confirm_password": next})
+	}
+	for i := range 5 {
+		testkit.Expect(t, change(fmt.Sprintf("Guess.%d-pass", i)), http.StatusForbidden)
+	}
+	r := testkit.Expect(t, change(testkit.Password), http.StatusTooManyRequests)
+	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After = %q", ra)
+	}
+	testkit.Expect(t, env.Post("/api/v1/sessions", "", map[string]string{"login": c.ReferentLogin, "password": testkit.Password}), http.StatusTooManyRequests)
+
+	clk.Advance(15 * time.Minute)
+	testkit.Expect(t, change(testkit.Password), http.StatusOK)
+	env.SignIn(c.ReferentLogin, next)
+}
+
 func TestAccountWritesRefuseBadInputAndWriteNothing(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)

@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"selfcare/domain"
 	"selfcare/domain/identity"
@@ -127,28 +124,12 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	ip := ActorFrom(ctx).IP
-	if err := a.attempt(ctx, a.Sessions.Throttle, login, ip); err != nil {
+	_, ok, err := a.Sessions.checkPassword(ctx, login, current)
+	if err != nil {
 		return "", err
-	}
-	var stored string
-	err = a.Store.Pool().QueryRow(ctx, `SELECT password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		auth.CheckAgainstNothing(current)
-		return "", ErrWrongCurrentPassword
-	}
-	if err != nil {
-		return "", fmt.Errorf("change password: %w", err)
-	}
-	ok, err := auth.CheckPassword(stored, current)
-	if err != nil {
-		return "", fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
 		return "", ErrWrongCurrentPassword
-	}
-	if err := a.succeeded(ctx, login, ip); err != nil {
-		return "", err
 	}
 	if password == current {
 		return "", domain.Invalid("new_password", "same_as_current", "the new password must differ from the current one")

@@ -43,31 +43,46 @@ func (s *Sessions) ttl() time.Duration {
 // Too many attempts for the login or from the client's address get a
 // *ThrottledError, before any password check (see Throttle).
 func (s *Sessions) SignIn(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
-	ip := ActorFrom(ctx).IP
-	if err := s.attempt(ctx, s.Throttle, login, ip); err != nil {
+	realLogin, ok, err := s.checkPassword(ctx, login, password)
+	if err != nil {
 		return "", time.Time{}, err
-	}
-	var realLogin, hash string
-	err = s.Store.Pool().QueryRow(ctx, `
-SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&realLogin, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		auth.CheckAgainstNothing(password)
-		return "", time.Time{}, ErrBadCredentials
-	}
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
-	}
-	ok, err := auth.CheckPassword(hash, password)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
 	}
 	if !ok {
 		return "", time.Time{}, ErrBadCredentials
 	}
-	if err := s.succeeded(ctx, login, ip); err != nil {
-		return "", time.Time{}, err
-	}
 	return s.open(ctx, realLogin)
+}
+
+// checkPassword checks login's password under the sign-in throttle: too
+// many attempts get a *ThrottledError before any check, a right password
+// resets the login's count, and an unknown login costs the same time as a
+// wrong password. ok is false for both; realLogin is the login as
+// registered.
+func (s *Sessions) checkPassword(ctx context.Context, login, password string) (realLogin string, ok bool, err error) {
+	ip := ActorFrom(ctx).IP
+	if err := s.attempt(ctx, s.Throttle, login, ip); err != nil {
+		return "", false, err
+	}
+	var hash string
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&realLogin, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		auth.CheckAgainstNothing(password)
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("check password: %w", err)
+	}
+	if ok, err = auth.CheckPassword(hash, password); err != nil {
+		return "", false, fmt.Errorf("check password: %w", err)
+	}
+	if !ok {
+		return "", false, nil
+	}
+	if err := s.succeeded(ctx, login, ip); err != nil {
+		return "", false, err
+	}
+	return realLogin, true, nil
 }
 
 // open starts a session for login.
