@@ -193,34 +193,28 @@ func (p *Passwords) SendAccessLink(ctx context.Context, cause uuid.UUID, login, 
 	})
 }
 
-// LinkInfo is what a set-password token opens.
-type LinkInfo struct {
+// linkInfo is what a set-password token opens.
+type linkInfo struct {
 	LoginKey    string
-	Purpose     string
-	ContractID  string
 	RequestedAt time.Time
 	ExpiresAt   time.Time
 	UsedAt      *time.Time
 }
 
-// Link returns what the token of tokenHash opens; found is false for an
+// link returns what the token of tokenHash opens; found is false for an
 // unknown token.
-func (p *Passwords) Link(ctx context.Context, q eventstore.Querier, tokenHash []byte, forUpdate bool) (LinkInfo, bool, error) {
-	var l LinkInfo
-	var contract *string
-	sql := `SELECT login_key, purpose, contract_id, requested_at, expires_at, used_at FROM password_tokens WHERE token_hash = $1`
+func (p *Passwords) link(ctx context.Context, q eventstore.Querier, tokenHash []byte, forUpdate bool) (linkInfo, bool, error) {
+	var l linkInfo
+	sql := `SELECT login_key, requested_at, expires_at, used_at FROM password_tokens WHERE token_hash = $1`
 	if forUpdate {
 		sql += ` FOR UPDATE`
 	}
-	err := q.QueryRow(ctx, sql, tokenHash).Scan(&l.LoginKey, &l.Purpose, &contract, &l.RequestedAt, &l.ExpiresAt, &l.UsedAt)
+	err := q.QueryRow(ctx, sql, tokenHash).Scan(&l.LoginKey, &l.RequestedAt, &l.ExpiresAt, &l.UsedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return LinkInfo{}, false, nil
+		return linkInfo{}, false, nil
 	}
 	if err != nil {
-		return LinkInfo{}, false, fmt.Errorf("set-password link: %w", err)
-	}
-	if contract != nil {
-		l.ContractID = *contract
+		return linkInfo{}, false, fmt.Errorf("set-password link: %w", err)
 	}
 	return l, true, nil
 }
@@ -237,7 +231,7 @@ func (p *Passwords) Reset(ctx context.Context, token, password, confirm string) 
 		return "", domain.Invalid("token", "required", "the token of the set-password link is required")
 	}
 	hash := auth.HashToken(token)
-	link, found, err := p.Link(ctx, p.Store.Pool(), hash, false)
+	link, found, err := p.link(ctx, p.Store.Pool(), hash, false)
 	if err != nil {
 		return "", err
 	}
@@ -245,16 +239,10 @@ func (p *Passwords) Reset(ctx context.Context, token, password, confirm string) 
 	if !found || link.UsedAt != nil || !now.Before(link.ExpiresAt) {
 		return "", identity.ErrResetLinkInvalid
 	}
-	recs, err := p.Store.Load(ctx, identity.Stream(link.LoginKey), 0)
-	if err != nil {
-		return "", err
-	}
-	var id identity.Identity
-	if _, err := p.Fold(recs, &id); err != nil {
-		return "", err
-	}
+	// The login's key, not the login as registered: the two differ only
+	// in case, which the same-as-login rule ignores.
 	var v domain.ValidationError
-	strength, err := identity.CheckPassword("new_password", password, id.Login().String())
+	strength, err := identity.CheckPassword("new_password", password, link.LoginKey)
 	v.Merge("", err)
 	v.Merge("", identity.CheckPasswordConfirmation(password, confirm))
 	if err := v.Err(); err != nil {
@@ -265,7 +253,7 @@ func (p *Passwords) Reset(ctx context.Context, token, password, confirm string) 
 		return "", err
 	}
 	_, err = p.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		link, found, err := p.Link(ctx, tx.Pgx(), hash, true)
+		link, found, err := p.link(ctx, tx.Pgx(), hash, true)
 		if err != nil {
 			return err
 		}
