@@ -29,9 +29,8 @@ const (
 
 // Errors of the console credential commands.
 var (
-	ErrNoConsoleAccount  = fmt.Errorf("%w: you have no console account on this contract (no console role)", domain.ErrForbidden)
-	ErrWrongAPIPassword  = fmt.Errorf("%w: the API password is wrong", domain.ErrForbidden)
-	errVerificationUsage = errors.New("the verification code was not accepted")
+	ErrNoConsoleAccount = fmt.Errorf("%w: you have no console account on this contract (no console role)", domain.ErrForbidden)
+	ErrWrongAPIPassword = fmt.Errorf("%w: the API password is wrong", domain.ErrForbidden)
 )
 
 // ConsoleCredentials are the API credentials of a member's console account

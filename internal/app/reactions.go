@@ -25,11 +25,6 @@ type Reactions struct {
 	Credentials *ConsoleCredentials
 }
 
-// Handles lists the event types Handle reacts to.
-func (r *Reactions) Handles() []string {
-	return []string{"UserAddedToContract", "ConsoleAccountDeprovisioned"}
-}
-
 // Handle reacts to one stored event (others are ignored).
 func (r *Reactions) Handle(ctx context.Context, rec eventstore.Record) error {
 	switch rec.Type {
