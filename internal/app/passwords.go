@@ -109,27 +109,21 @@ func (p *Passwords) RemindLogin(ctx context.Context, email string) error {
 
 // anonymously runs fn, which reports whether the login or email it looked
 // up exists, and commits its work only if so. A concurrent change of the
-// identity is retried a few times.
+// identity is retried, as any command's. Unlike Execute it does not wait
+// for the read models: the answer must take as long whether or not the
+// account exists.
 func (p *Passwords) anonymously(ctx context.Context, fn func(tx *eventstore.Tx) (bool, error)) error {
-	for attempt := 0; ; attempt++ {
-		err := p.Store.Transact(ctx, func(tx *eventstore.Tx) error {
-			known, err := fn(tx)
-			if err != nil {
-				return err
-			}
-			if !known {
-				return errUnknownRollback
-			}
-			return markIdempotent(ctx, tx)
-		})
-		switch {
-		case errors.Is(err, errUnknownRollback):
-			return nil
-		case errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < 5:
-			continue
+	_, err := p.execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+		known, err := fn(tx)
+		if err == nil && !known {
+			return errUnknownRollback
 		}
 		return err
+	})
+	if errors.Is(err, errUnknownRollback) {
+		return nil
 	}
+	return err
 }
 
 // linkTime is the time of a link request, to the microsecond: the token
