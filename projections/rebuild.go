@@ -108,11 +108,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			if err != nil {
 				return err
 			}
-			pl := newPipeline(tx, p.Name)
-			n, err = r.apply(ctx, pl, p, page.Records, time.Now().Add(maxBatchDuration))
-			if err == nil {
-				err = pl.flush(ctx)
-			}
+			n, err = r.applyFlushed(ctx, tx, p, page.Records, time.Now().Add(maxBatchDuration))
 			if err != nil {
 				return err
 			}
@@ -153,12 +149,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 				return err
 			}
 			pos = page.Next
-			pl := newPipeline(tx, p.Name)
-			_, err = r.apply(ctx, pl, p, page.Records, time.Time{})
-			if err == nil {
-				err = pl.flush(ctx)
-			}
-			if err != nil {
+			if _, err := r.applyFlushed(ctx, tx, p, page.Records, time.Time{}); err != nil {
 				return err
 			}
 			report(len(page.Records))

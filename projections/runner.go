@@ -324,9 +324,9 @@ func (r *Runner) step(ctx context.Context, p Projector, f *follower) (caughtUp b
 	}
 	caughtUp = len(page.Records) < batchSize
 	reached := page.Next
-	if len(page.Records) == 0 && (reached <= checkpoint || !f.persistDue(reached)) {
+	if len(page.Records) == 0 && !f.persistDue(reached) {
 		// Nothing to write: the rollback ends the transaction.
-		r.advance(p.Name, max(from, reached))
+		r.advance(p.Name, reached)
 		return caughtUp, nil
 	}
 	pl := newPipeline(tx, p.Name)
@@ -395,6 +395,17 @@ func (r *Runner) apply(ctx context.Context, pl *pipeline, p Projector, recs []ev
 		}
 	}
 	return len(recs), nil
+}
+
+// applyFlushed is apply through a pipeline of its own, flushed before it
+// returns: for a transaction that sends nothing else with the writes.
+func (r *Runner) applyFlushed(ctx context.Context, tx pgx.Tx, p Projector, recs []eventstore.Record, deadline time.Time) (int, error) {
+	pl := newPipeline(tx, p.Name)
+	n, err := r.apply(ctx, pl, p, recs, deadline)
+	if err != nil {
+		return n, err
+	}
+	return n, pl.flush(ctx)
 }
 
 // handleBatchSize is how many events HandleBatch gets at most: the
