@@ -262,13 +262,16 @@ func newAppendArgs(stream string, events []Event) (appendArgs, error) {
 	return a, nil
 }
 
-// insert runs sql (appendSQL or appendAloneSQL) and returns where the
-// inserted events landed, and the transaction's base position.
-func (s *Store) insert(ctx context.Context, q Querier, sql string, a appendArgs, expected Expectation) (AppendResult, int64, error) {
-	args := []any{a.stream, a.ids, a.types, a.versions, a.data, a.metas, s.clock.Now(), int64(expected)}
-	if sql == appendAloneSQL && len(a.ids) == 1 {
-		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
-	}
+// args are the arguments of appendSQL and appendAloneSQL: the events as
+// arrays, one element each.
+func (a appendArgs) args(now time.Time, expected Expectation) []any {
+	return []any{a.stream, a.ids, a.types, a.versions, a.data, a.metas, now, int64(expected)}
+}
+
+// insert runs sql (appendSQL, appendAloneSQL or appendOneAloneSQL) with
+// args and returns where the inserted events landed, and the transaction's
+// base position.
+func (s *Store) insert(ctx context.Context, q Querier, sql string, args []any) (AppendResult, int64, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return AppendResult{}, 0, err
@@ -300,7 +303,12 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected Expecta
 	if err != nil {
 		return AppendResult{}, false, err
 	}
-	res, _, err := s.insert(ctx, s.pool, appendAloneSQL, a, expected)
+	sql, args := appendAloneSQL, a.args(s.clock.Now(), expected)
+	if len(events) == 1 {
+		// Scalars rather than one-element arrays: the common case, cheaper.
+		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
+	}
+	res, _, err := s.insert(ctx, s.pool, sql, args)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
@@ -334,7 +342,7 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, stream string, expected E
 	if err != nil {
 		return AppendResult{}, err
 	}
-	res, base, err := s.insert(ctx, tx, appendSQL, a, expected)
+	res, base, err := s.insert(ctx, tx, appendSQL, a.args(s.clock.Now(), expected))
 	if err != nil {
 		return AppendResult{}, s.appendError(ctx, stream, expected, err)
 	}
