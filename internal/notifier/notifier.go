@@ -28,6 +28,7 @@ import (
 	"selfcare/internal/auth"
 	"selfcare/internal/mail"
 	"selfcare/internal/secrets"
+	"selfcare/projections/members"
 )
 
 // Group is the notifier's bus consumer group.
@@ -95,28 +96,8 @@ func (n *Notifier) Handle(ctx context.Context, msg *message.Message) error {
 	return sp.Commit(bctx)
 }
 
-// person is who an email is for, from the members read model.
-type person struct {
-	login, email, language, civility, lastName, firstName string
-}
-
-func (p person) params() map[string]string {
-	return map[string]string{"login": p.login, "email": p.email, "civility": p.civility, "last_name": p.lastName, "first_name": p.firstName}
-}
-
-func (n *Notifier) person(ctx context.Context, login string) (person, bool, error) {
-	var p person
-	err := n.Pool.QueryRow(ctx, `
-SELECT login, email, language, civility, last_name, first_name FROM rm_members.identities WHERE login_key = $1`,
-		identity.LoginKey(login)).Scan(&p.login, &p.email, &p.language, &p.civility, &p.lastName, &p.firstName)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, false, nil
-	}
-	if err != nil {
-		return p, false, fmt.Errorf("notifier: identity %s: %w", login, err)
-	}
-	return p, true, nil
-}
+// members reads who an email is for from the members read model.
+func (n *Notifier) members() members.Queries { return members.Queries{Pool: n.Pool} }
 
 func (n *Notifier) contractName(ctx context.Context, cid string) (string, error) {
 	if cid == "" {
@@ -194,15 +175,15 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		}
 		extra["contract_id"], extra["contract_name"] = contractID, name
 	}
-	p, found, err := n.person(ctx, login)
-	if err != nil {
-		return mail.Job{}, false, err
-	}
-	if !found {
+	p, err := n.members().Identity(ctx, login)
+	if errors.Is(err, members.ErrNoIdentity) {
 		n.Logger.Warn("notifier: no identity to write to; no email", "position", rec.Position, "type", rec.Type)
 		return mail.Job{}, false, nil
 	}
-	lang := p.language
+	if err != nil {
+		return mail.Job{}, false, fmt.Errorf("notifier: %w", err)
+	}
+	lang := p.Language
 	if lang != "en" {
 		lang = "fr"
 	}
@@ -217,9 +198,10 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		}
 	}
 	if recipient == "" {
-		recipient = p.email
+		recipient = p.Email
 	}
-	params := p.params()
+	// Who the email is for, as the templates name it.
+	params := map[string]string{"login": p.Login, "email": p.Email, "civility": p.Civility, "last_name": p.LastName, "first_name": p.FirstName}
 	for k, v := range extra {
 		params[k] = v
 	}
