@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"selfcare/eventstore"
 )
 
-// Handler handles one message. Returning nil acknowledges it, in the same
-// transaction as whatever the handler wrote through eventstore.BusTx; an
-// error has it delivered again after a pause (a handler that cannot ever
-// succeed on a message must log it and return nil, or it blocks the group).
-type Handler func(ctx context.Context, msg *message.Message) error
+// Handler handles one event. Returning nil acknowledges it, in the same
+// transaction as whatever the handler wrote through eventstore.BusTx(ctx);
+// an error has it delivered again after a pause (a handler that cannot
+// ever succeed on an event must log it and return nil, or it blocks the
+// group).
+type Handler func(ctx context.Context, rec eventstore.Record) error
 
 // Run consumes eventstore.TopicAll as group until ctx ends.
 func Run(ctx context.Context, store *eventstore.Store, group string, logger *slog.Logger, handle Handler) {
@@ -59,9 +59,15 @@ func run(ctx context.Context, store *eventstore.Store, group string, logger *slo
 			}
 			// The handler's context carries the message's transaction and
 			// ends with ctx too, so a shutdown does not wait for it.
+			rec, err := eventstore.RecordFromMessage(msg)
+			if err != nil {
+				logger.Error("unreadable bus message; skipped", "event_id", msg.UUID, "err", err)
+				msg.Ack()
+				continue
+			}
 			hctx, cancel := context.WithCancel(msg.Context())
 			stop := context.AfterFunc(ctx, cancel)
-			err := handle(hctx, msg)
+			err = handle(hctx, rec)
 			stop()
 			cancel()
 			if err != nil {

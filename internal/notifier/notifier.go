@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -52,13 +51,8 @@ var emailing = map[string]bool{
 }
 
 // Handle is the consumer.Handler of the notifier.
-func (n *Notifier) Handle(ctx context.Context, msg *message.Message) error {
-	if !emailing[msg.Metadata.Get(eventstore.MetaType)] {
-		return nil
-	}
-	rec, err := eventstore.RecordFromMessage(msg)
-	if err != nil {
-		n.Logger.Error("notifier: unreadable bus message; skipped", "event_id", msg.UUID, "err", err)
+func (n *Notifier) Handle(ctx context.Context, rec eventstore.Record) error {
+	if !emailing[rec.Type] {
 		return nil
 	}
 	e, err := n.Registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)

@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
-	"selfcare/eventstore"
 	"selfcare/handlers"
 	"selfcare/internal/app"
 	"selfcare/internal/config"
@@ -75,16 +72,7 @@ func (a *Account) features(s *Server) []handlers.Feature {
 
 // start runs the reactions, the notifier and the mail sender.
 func (a *Account) start(ctx context.Context, s *Server) {
-	s.spawn(func() {
-		consumer.Run(ctx, s.Store, "reactions", s.Logger, func(ctx context.Context, msg *message.Message) error {
-			rec, err := eventstore.RecordFromMessage(msg)
-			if err != nil {
-				s.Logger.Error("reactions: unreadable bus message; skipped", "event_id", msg.UUID, "err", err)
-				return nil
-			}
-			return a.Reactions.Handle(ctx, rec)
-		})
-	})
+	s.spawn(func() { consumer.Run(ctx, s.Store, "reactions", s.Logger, a.Reactions.Handle) })
 	s.spawn(func() { consumer.Run(ctx, s.Store, notifier.Group, s.Logger, a.Notifier.Handle) })
 	s.spawn(func() { a.Sender.Run(ctx) })
 	s.spawn(func() {
