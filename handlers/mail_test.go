@@ -12,7 +12,6 @@ import (
 	"selfcare/domain/money"
 	"selfcare/domain/order"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 	"selfcare/internal/testkit"
 )
 
@@ -91,12 +90,7 @@ func TestAnOrderIsConfirmedByEmail(t *testing.T) {
 		Parameters: map[string]string{"region": "eu-west-0", "flavor": "c2.large"}, Price: monthly,
 		MonthlyPrice: &monthly, InitialPayment: &initial, DurationMonths: 24, PlacedBy: c.ReferentLogin, PlacedAt: time.Now().UTC(),
 	}
-	a := env.Server.App
-	ctx := app.WithActor(context.Background(), app.Actor{Kind: app.ActorUser, Login: c.ReferentLogin})
-	if _, err := a.Execute(ctx, app.RetryOnConflict, func(tx *eventstore.Tx) error {
-		_, err := a.Append(ctx, tx, "orders-"+c.ID, eventstore.Any, c.ID, placed)
-		return err
-	}); err != nil {
+	if _, err := env.History().Append(testkit.UserActor(c.ReferentLogin), testkit.OrdersStream(c.ID), c.ID, placed); err != nil {
 		t.Fatal(err)
 	}
 	m := smtp.NextMatching(t, c.ReferentLogin+"@example.com", func(m testkit.Mail) bool { return strings.Contains(m.Subject, "order") })
