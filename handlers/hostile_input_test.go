@@ -36,17 +36,8 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
 	a := env.NewContract("Hostile")
-	strongest := map[string]string{}
-	for _, s := range access.Sections {
-		ps := s.Profiles()
-		strongest[string(s)] = string(ps[len(ps)-1])
-		for _, p := range ps {
-			if p == access.Manager {
-				strongest[string(s)] = string(p)
-			}
-		}
-	}
-	member := env.AddSignedInUser(a, "hostile.", strongest, access.RoleAdmin)
+	// The strongest profile of every section, as the referent has.
+	member := env.AddSignedInUser(a, "hostile.", access.ReferentProfiles().Map(), access.RoleAdmin)
 
 	for _, row := range handlers.RightsTable() {
 		if row.Method == http.MethodGet || row.Method == http.MethodHead {
