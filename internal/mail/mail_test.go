@@ -100,10 +100,9 @@ func TestEmailsInBothLanguages(t *testing.T) {
 }
 
 func TestBackoffDoublesUpToAnHourWithJitter(t *testing.T) {
-	s := &Sender{}
 	want := time.Second
 	for n := 1; n <= 30; n++ {
-		d := s.backoff(n)
+		d := backoff(n)
 		if d < want || d > want+want/5 {
 			t.Fatalf("backoff(%d) = %v, want %v plus at most 20 %%", n, d, want)
 		}

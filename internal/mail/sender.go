@@ -24,27 +24,22 @@ type Sender struct {
 	Renderer  *Renderer
 	From      string
 	Logger    *slog.Logger
-	// PollInterval is how often the outbox is looked at (default 200 ms).
-	PollInterval time.Duration
-	// RetryBase is the first retry's delay, doubled at each failure up to
-	// RetryMax (defaults 1 s and 1 h); MaxAttempts failures mark the job
-	// failed (default 20, about a day).
-	RetryBase   time.Duration
-	RetryMax    time.Duration
-	MaxAttempts int
 }
 
 const (
 	batch = 20
 	lease = 2 * time.Minute
+	// pollInterval is how often the outbox is looked at.
+	pollInterval = 200 * time.Millisecond
+	// retryBase is the first retry's delay, doubled at each failure up to
+	// retryMax; maxAttempts failures mark the job failed (about a day).
+	retryBase   = time.Second
+	retryMax    = time.Hour
+	maxAttempts = 20
 )
 
 // Run delivers due jobs until ctx ends.
 func (s *Sender) Run(ctx context.Context) {
-	poll := s.PollInterval
-	if poll <= 0 {
-		poll = 200 * time.Millisecond
-	}
 	for ctx.Err() == nil {
 		n, err := s.SendDue(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -55,7 +50,7 @@ func (s *Sender) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(poll):
+		case <-time.After(pollInterval):
 		}
 	}
 }
@@ -109,17 +104,13 @@ func (s *Sender) deliver(ctx context.Context, j Job) {
 		return
 	}
 	attempts := j.Attempts + 1
-	maxAttempts := s.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 20
-	}
 	if attempts >= maxAttempts {
 		_, uerr := s.Pool.Exec(ctx, `UPDATE mail_outbox SET failed_at = $2, attempts = $3, lease_until = NULL, last_error = $4 WHERE id = $1`,
 			j.ID, now, attempts, err.Error())
 		log.Error("mail given up", "err", err, "update_err", uerr)
 		return
 	}
-	delay := s.backoff(attempts)
+	delay := backoff(attempts)
 	_, uerr := s.Pool.Exec(ctx, `UPDATE mail_outbox SET next_attempt_at = $2, attempts = $3, lease_until = NULL, last_error = $4 WHERE id = $1`,
 		j.ID, now.Add(delay), attempts, err.Error())
 	log.Warn("mail not sent; will retry", "err", err, "retry_in", delay, "update_err", uerr)
@@ -137,20 +128,14 @@ func (s *Sender) send(ctx context.Context, j Job) error {
 	return s.Transport.Send(ctx, msg)
 }
 
-// backoff is the delay before attempt n+1: RetryBase·2^(n-1), capped, with
-// up to 20 % jitter so that jobs failed together do not retry together.
-func (s *Sender) backoff(n int) time.Duration {
-	base, most := s.RetryBase, s.RetryMax
-	if base <= 0 {
-		base = time.Second
-	}
-	if most <= 0 {
-		most = time.Hour
-	}
-	d := base
-	for i := 1; i < n && d < most; i++ {
+// backoff is the delay before attempt n+1: retryBase·2^(n-1), capped at
+// retryMax, with up to 20 % jitter so that jobs failed together do not
+// retry together.
+func backoff(n int) time.Duration {
+	d := retryBase
+	for i := 1; i < n && d < retryMax; i++ {
 		d *= 2
 	}
-	d = min(d, most)
+	d = min(d, retryMax)
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }

@@ -51,9 +51,11 @@ func messageID() string {
 // SMTP sends through a relay (SELFCARE_SMTP_ADDR, host:port), with STARTTLS
 // when the relay offers it.
 type SMTP struct {
-	Addr    string
-	Timeout time.Duration
+	Addr string
 }
+
+// smtpTimeout bounds a relay's connection and each of its commands.
+const smtpTimeout = 30 * time.Second
 
 // Send delivers m.
 func (s SMTP) Send(ctx context.Context, m *gomail.Msg) error {
@@ -65,12 +67,8 @@ func (s SMTP) Send(ctx context.Context, m *gomail.Msg) error {
 	if err != nil {
 		return fmt.Errorf("SMTP port %q: %w", portStr, err)
 	}
-	timeout := s.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
 	c, err := gomail.NewClient(host, gomail.WithPort(port), gomail.WithTLSPolicy(gomail.TLSOpportunistic),
-		gomail.WithTimeout(timeout), gomail.WithHELO("selfcare"))
+		gomail.WithTimeout(smtpTimeout), gomail.WithHELO("selfcare"))
 	if err != nil {
 		return err
 	}
