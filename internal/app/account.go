@@ -46,14 +46,9 @@ func ProfileETag(login string, p identity.ProfileData) string {
 // identity has it, and a *domain.ValidationError for bad fields.
 func (a *Account) UpdateProfile(ctx context.Context, login string, patch identity.ProfilePatch, ifMatch string) error {
 	_, err := a.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		stream := identity.Stream(login)
-		var id identity.Identity
-		version, err := a.Load(ctx, tx, stream, &id)
+		stream, id, version, err := a.loadRegistered(ctx, tx, login)
 		if err != nil {
 			return err
-		}
-		if !id.Registered() {
-			return fmt.Errorf("%w: no such user", domain.ErrNotFound)
 		}
 		if ifMatch != "" && ifMatch != "*" && ifMatch != ProfileETag(id.Login().String(), id.Profile()) {
 			return ErrProfileChanged

@@ -2,10 +2,27 @@ package app
 
 import (
 	"context"
+	"fmt"
 
+	"selfcare/domain"
 	"selfcare/domain/identity"
 	"selfcare/eventstore"
 )
+
+// loadRegistered loads the identity of login in tx, with its stream and
+// version; domain.ErrNotFound when no identity is registered under it.
+func (a *App) loadRegistered(ctx context.Context, tx *eventstore.Tx, login string) (string, identity.Identity, int64, error) {
+	stream := identity.Stream(login)
+	var id identity.Identity
+	version, err := a.Load(ctx, tx, stream, &id)
+	if err != nil {
+		return "", id, 0, err
+	}
+	if !id.Registered() {
+		return "", id, 0, fmt.Errorf("%w: no such user", domain.ErrNotFound)
+	}
+	return stream, id, version, nil
+}
 
 // resolveIdentity finds or registers the identity of a person being added
 // to a contract. SPEC §1: the email identifies the person; if it already

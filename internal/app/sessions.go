@@ -152,14 +152,9 @@ func (s *Sessions) SetPassword(ctx context.Context, login, password, field strin
 // setPasswordTx records login's new password hash in tx and revokes every
 // session of the user but the one whose token hash is keep (nil: all).
 func (s *Sessions) setPasswordTx(ctx context.Context, tx *eventstore.Tx, login, hash string, reason identity.PasswordReason, keep []byte) error {
-	stream := identity.Stream(login)
-	var id identity.Identity
-	version, err := s.Load(ctx, tx, stream, &id)
+	stream, id, version, err := s.loadRegistered(ctx, tx, login)
 	if err != nil {
 		return err
-	}
-	if !id.Registered() {
-		return fmt.Errorf("%w: no such user", domain.ErrNotFound)
 	}
 	now := s.Now()
 	events, err := id.SetPassword(reason, now)
