@@ -11,6 +11,7 @@ import (
 
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/identity"
 	"selfcare/internal/app"
 	"selfcare/internal/auth"
 )
@@ -36,7 +37,7 @@ type principal struct {
 func (p principal) id(r *http.Request) string {
 	switch p.kind {
 	case userPrincipal:
-		return "user:" + strings.ToLower(p.login)
+		return "user:" + identity.LoginKey(p.login)
 	case operatorPrincipal:
 		return "operator"
 	case auditorPrincipal:

@@ -68,7 +68,7 @@ func (p *Passwords) RequestReset(ctx context.Context, login string) error {
 		case err != nil:
 			return false, err
 		}
-		return known, p.issueLink(ctx, tx, stream, version, strings.ToLower(login), LinkReset, "", uuid.Nil, events)
+		return known, p.issueLink(ctx, tx, stream, version, identity.LoginKey(login), LinkReset, "", uuid.Nil, events)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,7 +94,7 @@ func (s *Sessions) open(ctx context.Context, realLogin string) (token string, ex
 	expires = now.Add(s.ttl())
 	_, err = s.Store.Pool().Exec(ctx, `
 INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip) VALUES ($1, $2, $3, $4, $5, $6)`,
-		tokenHash, strings.ToLower(realLogin), realLogin, now, expires, ActorFrom(ctx).IP)
+		tokenHash, identity.LoginKey(realLogin), realLogin, now, expires, ActorFrom(ctx).IP)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
 	}
