@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +111,22 @@ func (s *SMTPServer) NextMatching(t testing.TB, addr string, match func(Mail) bo
 		t.Fatalf("no matching email to %s within 20 s (received: %s)", addr, s.summary())
 	}
 	return m
+}
+
+// sixDigits matches a verification code.
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// NextCode waits for the next verification email to addr and returns its
+// code, its only 6-digit number (the test fails unless there is exactly
+// one), and the email.
+func (s *SMTPServer) NextCode(t testing.TB, addr string) (string, Mail) {
+	t.Helper()
+	m := s.NextMatching(t, addr, func(m Mail) bool { return m.Subject == "Your verification code" })
+	codes := sixDigits.FindAllString(m.Text, -1)
+	if len(codes) != 1 {
+		t.Fatalf("the verification email has %d 6-digit numbers, want 1:\n%s", len(codes), m.Text)
+	}
+	return codes[0], m
 }
 
 // NextWithin is Next with a timeout, reporting false when none came.
