@@ -10,7 +10,7 @@ import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { listView } from './list.js';
 import {
-  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, problemText, confirmDialog,
+  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText, confirmDialog,
 } from './forms.js';
 import * as fmt from './format.js';
 
@@ -57,18 +57,7 @@ function codeStep(ctx, prefix, email, onSent) {
     h('h3', {}, t('console.step_code')),
     h('p', {}, email ? t('console.code_intro', { email }) : t('console.code_intro_no_email')), box,
     cap.el, h('div', { class: 'buttons' }, send));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    hush(box);
-    try {
-      await busy(send, request('POST', api(ctx, 'verification-codes'), { body: cap.value() }));
-      onSent();
-    } catch (e) {
-      showErrors(form, box, e);
-      cap.reload();
-    }
-  });
+  onCaptchaPost(form, box, send, cap, api(ctx, 'verification-codes'), () => ({}), onSent);
   return form;
 }
 
