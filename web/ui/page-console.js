@@ -169,14 +169,13 @@ function apiPasswordBlock(ctx, email) {
 function accessKeysBlock(ctx, email) {
   const box = alertBox('access-keys-message');
   const count = h('p', { class: 'hint', id: 'access-keys-count' });
-  let keys = [];
   const list = listView({
     id: 'access-keys-list',
     plain: true,
     key: (k) => k.access_key_id,
     load: async () => {
       const res = await get(api(ctx, 'access-keys'));
-      keys = Array.isArray(res) ? res : (res && res.items) || [];
+      const keys = Array.isArray(res) ? res : (res && res.items) || [];
       count.textContent = t(keys.length >= MAX_KEYS ? 'console.keys_full' : 'console.keys_count', { n: keys.length, max: MAX_KEYS });
       return keys;
     },
