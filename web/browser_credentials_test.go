@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,20 +18,6 @@ import (
 
 	"selfcare/internal/testkit"
 )
-
-var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
-
-// verificationCode reads the code of the next verification email to addr:
-// its only 6-digit number.
-func (f *fixture) verificationCode(t *testing.T, addr string) string {
-	t.Helper()
-	m := f.mail.NextMatching(t, addr, func(m testkit.Mail) bool { return m.Subject == "Your verification code" })
-	codes := sixDigits.FindAllString(m.Text, -1)
-	if len(codes) != 1 {
-		t.Fatalf("the verification email has %d 6-digit numbers, want 1:\n%s", len(codes), m.Text)
-	}
-	return codes[0]
-}
 
 // allowClipboard lets the tab's page use the clipboard as a focused page
 // whose user allowed it would.
@@ -107,7 +92,7 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 	if got := tb.text(`#api-password-code-sent`); !strings.HasPrefix(got, "A 6-digit code was sent to "+email+".") {
 		t.Errorf("after sending the code: %q", got)
 	}
-	code := f.verificationCode(t, email)
+	code, _ := f.mail.NextCode(t, email)
 	// Step 2: the server's field errors show next to their fields, and a
 	// refused form does not spend the code.
 	if got := eval[string](tb, `document.querySelector('#api-password-email').value`); got != email {
@@ -158,7 +143,8 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 		tb.click(`#access-key-send-code`)
 		tb.visible(`#access-key-form`)
 		tb.fill(`#access-key-api_password`, apiPassword)
-		tb.fill(`#access-key-verification_code`, f.verificationCode(t, email))
+		code, _ := f.mail.NextCode(t, email)
+		tb.fill(`#access-key-verification_code`, code)
 		tb.click(`#access-key-submit`)
 	}
 	tb.allowClipboard()

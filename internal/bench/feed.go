@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"time"
 
@@ -15,8 +14,6 @@ import (
 
 	"selfcare/eventstore"
 	"selfcare/internal/config"
-	"selfcare/internal/secrets"
-	"selfcare/internal/server"
 )
 
 // feedEvents is how many events the feed measurement appends and reads.
@@ -45,12 +42,7 @@ func FeedThroughput(limit int) Measurement {
 		}
 
 		const token = "bench-auditor-token-0123456789"
-		keys, err := secrets.FromSecret("bench-" + randomHex(16))
-		if err != nil {
-			return nil, err
-		}
-		srv, err := server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys,
-			Config: config.Config{DataDir: os.TempDir(), AuditorToken: token}})
+		srv, err := newServer(env, config.Config{AuditorToken: token})
 		if err != nil {
 			return nil, err
 		}

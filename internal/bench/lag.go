@@ -13,7 +13,6 @@ import (
 
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
-	"selfcare/internal/secrets"
 	"selfcare/internal/server"
 	"selfcare/projections"
 )
@@ -57,7 +56,7 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 func ProjectionLagOfAllReadModels(writers int) Measurement {
 	return projectionLag("projection lag, all read models", writers, 0,
 		func() ([]projections.Projector, error) {
-			keys, err := secrets.FromSecret("bench-" + randomHex(16))
+			keys, err := newKeys()
 			if err != nil {
 				return nil, err
 			}

@@ -269,6 +269,20 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// newKeys returns server keys from a random secret of the bench's own.
+func newKeys() (*secrets.Keys, error) { return secrets.FromSecret("bench-" + randomHex(16)) }
+
+// newServer builds (without starting it) a server on env's database with
+// new keys and cfg, its data directory the system's temporary one.
+func newServer(env *Env, cfg config.Config) (*server.Server, error) {
+	keys, err := newKeys()
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = os.TempDir()
+	return server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys, Config: cfg})
+}
+
 // OrdersOverHTTP is MeasureOrders as a `selfcare bench` measurement: a
 // whole server on the bench database, clients HTTP clients each ordering on
 // a contract of their own, then all of them on one shared contract, beside
@@ -276,11 +290,7 @@ func randomHex(n int) string {
 func OrdersOverHTTP(clients int) Measurement {
 	name := fmt.Sprintf("orders over HTTP, %d clients", clients)
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		keys, err := secrets.FromSecret("bench-" + randomHex(16))
-		if err != nil {
-			return nil, err
-		}
-		srv, err := server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys, Config: config.Config{DataDir: os.TempDir()}})
+		srv, err := newServer(env, config.Config{})
 		if err != nil {
 			return nil, err
 		}

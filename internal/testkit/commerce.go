@@ -134,6 +134,7 @@ func (e *Env) StartAnother(opts ...Option) *Env {
 // Stop stops the server of e (its HTTP server and background workers), as
 // a process that exits; the database stays. Calling it again does nothing.
 func (e *Env) Stop() {
+	e.Server.Drain() // long polls still in flight answer now, so Close does not wait for them
 	e.HTTP.Close()
 	e.Server.Stop()
 }

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 
+	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/membership"
 	"selfcare/eventstore"
@@ -15,22 +16,14 @@ import (
 // It stands in for the users API in tests of console features.
 func (e *Env) GrantConsoleRoles(contractID, login string, roles ...string) {
 	e.T.Helper()
-	e.appendDirect(func(ctx context.Context, a *app.App, tx *eventstore.Tx) error {
-		stream := membership.Stream(contractID, login)
-		var m membership.Membership
-		version, err := a.Load(ctx, tx, stream, &m)
-		if err != nil {
-			return err
-		}
-		console, err := access.NewConsoleRoles(roles, nil)
-		if err != nil {
-			return err
-		}
-		events, err := m.ChangeRoles(membership.ChangeRoles{By: membership.AllRoles, Profiles: m.Roles().Profiles, Console: console}, a.Now())
-		if err != nil {
-			return err
-		}
-		_, err = a.Append(ctx, tx, stream, eventstore.Exactly(version), contractID, events...)
-		return err
-	})
+	console, err := access.NewConsoleRoles(roles, nil)
+	if err == nil {
+		operator := app.Actor{Kind: app.ActorOperator, Login: "operator"}
+		err = decide(e.History(), operator, membership.Stream(contractID, login), contractID, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
+			return m.ChangeRoles(membership.ChangeRoles{By: membership.AllRoles, Profiles: m.Roles().Profiles, Console: console}, e.Server.App.Now())
+		})
+	}
+	if err != nil {
+		e.T.Fatal(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,6 @@ type SMTPServer struct {
 	mu       sync.Mutex
 	received []Mail
 	taken    []bool
-	refuse   int
 	refuseTo map[string]refusal
 	refused  int
 	changed  chan struct{}
@@ -35,12 +35,10 @@ type SMTPServer struct {
 
 // Mail is a message the server received, decoded.
 type Mail struct {
-	From    string
 	To      []string
 	Raw     string
 	Subject string
 	Text    string // the body, transfer encoding undone
-	Header  mail.Header
 }
 
 // StartSMTP starts a server on a free loopback port; it stops at cleanup.
@@ -67,14 +65,6 @@ func WithSMTP(s *SMTPServer) Option {
 	return func(o *server.Options) {
 		o.Config.SMTPAddr = s.Addr
 	}
-}
-
-// RefuseNext makes the server refuse the next n messages with a
-// temporary failure (451), as a relay that is down would.
-func (s *SMTPServer) RefuseNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuse = n
 }
 
 // refusal is how many more messages to an address to refuse, and which.
@@ -105,7 +95,7 @@ func (s *SMTPServer) Refused() int {
 // call returned, and returns it.
 func (s *SMTPServer) Next(t testing.TB, addr string) Mail {
 	t.Helper()
-	m, ok := s.next(addr, 20*time.Second)
+	m, ok := s.nextMatching(addr, nil, 20*time.Second)
 	if !ok {
 		t.Fatalf("no email to %s within 20 s (received: %s)", addr, s.summary())
 	}
@@ -123,12 +113,24 @@ func (s *SMTPServer) NextMatching(t testing.TB, addr string, match func(Mail) bo
 	return m
 }
 
-// NextWithin is Next with a timeout, reporting false when none came.
-func (s *SMTPServer) NextWithin(addr string, d time.Duration) (Mail, bool) {
-	return s.next(addr, d)
+// sixDigits matches a verification code.
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// NextCode waits for the next verification email to addr and returns its
+// code, its only 6-digit number (the test fails unless there is exactly
+// one), and the email.
+func (s *SMTPServer) NextCode(t testing.TB, addr string) (string, Mail) {
+	t.Helper()
+	m := s.NextMatching(t, addr, func(m Mail) bool { return m.Subject == "Your verification code" })
+	codes := sixDigits.FindAllString(m.Text, -1)
+	if len(codes) != 1 {
+		t.Fatalf("the verification email has %d 6-digit numbers, want 1:\n%s", len(codes), m.Text)
+	}
+	return codes[0], m
 }
 
-func (s *SMTPServer) next(addr string, d time.Duration) (Mail, bool) {
+// NextWithin is Next with a timeout, reporting false when none came.
+func (s *SMTPServer) NextWithin(addr string, d time.Duration) (Mail, bool) {
 	return s.nextMatching(addr, nil, d)
 }
 
@@ -176,10 +178,7 @@ func (s *SMTPServer) summary() string {
 func (s *SMTPServer) deliver(m Mail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	refuse := s.refuse > 0
-	if refuse {
-		s.refuse--
-	}
+	refuse := false
 	for _, to := range m.To {
 		if r := s.refuseTo[strings.ToLower(to)]; r.n > 0 && strings.Contains(m.Subject, r.subject) {
 			r.n--
@@ -199,18 +198,13 @@ func (s *SMTPServer) deliver(m Mail) error {
 }
 
 type smtpSession struct {
-	s    *SMTPServer
-	from string
-	to   []string
+	s  *SMTPServer
+	to []string
 }
 
-func (ss *smtpSession) Reset()        { ss.from, ss.to = "", nil }
-func (ss *smtpSession) Logout() error { return nil }
-
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	ss.from = from
-	return nil
-}
+func (ss *smtpSession) Reset()                               { ss.to = nil }
+func (ss *smtpSession) Logout() error                        { return nil }
+func (ss *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.to = append(ss.to, to)
@@ -222,12 +216,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := Mail{From: ss.from, To: append([]string(nil), ss.to...), Raw: string(raw)}
+	m := Mail{To: append([]string(nil), ss.to...), Raw: string(raw)}
 	parsed, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "unparsable message: " + err.Error()}
 	}
-	m.Header = parsed.Header
 	if m.Subject, err = new(mime.WordDecoder).DecodeHeader(parsed.Header.Get("Subject")); err != nil {
 		m.Subject = parsed.Header.Get("Subject")
 	}

@@ -68,11 +68,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		CaptchaDisabled: true,
 		MailFrom:        "selfcare@test.invalid",
 	}, newPool(t), opts)
-	t.Cleanup(func() {
-		e.Server.Drain() // long polls still in flight answer now, so Close does not wait for them
-		e.HTTP.Close()
-		e.Server.Stop()
-	})
+	t.Cleanup(e.Stop)
 	return e
 }
 

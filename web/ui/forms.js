@@ -164,6 +164,24 @@ export function onNewPassword(form, box, pw, confirm, send) {
   });
 }
 
+// onCaptchaPost makes form, on submit, clear its errors and POST to path
+// its fields() with the answer to captcha cap, submit busy meanwhile, then
+// run sent(); on a failure it shows the errors and a new captcha.
+export function onCaptchaPost(form, box, submit, cap, path, fields, sent) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    hush(box);
+    try {
+      await busy(submit, request('POST', path, { body: { ...fields(), ...cap.value() } }));
+      sent();
+    } catch (e) {
+      showErrors(form, box, e);
+      cap.reload();
+    }
+  });
+}
+
 // showPasswords is the "show passwords in clear" checkbox for controls.
 export function showPasswords(id, ...controls) {
   const box = h('input', { type: 'checkbox', id, onchange: () => controls.forEach((c) => { c.type = box.checked ? 'text' : 'password'; }) });

@@ -5,7 +5,7 @@ import { h } from './dom.js';
 import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
-import { field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, problemText } from './forms.js';
+import { field, input, alertBox, say, hush, showErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText } from './forms.js';
 import { signedIn } from './app.js';
 
 function welcome() {
@@ -74,18 +74,8 @@ function captchaRequest({ id, path, prefix, field: name, label, attrs }) {
     h('p', {}, t(`${prefix}_intro`)), box,
     field(t(label), value, { required: true }), cap.el,
     h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button' }, t('action.back')), submit));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    hush(box);
-    try {
-      await busy(submit, request('POST', path, { body: { [name]: value.value.trim(), ...cap.value() } }));
-      form.replaceWith(done(t(`${prefix}_sent_title`), t(`${prefix}_sent`)));
-    } catch (e) {
-      showErrors(form, box, e);
-      cap.reload();
-    }
-  });
+  onCaptchaPost(form, box, submit, cap, path, () => ({ [name]: value.value.trim() }),
+    () => form.replaceWith(done(t(`${prefix}_sent_title`), t(`${prefix}_sent`))));
   return form;
 }
 

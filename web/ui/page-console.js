@@ -10,7 +10,7 @@ import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { listView } from './list.js';
 import {
-  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, problemText, confirmDialog,
+  field, input, alertBox, say, hush, showErrors, clearErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText, confirmDialog,
 } from './forms.js';
 import * as fmt from './format.js';
 
@@ -57,18 +57,7 @@ function codeStep(ctx, prefix, email, onSent) {
     h('h3', {}, t('console.step_code')),
     h('p', {}, email ? t('console.code_intro', { email }) : t('console.code_intro_no_email')), box,
     cap.el, h('div', { class: 'buttons' }, send));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    hush(box);
-    try {
-      await busy(send, request('POST', api(ctx, 'verification-codes'), { body: cap.value() }));
-      onSent();
-    } catch (e) {
-      showErrors(form, box, e);
-      cap.reload();
-    }
-  });
+  onCaptchaPost(form, box, send, cap, api(ctx, 'verification-codes'), () => ({}), onSent);
   return form;
 }
 
@@ -180,14 +169,13 @@ function apiPasswordBlock(ctx, email) {
 function accessKeysBlock(ctx, email) {
   const box = alertBox('access-keys-message');
   const count = h('p', { class: 'hint', id: 'access-keys-count' });
-  let keys = [];
   const list = listView({
     id: 'access-keys-list',
     plain: true,
     key: (k) => k.access_key_id,
     load: async () => {
       const res = await get(api(ctx, 'access-keys'));
-      keys = Array.isArray(res) ? res : (res && res.items) || [];
+      const keys = Array.isArray(res) ? res : (res && res.items) || [];
       count.textContent = t(keys.length >= MAX_KEYS ? 'console.keys_full' : 'console.keys_count', { n: keys.length, max: MAX_KEYS });
       return keys;
     },

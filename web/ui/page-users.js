@@ -153,13 +153,12 @@ function wizard({ id, title, steps, summary, submit, finishLabel }) {
   return form;
 }
 
-// addedText tells the outcome of an addition: the user added, or the
-// existing identity whose email was given, used instead of the login typed
-// (SPEC §1; the API says so with existing_identity).
-function addedText(data, body) {
-  return data.existing_identity
-    ? t('users.added_existing', { login: data.login, email: body.email })
-    : t('users.added', { login: data.login });
+// notifyAdded tells the outcome of an addition: the user added, or (as
+// information) the existing identity whose email was given, used instead
+// of the login typed (SPEC §1; the API says so with existing_identity).
+function notifyAdded(data, body) {
+  if (data.existing_identity) notify('info', t('users.added_existing', { login: data.login, email: body.email }));
+  else notify('ok', t('users.added', { login: data.login }));
 }
 
 const personField = (n) => ['civility', 'last_name', 'first_name', 'login', 'email', 'phone', 'mobile', 'language'].includes(n);
@@ -193,7 +192,7 @@ export async function add(ctx) {
     submit: async () => {
       const body = { ...personValue(form, { withLogin: true }), profiles: profilesValue(form), console: consoleValue(form) };
       const { data } = await request('POST', api(ctx, 'users'), { body, idempotencyKey: true });
-      notify(data.existing_identity ? 'info' : 'ok', addedText(data, body));
+      notifyAdded(data, body);
       go(link(['contracts', ctx.cid, 'users']));
     },
   });
@@ -219,7 +218,7 @@ export async function addConsole(ctx) {
     submit: async () => {
       const body = { ...personValue(form, { withLogin: true }), console: consoleValue(form) };
       const { data } = await request('POST', api(ctx, 'console-users'), { body, idempotencyKey: true });
-      notify(data.existing_identity ? 'info' : 'ok', addedText(data, body));
+      notifyAdded(data, body);
       go(link(['contracts', ctx.cid, 'console-users']));
     },
   });
