@@ -7,7 +7,6 @@ import (
 	"selfcare/domain/access"
 	"selfcare/domain/membership"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 )
 
 // GrantConsoleRoles gives a member of a contract console roles through the
@@ -18,8 +17,7 @@ func (e *Env) GrantConsoleRoles(contractID, login string, roles ...string) {
 	e.T.Helper()
 	console, err := access.NewConsoleRoles(roles, nil)
 	if err == nil {
-		operator := app.Actor{Kind: app.ActorOperator, Login: "operator"}
-		err = decide(e.History(), operator, membership.Stream(contractID, login), contractID, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
+		err = decide(e.History(), OperatorActor(), membership.Stream(contractID, login), contractID, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
 			return m.ChangeRoles(membership.ChangeRoles{By: membership.AllRoles, Profiles: m.Roles().Profiles, Console: console}, e.Server.App.Now())
 		})
 	}
