@@ -12,8 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"selfcare/internal/clock"
 )
 
 // positionBits is how many low bits of a position count events within one
@@ -37,13 +35,20 @@ type Querier interface {
 // Store is the event store on one PostgreSQL database.
 type Store struct {
 	pool    *pgxpool.Pool
-	clock   clock.Clock
+	clock   Clock
 	changes *Signal
 	remote  chan struct{}
 }
 
+// Clock stamps events with their time. It is declared here, not imported,
+// so that the event store depends on nothing above it; selfcare's
+// internal/clock implementations satisfy it.
+type Clock interface {
+	Now() time.Time
+}
+
 // New returns a store on pool; event times come from clk.
-func New(pool *pgxpool.Pool, clk clock.Clock) *Store {
+func New(pool *pgxpool.Pool, clk Clock) *Store {
 	return &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
 }
 
@@ -51,7 +56,7 @@ func New(pool *pgxpool.Pool, clk clock.Clock) *Store {
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Clock returns the clock that stamps events.
-func (s *Store) Clock() clock.Clock { return s.clock }
+func (s *Store) Clock() Clock { return s.clock }
 
 // Changes is signalled after every commit that appended events, by this
 // process or (once Listen runs) by another one.

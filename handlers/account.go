@@ -4,16 +4,16 @@ import (
 	"net/http"
 	"strings"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/identity"
-	"selfcare/internal/app"
 	"selfcare/projections/members"
 )
 
 // AccountAPI serves "my account": the signed-in user's profile and
 // password.
 type AccountAPI struct {
-	Account *app.Account
+	Account *commands.Account
 	Members members.Queries
 }
 
@@ -30,7 +30,7 @@ func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", app.ProfileETag(me.Login, me.ProfileData))
+	w.Header().Set("ETag", commands.ProfileETag(me.Login, me.ProfileData))
 	writeJSON(w, http.StatusOK, me)
 }
 

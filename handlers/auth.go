@@ -9,10 +9,10 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
-	"selfcare/internal/app"
 	"selfcare/internal/auth"
 )
 
@@ -118,7 +118,7 @@ func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
-		ctx = app.WithActor(ctx, actorOf(r, p))
+		ctx = commands.WithActor(ctx, actorOf(r, p))
 		m, err := s.check(ctx, rl, p, r)
 		if err != nil {
 			refuse(w, r, err)
@@ -160,15 +160,15 @@ func refuse(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, Problem{Type: typ, Title: title, Status: status, Detail: err.Error(), Instance: r.URL.Path})
 }
 
-func actorOf(r *http.Request, p principal) app.Actor {
-	a := app.Actor{IP: clientIP(r), RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-Id")}
+func actorOf(r *http.Request, p principal) commands.Actor {
+	a := commands.Actor{IP: clientIP(r), RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-Id")}
 	switch p.kind {
 	case userPrincipal:
-		a.Kind, a.Login = app.ActorUser, p.login
+		a.Kind, a.Login = commands.ActorUser, p.login
 	case operatorPrincipal:
-		a.Kind, a.Login = app.ActorOperator, "operator"
+		a.Kind, a.Login = commands.ActorOperator, "operator"
 	case auditorPrincipal:
-		a.Kind, a.Login = app.ActorAuditor, "auditor"
+		a.Kind, a.Login = commands.ActorAuditor, "auditor"
 	default:
 		a.Kind = "anonymous"
 	}

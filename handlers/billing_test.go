@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"selfcare/commands"
 	"selfcare/domain/billing"
-	"selfcare/internal/app"
 	"selfcare/internal/clock"
 	"selfcare/internal/testkit"
 )
@@ -63,9 +63,9 @@ func TestABillingRunIssuesOneInvoicePerContractAndPeriod(t *testing.T) {
 	clk.Set(time.Date(2027, 1, 2, 8, 0, 0, 0, time.UTC))
 	a.ReferentToken = env.SignIn(a.ReferentLogin, testkit.Password)
 	b.ReferentToken = env.SignIn(b.ReferentLogin, testkit.Password)
-	commands := &app.Billing{App: env.Server.App}
-	ctx := app.WithActor(context.Background(), app.Actor{Kind: app.ActorOperator, Login: "operator"})
-	if issued, err := commands.Issue(ctx, a.ID, mustPeriod(t, "2026-12")); err != nil || !issued {
+	billing := &commands.Billing{App: env.Server.App}
+	ctx := commands.WithActor(context.Background(), commands.Actor{Kind: commands.ActorOperator, Login: "operator"})
+	if issued, err := billing.Issue(ctx, a.ID, mustPeriod(t, "2026-12")); err != nil || !issued {
 		t.Fatalf("issue Alpha's invoice alone: %t, %v", issued, err)
 	}
 	run := runBilling(t, env, "2026-12")

@@ -6,12 +6,12 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"selfcare/internal/app"
+	"selfcare/commands"
 )
 
 // CaptchasAPI serves the captchas that guard the anonymous forms.
 type CaptchasAPI struct {
-	Captchas *app.Captchas
+	Captchas *commands.Captchas
 }
 
 // Routes registers the captcha endpoints.
@@ -31,8 +31,8 @@ func (f CaptchasAPI) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"captcha_id": id,
 		"image_url":  url,
-		"digits":     app.CaptchaDigits,
-		"expires_in": int(app.CaptchaValidity.Seconds()),
+		"digits":     commands.CaptchaDigits,
+		"expires_in": int(commands.CaptchaValidity.Seconds()),
 	})
 }
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain/console"
-	"selfcare/internal/app"
 	"selfcare/projections/credentials"
 	"selfcare/projections/members"
 )
@@ -17,9 +17,9 @@ import (
 // console, and the API credentials of their console account. Every route
 // needs a console role on the contract (rights table: CanUseConsole).
 type ConsoleAPI struct {
-	SSO         *app.ConsoleSSO
-	Credentials *app.ConsoleCredentials
-	Captchas    *app.Captchas
+	SSO         *commands.ConsoleSSO
+	Credentials *commands.ConsoleCredentials
+	Captchas    *commands.Captchas
 	Members     members.Queries
 	Keys        credentials.Queries
 }
@@ -83,7 +83,7 @@ func (f ConsoleAPI) sendCode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f ConsoleAPI) setAPIPassword(w http.ResponseWriter, r *http.Request) {
-	var in app.APIPasswordForm
+	var in commands.APIPasswordForm
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
 		return

@@ -12,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"selfcare/internal/app"
+	"selfcare/commands"
 	"selfcare/internal/clock"
 	"selfcare/internal/testkit"
 )
@@ -243,12 +243,12 @@ func TestConsoleSSOGivesASignedShortLivedAssertion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claims app.SSOClaims
-	pub := env.Server.Keys.SigningKey(app.SSOSigningPurpose).Public().(ed25519.PublicKey)
+	var claims commands.SSOClaims
+	pub := env.Server.Keys.SigningKey(commands.SSOSigningPurpose).Public().(ed25519.PublicKey)
 	if err := tok.Claims(pub, &claims); err != nil {
 		t.Fatalf("signature: %v", err)
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{app.SSOAudience}, Subject: c.ReferentLogin, Time: now.Add(59 * time.Second)}, 0); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{commands.SSOAudience}, Subject: c.ReferentLogin, Time: now.Add(59 * time.Second)}, 0); err != nil {
 		t.Fatalf("claims: %v", err)
 	}
 	if claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > time.Minute || claims.Expiry.Time().Before(now.Add(30*time.Second)) {

@@ -5,16 +5,16 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain/access"
 	"selfcare/domain/contract"
-	"selfcare/internal/app"
 	"selfcare/projections/members"
 )
 
 // ContractsAPI serves contracts: their creation by the back office, their
 // summary and the caller's rights on them.
 type ContractsAPI struct {
-	Contracts *app.Contracts
+	Contracts *commands.Contracts
 	Members   members.Queries
 	// DocumentSpaceURL is the document space link shown to contract managers.
 	DocumentSpaceURL string

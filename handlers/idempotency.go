@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/commands"
 	"selfcare/domain"
-	"selfcare/internal/app"
 )
 
 // idempotencyTTL is how long a key is remembered.
@@ -81,7 +81,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		rec := &bufferedResponse{header: http.Header{}}
 		policy := &replayPolicy{}
-		ctx := app.WithIdempotencyKey(r.Context(), app.IdempotencyKey{Principal: who, Key: key})
+		ctx := commands.WithIdempotencyKey(r.Context(), commands.IdempotencyKey{Principal: who, Key: key})
 		ctx = context.WithValue(ctx, replayKey{}, policy)
 		func() {
 			defer func() {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/billing"
 	"selfcare/domain/money"
 	"selfcare/domain/subscription"
-	"selfcare/internal/app"
 	"selfcare/internal/clock"
 	rmbilling "selfcare/projections/billing"
 	"selfcare/projections/members"
@@ -24,7 +24,7 @@ import (
 // contact for visitors; invoices, usage reports and pre-invoices for
 // managers) and the back office's usage reports and billing runs.
 type InvoicesAPI struct {
-	Billing    *app.Billing
+	Billing    *commands.Billing
 	Invoices   rmbilling.Queries
 	Statements rmbilling.Statements
 	Members    members.Queries

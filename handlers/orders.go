@@ -6,9 +6,9 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/order"
-	"selfcare/internal/app"
 	"selfcare/projections/orders"
 )
 
@@ -16,7 +16,7 @@ import (
 // (orders visitors, and "my orders"), and their completion or rejection by
 // the back office.
 type OrdersAPI struct {
-	Orders  *app.Orders
+	Orders  *commands.Orders
 	Queries orders.Queries
 }
 
@@ -41,7 +41,7 @@ func (f OrdersAPI) place(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cid := memberFrom(r.Context()).contractID
-	ref, err := f.Orders.Place(r.Context(), app.PlaceOrderInput{
+	ref, err := f.Orders.Place(r.Context(), commands.PlaceOrderInput{
 		ContractID: cid, ServiceCode: in.ServiceCode, Parameters: in.Parameters, Contact: in.Contact,
 	})
 	if err != nil {

@@ -4,16 +4,16 @@ import (
 	"net/http"
 	"strings"
 
+	"selfcare/commands"
 	"selfcare/domain"
-	"selfcare/internal/app"
 )
 
 // PasswordsAPI serves account recovery: set-password links (forgotten or
 // first password) and login reminders. The answers never tell whether a
 // login or email exists.
 type PasswordsAPI struct {
-	Passwords *app.Passwords
-	Captchas  *app.Captchas
+	Passwords *commands.Passwords
+	Captchas  *commands.Captchas
 }
 
 // Routes registers the account recovery endpoints.

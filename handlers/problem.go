@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -49,7 +49,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, eventstore.ErrStreamNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, app.ErrPreconditionFailed):
+	case errors.Is(err, commands.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):
 		return http.StatusConflict, "conflict: changed concurrently, read it again and retry"
@@ -57,7 +57,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, domain.ErrGone):
 		return http.StatusGone, "expired or already used"
-	case errors.As(err, new(*app.ThrottledError)):
+	case errors.As(err, new(*commands.ThrottledError)):
 		return http.StatusTooManyRequests, "too many requests"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timed out"
@@ -71,7 +71,7 @@ func statusOf(err error) (int, string) {
 // throttled request is told when to try again (Retry-After).
 func fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, title := statusOf(err)
-	var throttled *app.ThrottledError
+	var throttled *commands.ThrottledError
 	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())))
 	}

@@ -4,12 +4,12 @@ import (
 	"net/http"
 	"time"
 
-	"selfcare/internal/app"
+	"selfcare/commands"
 )
 
 // SessionsAPI signs users in and out.
 type SessionsAPI struct {
-	Sessions *app.Sessions
+	Sessions *commands.Sessions
 }
 
 // Routes registers the session endpoints.

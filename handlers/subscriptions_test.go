@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"selfcare/internal/app"
+	"selfcare/commands"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
 	"selfcare/internal/testkit"
@@ -246,7 +246,7 @@ func TestATickCatchesUpEveryDueSubscriptionInBatches(t *testing.T) {
 	for range n {
 		complete(t, env, placeRef(t, env, c, reservation("c2.large", 12, false)))
 	}
-	tick := &app.Lifecycle{App: env.Server.App, Due: subscriptions.Queries{Pool: env.Pool}, Batch: 2}
+	tick := &commands.Lifecycle{App: env.Server.App, Due: subscriptions.Queries{Pool: env.Pool}, Batch: 2}
 	if got, err := tick.Tick(context.Background()); err != nil || got != 0 {
 		t.Fatalf("nothing is due yet: %d events, %v", got, err)
 	}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
 	memberships "selfcare/domain/membership"
-	"selfcare/internal/app"
 	"selfcare/projections/members"
 )
 
@@ -30,7 +30,7 @@ const (
 // the contract's console roles and support page, and the back office's
 // console groups and external-account flags.
 type UsersAPI struct {
-	Users   *app.Users
+	Users   *commands.Users
 	Members members.Queries
 	// IncidentsURL and ChangeRequestsURL are the "open an incident" and
 	// "manage your services" links; empty means the defaults.
@@ -89,10 +89,10 @@ func (f UsersAPI) addConsole(w http.ResponseWriter, r *http.Request) {
 	f.addWith(w, r, f.Users.AddConsoleUser)
 }
 
-type addFunc func(ctx context.Context, cid string, by memberships.Authority, in app.UserInput) (app.AddedUser, error)
+type addFunc func(ctx context.Context, cid string, by memberships.Authority, in commands.UserInput) (commands.AddedUser, error)
 
 func (f UsersAPI) addWith(w http.ResponseWriter, r *http.Request, add addFunc) {
-	var in app.UserInput
+	var in commands.UserInput
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
 		return
@@ -137,7 +137,7 @@ func (f UsersAPI) writeUser(w http.ResponseWriter, r *http.Request, login string
 }
 
 func (f UsersAPI) changeRoles(w http.ResponseWriter, r *http.Request) {
-	var in app.RolesInput
+	var in commands.RolesInput
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
 		return
@@ -157,10 +157,10 @@ func (f UsersAPI) changeConsoleRoles(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, domain.Invalid("console", "required", "give the console roles ([] removes them all)"))
 		return
 	}
-	f.changeRolesWith(w, r, app.RolesInput{Console: in.Console})
+	f.changeRolesWith(w, r, commands.RolesInput{Console: in.Console})
 }
 
-func (f UsersAPI) changeRolesWith(w http.ResponseWriter, r *http.Request, in app.RolesInput) {
+func (f UsersAPI) changeRolesWith(w http.ResponseWriter, r *http.Request, in commands.RolesInput) {
 	v := mux.Vars(r)
 	if err := f.Users.ChangeRoles(r.Context(), v["cid"], v["login"], authorityOf(r), in, precondition(r)); err != nil {
 		fail(w, r, err)
@@ -322,10 +322,10 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 // needs the resource to exist anyway). Otherwise the stream must be at one
 // of the versions listed; weak or malformed tags match nothing (RFC 9110
 // compares If-Match strongly), so they give 412.
-func precondition(r *http.Request) app.Precondition {
+func precondition(r *http.Request) commands.Precondition {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" || h == "*" {
-		return app.Precondition{}
+		return commands.Precondition{}
 	}
 	var versions []int64
 	for _, tag := range strings.Split(h, ",") {
@@ -337,7 +337,7 @@ func precondition(r *http.Request) app.Precondition {
 			versions = append(versions, v)
 		}
 	}
-	return app.IfMatch(versions...)
+	return commands.IfMatch(versions...)
 }
 
 func orDefault(s, def string) string {

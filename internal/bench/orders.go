@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"selfcare/commands"
 	"selfcare/domain/contract"
 	"selfcare/domain/identity"
-	"selfcare/internal/app"
 	"selfcare/internal/config"
 	"selfcare/internal/secrets"
 	"selfcare/internal/server"
@@ -160,8 +160,8 @@ func newCustomer(ctx context.Context, srv *server.Server, client *http.Client, b
 	suffix := randomHex(6)
 	login := "bench." + suffix
 	password := "Bench-" + suffix + ".Pw1"
-	ctx = app.WithActor(ctx, app.Actor{Kind: app.ActorOperator, Login: "operator"})
-	created, err := (&app.Contracts{App: srv.App}).Create(ctx, contract.CreateInput{
+	ctx = commands.WithActor(ctx, commands.Actor{Kind: commands.ActorOperator, Login: "operator"})
+	created, err := (&commands.Contracts{App: srv.App}).Create(ctx, contract.CreateInput{
 		Name: "Bench " + suffix, Offer: "Flexible Engine",
 		Company:        contract.Company{LegalName: "BENCH", SIRET: "50161528000036", ReferentName: "Bench", ReferentEmail: login + "@example.com"},
 		InvoiceContact: contract.Contact{Phone: "+33 1 00 00 00 01", Email: "invoices@example.com"},

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/console"
 	"selfcare/domain/identity"
@@ -23,7 +24,6 @@ import (
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 	"selfcare/internal/auth"
 	"selfcare/internal/mail"
 	"selfcare/internal/secrets"
@@ -39,7 +39,7 @@ type Notifier struct {
 	Registry *registry.Registry
 	// ReadModels is waited for before reading who to write to: the bus
 	// may deliver an event before the read models show it.
-	ReadModels app.Waiter
+	ReadModels commands.Waiter
 	Keys       *secrets.Keys
 	Logger     *slog.Logger
 }
@@ -131,7 +131,7 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		}
 		kind = mail.KindPasswordReset
 		extra["contract_id"], extra["contract_name"] = "", ""
-		if purpose == app.LinkAccess {
+		if purpose == commands.LinkAccess {
 			kind = mail.KindAccess
 			if contract != nil {
 				contractID = *contract

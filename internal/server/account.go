@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"selfcare/commands"
 	"selfcare/handlers"
-	"selfcare/internal/app"
 	"selfcare/internal/config"
 	"selfcare/internal/consumer"
 	"selfcare/internal/mail"
@@ -19,12 +19,12 @@ import (
 // emails: their commands, the reactions and notifier that consume the bus,
 // and the mail sender.
 type Account struct {
-	Captchas    *app.Captchas
-	Passwords   *app.Passwords
-	Account     *app.Account
-	Credentials *app.ConsoleCredentials
-	SSO         *app.ConsoleSSO
-	Reactions   *app.Reactions
+	Captchas    *commands.Captchas
+	Passwords   *commands.Passwords
+	Account     *commands.Account
+	Credentials *commands.ConsoleCredentials
+	SSO         *commands.ConsoleSSO
+	Reactions   *commands.Reactions
 	Notifier    *notifier.Notifier
 	Sender      *mail.Sender
 }
@@ -46,16 +46,16 @@ func (s *Server) newAccount() (*Account, error) {
 		consoleURL = config.DefaultConsoleURL
 	}
 	a := &Account{
-		Captchas:    &app.Captchas{App: s.App, Disabled: cfg.CaptchaDisabled},
-		Passwords:   &app.Passwords{App: s.App, Keys: s.Keys},
-		Account:     &app.Account{App: s.App, Sessions: s.Sessions},
-		Credentials: &app.ConsoleCredentials{App: s.App, Keys: s.Keys},
-		SSO:         &app.ConsoleSSO{Keys: s.Keys, Clock: s.Clock, ConsoleURL: consoleURL, Issuer: cfg.PublicURL},
+		Captchas:    &commands.Captchas{App: s.App, Disabled: cfg.CaptchaDisabled},
+		Passwords:   &commands.Passwords{App: s.App, Keys: s.Keys},
+		Account:     &commands.Account{App: s.App, Sessions: s.Sessions},
+		Credentials: &commands.ConsoleCredentials{App: s.App, Keys: s.Keys},
+		SSO:         &commands.ConsoleSSO{Keys: s.Keys, Clock: s.Clock, ConsoleURL: consoleURL, Issuer: cfg.PublicURL},
 		Notifier:    &notifier.Notifier{Pool: s.Pool, Registry: s.Registry, ReadModels: s.Runner, Keys: s.Keys, Logger: s.Logger},
 		Sender: &mail.Sender{Pool: s.Pool, Transport: transport, Renderer: renderer, From: cfg.MailFrom,
 			Logger: s.Logger.With("worker", "mail")},
 	}
-	a.Reactions = &app.Reactions{App: s.App, Passwords: a.Passwords, Credentials: a.Credentials}
+	a.Reactions = &commands.Reactions{App: s.App, Passwords: a.Passwords, Credentials: a.Credentials}
 	return a, nil
 }
 

@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"selfcare/commands"
 	"selfcare/domain/catalog"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/handlers"
-	"selfcare/internal/app"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
 	"selfcare/internal/secrets"
@@ -54,15 +54,15 @@ type Server struct {
 	Store    *eventstore.Store
 	Registry *registry.Registry
 	Runner   *projections.Runner
-	App      *app.App
-	Sessions *app.Sessions
+	App      *commands.App
+	Sessions *commands.Sessions
 	Metrics  *prometheus.Registry
 	HTTP     *handlers.Server
 	// Account is authentication, my account, console credentials and emails.
 	Account *Account
 
 	// Lifecycle records subscription starts and ends as their days come.
-	Lifecycle *app.Lifecycle
+	Lifecycle *commands.Lifecycle
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -95,7 +95,7 @@ func New(opts Options) (*Server, error) {
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Store = eventstore.New(opts.Pool, opts.Clock)
 	s.Runner = projections.NewRunner(s.Store, opts.Logger, Projectors(s.Registry, opts.Keys)...)
-	s.App = &app.App{
+	s.App = &commands.App{
 		Store:      s.Store,
 		Registry:   s.Registry,
 		Clock:      opts.Clock,
@@ -104,8 +104,8 @@ func New(opts Options) (*Server, error) {
 		Observe:    commandMetrics(s.Metrics),
 	}
 	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
-	s.Sessions = &app.Sessions{App: s.App}
-	s.Lifecycle = &app.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
+	s.Sessions = &commands.Sessions{App: s.App}
+	s.Lifecycle = &commands.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
 	var err error
 	if s.Account, err = s.newAccount(); err != nil {
 		return nil, err
@@ -143,12 +143,12 @@ func (s *Server) features() []handlers.Feature {
 	memberQueries := members.Queries{Pool: s.Pool}
 	return append([]handlers.Feature{
 		handlers.SessionsAPI{Sessions: s.Sessions},
-		handlers.ContractsAPI{Contracts: &app.Contracts{App: s.App}, Members: memberQueries},
-		handlers.UsersAPI{Users: &app.Users{App: s.App}, Members: memberQueries},
+		handlers.ContractsAPI{Contracts: &commands.Contracts{App: s.App}, Members: memberQueries},
+		handlers.UsersAPI{Users: &commands.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
 		handlers.WebUI{Assets: web.Assets()},
 		handlers.CatalogAPI{Catalog: catalog.Default(), Members: memberQueries},
-		handlers.OrdersAPI{Orders: &app.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
+		handlers.OrdersAPI{Orders: &commands.Orders{App: s.App, Catalog: catalog.Default()}, Queries: orders.Queries{Pool: s.Pool}},
 		handlers.SubscriptionsAPI{Queries: subscriptions.Queries{Pool: s.Pool}, Clock: s.Clock},
 		s.invoicesAPI(memberQueries),
 		handlers.EventFeedAPI{Store: s.Store, Registry: s.Registry, Draining: s.draining},
@@ -158,7 +158,7 @@ func (s *Server) features() []handlers.Feature {
 }
 
 func (s *Server) invoicesAPI(memberQueries members.Queries) handlers.InvoicesAPI {
-	b := &app.Billing{App: s.App}
+	b := &commands.Billing{App: s.App}
 	invoices := rmbilling.Queries{Pool: s.Pool}
 	return handlers.InvoicesAPI{
 		Billing:    b,

@@ -5,11 +5,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"selfcare/commands"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 )
 
 // Member is a user declared on a contract for a test, signed in.
@@ -37,7 +37,7 @@ func (e *Env) DeclareMember(cid string, profiles map[string]string) Member {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	e.appendDirect(func(ctx context.Context, a *app.App, tx *eventstore.Tx) error {
+	e.appendDirect(func(ctx context.Context, a *commands.App, tx *eventstore.Tx) error {
 		now := a.Now()
 		var id identity.Identity
 		registered, err := id.Register(reg, now)
@@ -73,7 +73,7 @@ func (e *Env) DeclareMember(cid string, profiles map[string]string) Member {
 // decision, appended directly).
 func (e *Env) SetExternalAccounts(cid, login string, incidents, changeRequests bool) {
 	e.T.Helper()
-	e.appendDirect(func(ctx context.Context, a *app.App, tx *eventstore.Tx) error {
+	e.appendDirect(func(ctx context.Context, a *commands.App, tx *eventstore.Tx) error {
 		var m membership.Membership
 		stream := membership.Stream(cid, login)
 		version, err := a.Load(ctx, tx, stream, &m)
@@ -91,11 +91,11 @@ func (e *Env) SetExternalAccounts(cid, login string, incidents, changeRequests b
 
 // appendDirect runs fn in a command transaction of the server, as the
 // back office, and waits for the read models to show what it appended.
-func (e *Env) appendDirect(fn func(ctx context.Context, a *app.App, tx *eventstore.Tx) error) {
+func (e *Env) appendDirect(fn func(ctx context.Context, a *commands.App, tx *eventstore.Tx) error) {
 	e.T.Helper()
-	ctx := app.WithActor(context.Background(), app.Actor{Kind: app.ActorOperator, Login: "operator"})
+	ctx := commands.WithActor(context.Background(), commands.Actor{Kind: commands.ActorOperator, Login: "operator"})
 	a := e.Server.App
-	if _, err := a.Execute(ctx, app.FailOnConflict, func(tx *eventstore.Tx) error { return fn(ctx, a, tx) }); err != nil {
+	if _, err := a.Execute(ctx, commands.FailOnConflict, func(tx *eventstore.Tx) error { return fn(ctx, a, tx) }); err != nil {
 		e.T.Fatal(err)
 	}
 }

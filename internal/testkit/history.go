@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/billing"
@@ -15,10 +16,9 @@ import (
 	"selfcare/domain/order"
 	"selfcare/domain/subscription"
 	"selfcare/eventstore"
-	"selfcare/internal/app"
 )
 
-// History records domain history through the command side (internal/app):
+// History records domain history through the command side (commands):
 // each call loads the streams it decides on, asks the domain's decisions,
 // and appends with the actor's metadata in one transaction, retrying on a
 // concurrent change. Tests use it to produce events whose HTTP commands
@@ -26,41 +26,41 @@ import (
 // Its methods return errors instead of failing the test, so they may be
 // called from many goroutines.
 type History struct {
-	app *app.App
+	app *commands.App
 }
 
 // History returns the recorder of the test server's history.
 func (e *Env) History() History { return History{app: e.Server.App} }
 
 // UserActor is a signed-in user acting from a test address.
-func UserActor(login string) app.Actor {
-	return app.Actor{Kind: app.ActorUser, Login: login, IP: "192.0.2.10", RequestID: Unique("req-")}
+func UserActor(login string) commands.Actor {
+	return commands.Actor{Kind: commands.ActorUser, Login: login, IP: "192.0.2.10", RequestID: Unique("req-")}
 }
 
 // OperatorActor is the back office.
-func OperatorActor() app.Actor {
-	return app.Actor{Kind: app.ActorOperator, Login: "operator", IP: "198.51.100.7", RequestID: Unique("req-")}
+func OperatorActor() commands.Actor {
+	return commands.Actor{Kind: commands.ActorOperator, Login: "operator", IP: "198.51.100.7", RequestID: Unique("req-")}
 }
 
 // SystemActor is work selfcare does by itself (scheduler, billing run).
-func SystemActor(part string) app.Actor {
-	return app.Actor{Kind: app.ActorSystem, Login: "system:" + part, RequestID: Unique("job-")}
+func SystemActor(part string) commands.Actor {
+	return commands.Actor{Kind: commands.ActorSystem, Login: "system:" + part, RequestID: Unique("job-")}
 }
 
 // Append appends events to stream (whatever its version) as one command
 // of actor, and returns the position of the last.
-func (h History) Append(actor app.Actor, stream, contractID string, events ...domain.Event) (int64, error) {
-	ctx := app.WithActor(context.Background(), actor)
-	return h.app.Execute(ctx, app.RetryOnConflict, func(tx *eventstore.Tx) error {
+func (h History) Append(actor commands.Actor, stream, contractID string, events ...domain.Event) (int64, error) {
+	ctx := commands.WithActor(context.Background(), actor)
+	return h.app.Execute(ctx, commands.RetryOnConflict, func(tx *eventstore.Tx) error {
 		_, err := h.app.Append(ctx, tx, stream, eventstore.Any, contractID, events...)
 		return err
 	})
 }
 
 // command runs fn as one command of actor, again on a concurrent change.
-func (h History) command(actor app.Actor, fn func(ctx context.Context, tx *eventstore.Tx) error) error {
-	ctx := app.WithActor(context.Background(), actor)
-	_, err := h.app.Execute(ctx, app.RetryOnConflict, func(tx *eventstore.Tx) error { return fn(ctx, tx) })
+func (h History) command(actor commands.Actor, fn func(ctx context.Context, tx *eventstore.Tx) error) error {
+	ctx := commands.WithActor(context.Background(), actor)
+	_, err := h.app.Execute(ctx, commands.RetryOnConflict, func(tx *eventstore.Tx) error { return fn(ctx, tx) })
 	return err
 }
 
@@ -68,8 +68,8 @@ func (h History) command(actor app.Actor, fn func(ctx context.Context, tx *event
 // aggregate (each attempt), decide, append expecting the loaded version.
 func decide[A any, PA interface {
 	*A
-	app.Aggregate
-}](h History, actor app.Actor, stream, cid string, fn func(ctx context.Context, tx *eventstore.Tx, agg A) ([]domain.Event, error)) error {
+	commands.Aggregate
+}](h History, actor commands.Actor, stream, cid string, fn func(ctx context.Context, tx *eventstore.Tx, agg A) ([]domain.Event, error)) error {
 	return h.command(actor, func(ctx context.Context, tx *eventstore.Tx) error {
 		var agg A
 		version, err := h.app.Load(ctx, tx, stream, PA(&agg))
@@ -87,7 +87,7 @@ func decide[A any, PA interface {
 
 // AddUser declares login, an existing identity (say, the referent of
 // another contract), on contract cid with roles.
-func (h History) AddUser(actor app.Actor, cid, login string, roles access.Roles) error {
+func (h History) AddUser(actor commands.Actor, cid, login string, roles access.Roles) error {
 	return decide(h, actor, membership.Stream(cid, login), cid, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
 		return m.Add(membership.Add{ContractID: cid, Login: login, Profiles: roles.Profiles, Console: roles.Console,
 			By: membership.AllRoles, AddedBy: actor.Login}, h.app.Now())
@@ -95,14 +95,14 @@ func (h History) AddUser(actor app.Actor, cid, login string, roles access.Roles)
 }
 
 // ChangeRoles sets the roles of a member of cid.
-func (h History) ChangeRoles(actor app.Actor, cid, login string, roles access.Roles) error {
+func (h History) ChangeRoles(actor commands.Actor, cid, login string, roles access.Roles) error {
 	return decide(h, actor, membership.Stream(cid, login), cid, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
 		return m.ChangeRoles(membership.ChangeRoles{By: membership.AllRoles, Profiles: roles.Profiles, Console: roles.Console}, h.app.Now())
 	})
 }
 
 // RemoveUser takes a member off cid.
-func (h History) RemoveUser(actor app.Actor, cid, login string) error {
+func (h History) RemoveUser(actor commands.Actor, cid, login string) error {
 	return decide(h, actor, membership.Stream(cid, login), cid, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
 		return m.Remove(membership.AllRoles, h.app.Now())
 	})
@@ -136,7 +136,7 @@ func LedgerStream(cid string, p billing.Period) string { return "billing-" + cid
 
 // PlaceOrder records an order of the catalog service code with params
 // for contract cid, placed by actor, and returns its reference.
-func (h History) PlaceOrder(actor app.Actor, cid, code string, params map[string]any) (string, error) {
+func (h History) PlaceOrder(actor commands.Actor, cid, code string, params map[string]any) (string, error) {
 	quote, err := catalog.Default().Quote(code, params)
 	if err != nil {
 		return "", err
@@ -162,7 +162,7 @@ func (h History) PlaceOrder(actor app.Actor, cid, code string, params map[string
 
 // CompleteOrder records the completion of order ref of cid by the back
 // office, and the creation of its subscription for a reservation.
-func (h History) CompleteOrder(actor app.Actor, cid, ref string) error {
+func (h History) CompleteOrder(actor commands.Actor, cid, ref string) error {
 	return h.command(actor, func(ctx context.Context, tx *eventstore.Tx) error {
 		o := order.For(ref)
 		version, err := h.app.Load(ctx, tx, OrdersStream(cid), &o)
@@ -195,7 +195,7 @@ func (h History) CompleteOrder(actor app.Actor, cid, ref string) error {
 
 // AdvanceSubscription records what is due on day today for subscription
 // ref of cid: its start, its end, both or nothing.
-func (h History) AdvanceSubscription(actor app.Actor, cid, ref string, today subscription.Date) error {
+func (h History) AdvanceSubscription(actor commands.Actor, cid, ref string, today subscription.Date) error {
 	return decide(h, actor, SubscriptionStream(ref), cid, func(_ context.Context, _ *eventstore.Tx, s subscription.Subscription) ([]domain.Event, error) {
 		return s.Advance(today)
 	})
@@ -204,7 +204,7 @@ func (h History) AdvanceSubscription(actor app.Actor, cid, ref string, today sub
 // IssueInvoice runs the billing of contract cid for period p: its
 // completed one-off orders and its subscriptions. It reports whether an
 // invoice was issued (none when there is nothing to bill or it exists).
-func (h History) IssueInvoice(actor app.Actor, cid string, p billing.Period) (bool, error) {
+func (h History) IssueInvoice(actor commands.Actor, cid string, p billing.Period) (bool, error) {
 	issued := false
 	err := decide(h, actor, LedgerStream(cid, p), cid, func(ctx context.Context, tx *eventstore.Tx, ledger billing.Ledger) ([]domain.Event, error) {
 		recs, err := tx.Load(ctx, OrdersStream(cid), 0)

@@ -22,8 +22,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"selfcare/commands"
 	"selfcare/domain/identity"
-	"selfcare/internal/app"
 	"selfcare/internal/auth"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
@@ -356,7 +356,7 @@ func (e *Env) RequestEventCount() int {
 	e.T.Helper()
 	var n int
 	err := e.Pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM events WHERE metadata->>'actor_kind' IS DISTINCT FROM $1`, app.ActorSystem).Scan(&n)
+		`SELECT count(*) FROM events WHERE metadata->>'actor_kind' IS DISTINCT FROM $1`, commands.ActorSystem).Scan(&n)
 	if err != nil {
 		e.T.Fatal(err)
 	}

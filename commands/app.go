@@ -1,8 +1,8 @@
-// Package app is selfcare's command side: each command loads the streams it
+// Package commands is selfcare's command side: each command loads the streams it
 // decides on, asks the domain to decide, and appends the resulting events
 // (with who/where metadata) in one transaction, then waits until the read
 // models show them so that the caller can read its own writes.
-package app
+package commands
 
 import (
 	"context"
