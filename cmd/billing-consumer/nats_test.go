@@ -233,7 +233,7 @@ FROM billing_revenue WHERE consumer = $1 AND ($2 = '' OR contract_id = $2) ORDER
 		}
 		lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
 			v, err := row.Values()
-			return fmt.Sprint(v...), err
+			return fmt.Sprintf("%v", v), err
 		})
 		if err != nil {
 			t.Fatal(err)
