@@ -164,9 +164,13 @@ RETURNING position`, Stream).Scan(&after); err != nil {
 
 	backoff := f.opts.Retry
 	for ctx.Err() == nil {
+		from := after
 		err := f.forward(ctx, conn, &after)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if after != from {
+			backoff = f.opts.Retry // it worked for a while: a new failure
 		}
 		var lost lockLost
 		if errors.As(err, &lost) {
