@@ -39,6 +39,16 @@ type natsRig struct {
 	selfcare   string
 	consumer   string
 	contracts  []testkit.Contract
+	finished   atomic.Int32 // producers done
+}
+
+// midStream fails the test if history is no longer being made: each kill
+// must land mid-stream.
+func (r *natsRig) midStream(t *testing.T, what string) {
+	t.Helper()
+	if n := r.finished.Load(); n > 0 {
+		t.Fatalf("%s: %d producers had already finished, the kill is not mid-stream", what, n)
+	}
 }
 
 func newNATSRig(t *testing.T) *natsRig {
@@ -74,8 +84,9 @@ func buildSelfcare(t *testing.T) string {
 	return bin
 }
 
-// produce makes history on every contract until stop is closed; wait
-// returns the first error.
+// produce makes history on every contract until stop is called; wait
+// returns the first error. r.midStream fails the test if history is no
+// longer being made.
 func (r *natsRig) produce(t *testing.T) (stop func(), wait func()) {
 	var stopping atomic.Bool
 	errs := make(chan error, len(r.contracts))
@@ -84,7 +95,8 @@ func (r *natsRig) produce(t *testing.T) (stop func(), wait func()) {
 	h := r.env.History()
 	for _, c := range r.contracts {
 		go func() {
-			errs <- produceWhile(h, c, func(i int) bool { return !stopping.Load() && i < 60 }, started.Done)
+			defer r.finished.Add(1)
+			errs <- produceWhile(h, c, func(i int) bool { return !stopping.Load() && i < 200 }, started.Done)
 		}()
 	}
 	started.Wait()
@@ -302,6 +314,7 @@ func (r *natsRig) checkStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the stream holds %d events", len(want))
 	if info.State.Msgs != uint64(len(want)) {
 		t.Fatalf("the stream holds %d messages, the store %d events", info.State.Msgs, len(want))
 	}
@@ -362,12 +375,14 @@ func TestNATSExactlyOnceAcrossKills(t *testing.T) {
 	stop, wait := r.produce(t)
 
 	waitFor(t, "the forwarder to forward some events", 20*time.Second, func() bool { return r.forwarded(t) > 0 })
+	r.midStream(t, "forwarder kill")
 	fwd.kill9(t)
 	killedAt := r.forwarded(t)
 	r.startServe(t)
 	waitFor(t, "the restarted forwarder to move on", 20*time.Second, func() bool { return r.forwarded(t) > killedAt })
 
 	waitFor(t, "the consumer to record some events", 20*time.Second, func() bool { return checkpoint(t, r.pool) > 0 })
+	r.midStream(t, "nats-server kill")
 	r.nats.Kill9(t)
 	time.Sleep(300 * time.Millisecond) // history goes on without NATS
 	r.nats.Restart(t)
@@ -376,11 +391,13 @@ func TestNATSExactlyOnceAcrossKills(t *testing.T) {
 	consumed := checkpoint(t, r.pool)
 	waitFor(t, "the consumer to move on after NATS restarted", 20*time.Second, func() bool { return checkpoint(t, r.pool) > consumed })
 
+	r.midStream(t, "consumer kill")
 	first.kill9(t)
 	consumed = checkpoint(t, r.pool)
 	second := r.startNATSConsumer(t, "billing")
 	waitFor(t, "the restarted consumer to move on", 20*time.Second, func() bool { return checkpoint(t, r.pool) > consumed })
 
+	r.midStream(t, "restarted consumer")
 	r.settle(t, stop, wait, map[string]string{"billing": ""})
 	r.checkStream(t)
 	r.checkLedgers(t, map[string]string{"billing": ""})
@@ -408,6 +425,7 @@ func TestNATSForwarderTakeover(t *testing.T) {
 	if !leader.forwarding() || other.forwarding() {
 		t.Fatalf("forwarding: %s %v, %s %v: want exactly one", a.addr, a.forwarding(), b.addr, b.forwarding())
 	}
+	r.midStream(t, "forwarder kill")
 	leader.kill9(t)
 	killedAt, killed := r.forwarded(t), time.Now()
 	waitFor(t, "the other process to take over", 10*time.Second, other.forwarding)
@@ -420,6 +438,7 @@ func TestNATSForwarderTakeover(t *testing.T) {
 		t.Fatal("the restarted process took the forwarding from the running one")
 	}
 
+	r.midStream(t, "restarted forwarder")
 	consumers := map[string]string{"billing": "", "one": one}
 	r.settle(t, stop, wait, consumers)
 	r.checkStream(t)
