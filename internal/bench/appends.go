@@ -28,7 +28,12 @@ func Default() []Measurement {
 	}
 	// The lag with writers at full speed, and at a pace a single projector
 	// making one round trip per event follows without queueing.
-	return append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond), FeedThroughput(1000))
+	ms = append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond), FeedThroughput(1000))
+	// The event stream on NATS JetStream needs a nats-server to measure.
+	if NATSServerBinary() != "" {
+		ms = append(ms, NATSForwarding(10_000))
+	}
+	return ms
 }
 
 // The rows both sides write: a typical selfcare event, ~230 bytes of data

@@ -24,6 +24,7 @@ import (
 	"selfcare/handlers"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
+	"selfcare/internal/natsfwd"
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
@@ -63,6 +64,9 @@ type Server struct {
 
 	// Lifecycle records subscription starts and ends as their days come.
 	Lifecycle *commands.Lifecycle
+	// Forwarder copies the events to NATS JetStream; nil without
+	// SELFCARE_NATS_URL.
+	Forwarder *natsfwd.Forwarder
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -106,6 +110,10 @@ func New(opts Options) (*Server, error) {
 	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
 	s.Sessions = &commands.Sessions{App: s.App}
 	s.Lifecycle = &commands.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
+	if opts.Config.NATSURL != "" {
+		s.Forwarder = natsfwd.New(natsfwd.Options{Store: s.Store, URL: opts.Config.NATSURL, Encode: handlers.FeedEvent, Logger: opts.Logger})
+		s.Forwarder.Register(s.Metrics)
+	}
 	var err error
 	if s.Account, err = s.newAccount(); err != nil {
 		return nil, err
@@ -179,6 +187,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
 	s.spawn(func() { s.Runner.Follow(ctx) })
 	s.spawn(func() { s.Lifecycle.Run(ctx) })
+	if s.Forwarder != nil {
+		s.spawn(func() { s.Forwarder.Run(ctx) })
+	}
 	s.Account.start(ctx, s)
 	return nil
 }
@@ -216,6 +227,9 @@ type readiness struct {
 	Database    string               `json:"database"`
 	Migrations  string               `json:"migrations"`
 	Projections []projections.Status `json:"projections"`
+	// NATSForwarder is shown, never waited for: the portal serves while
+	// NATS is away, and forwarding catches up after.
+	NATSForwarder *natsfwd.Status `json:"nats_forwarder,omitempty"`
 }
 
 func (s *Server) ready(ctx context.Context) (bool, any) {
@@ -237,6 +251,11 @@ func (s *Server) ready(ctx context.Context) (bool, any) {
 		return false, r
 	}
 	r.Projections = st
+	if s.Forwarder != nil {
+		if fs, err := s.Forwarder.Status(ctx); err == nil {
+			r.NATSForwarder = &fs
+		}
+	}
 	for _, p := range st {
 		if p.Lag > s.MaxProjectionLag || p.Error != "" {
 			r.Status = "not ready"
