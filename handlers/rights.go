@@ -34,19 +34,20 @@ type rule struct {
 // 404, a member without the capability 403, an anonymous caller 401.
 var rights = map[string]rule{
 	// Sign-in and account.
-	"POST /api/v1/sessions":           {who: public},
-	"DELETE /api/v1/sessions/current": {who: signedIn},
-	"POST /api/v1/captchas":           {who: public},
-	"GET /api/v1/captchas/{id}.png":   {who: public},
-	"POST /api/v1/password-requests":  {who: public},
-	"POST /api/v1/password-resets":    {who: public},
-	"POST /api/v1/login-reminders":    {who: public},
-	"GET /api/v1/me":                  {who: signedIn},
-	"PATCH /api/v1/me":                {who: signedIn},
-	"PUT /api/v1/me/password":         {who: signedIn},
-	"GET /api/v1/me/contracts":        {who: signedIn},
-	"GET /api/v1/me/orders":           {who: signedIn},
-	"GET /api/v1/me/subscriptions":    {who: signedIn},
+	"POST /api/v1/sessions":            {who: public},
+	"DELETE /api/v1/sessions/current":  {who: signedIn},
+	"POST /api/v1/captchas":            {who: public},
+	"GET /api/v1/captchas/{id}.png":    {who: public},
+	"POST /api/v1/password-requests":   {who: public},
+	"POST /api/v1/password-resets":     {who: public},
+	"POST /api/v1/login-reminders":     {who: public},
+	"GET /api/v1/me":                   {who: signedIn},
+	"PATCH /api/v1/me":                 {who: signedIn},
+	"PUT /api/v1/me/password":          {who: signedIn},
+	"POST /api/v1/email-confirmations": {who: public},
+	"GET /api/v1/me/contracts":         {who: signedIn},
+	"GET /api/v1/me/orders":            {who: signedIn},
+	"GET /api/v1/me/subscriptions":     {who: signedIn},
 
 	// A contract.
 	"GET /api/v1/contracts/{cid}":                               {who: member, can: access.CanSeeContract},

@@ -25,14 +25,16 @@ import (
 
 // Kinds of email.
 const (
-	KindAccess            = "access"             // set-password link of a new identity
-	KindPasswordReset     = "password_reset"     // set-password link asked for
-	KindPasswordChanged   = "password_changed"   // confirmation
-	KindEmailChanged      = "email_changed"      // to the old address
-	KindLoginReminder     = "login_reminder"     // the login
-	KindConsoleAccess     = "console_access"     // login, company account, email
-	KindVerificationCode  = "verification_code"  // console verification code
-	KindOrderConfirmation = "order_confirmation" // order placed
+	KindAccess               = "access"                 // set-password link of a new identity
+	KindPasswordReset        = "password_reset"         // set-password link asked for
+	KindPasswordChanged      = "password_changed"       // confirmation
+	KindEmailChanged         = "email_changed"          // to the old address
+	KindEmailConfirm         = "email_confirm"          // link confirming a new address, to that address
+	KindEmailChangeRequested = "email_change_requested" // notice to the address in force
+	KindLoginReminder        = "login_reminder"         // the login
+	KindConsoleAccess        = "console_access"         // login, company account, email
+	KindVerificationCode     = "verification_code"      // console verification code
+	KindOrderConfirmation    = "order_confirmation"     // order placed
 )
 
 // Job is an email to send.
@@ -84,6 +86,10 @@ type Renderer struct {
 	templates map[string]*template.Template
 }
 
+// ConfirmEmailPath is where the link confirming a new email points, with
+// ?email_token=<token>: the web UI's page.
+const ConfirmEmailPath = "/"
+
 // SetPasswordPath is where a set-password link points, with ?token=<token>:
 // the web UI's page, which takes the token from there to its set-password
 // form (and out of the address bar).
@@ -115,6 +121,8 @@ func (r *Renderer) Render(j Job) (Message, error) {
 	switch j.Kind {
 	case KindAccess, KindPasswordReset:
 		data["link"] = r.PublicURL + SetPasswordPath + "?token=" + auth.LinkToken(r.Keys, j.EventID)
+	case KindEmailConfirm:
+		data["link"] = r.PublicURL + ConfirmEmailPath + "?email_token=" + auth.LinkToken(r.Keys, j.EventID)
 	case KindVerificationCode:
 		code, err := console.NewVerificationCode(auth.CodeSource(r.Keys, j.EventID), time.Time{})
 		if err != nil {

@@ -55,6 +55,7 @@ func (s *Server) newAccount() (*Account, error) {
 		Sender: &mail.Sender{Pool: s.Pool, Transport: transport, Renderer: renderer, From: cfg.MailFrom,
 			Logger: s.Logger.With("worker", "mail")},
 	}
+	a.Account.Links = a.Passwords
 	a.Reactions = &commands.Reactions{App: s.App, Passwords: a.Passwords, Credentials: a.Credentials}
 	return a, nil
 }
