@@ -37,6 +37,7 @@ const routes = [
   { path: '/forgot-password', page: auth.forgotPassword, anonymous: true },
   { path: '/forgot-login', page: auth.forgotLogin, anonymous: true },
   { path: '/set-password', page: auth.setPassword, public: true },
+  { path: '/confirm-email', page: account.confirmEmail, public: true },
 
   { path: '/', page: account.home },
   { path: '/account', page: account.profile, mine: 'profile' },
@@ -204,6 +205,11 @@ async function render() {
 
   // The set-password link of the emails may also come as /?token=...
   const search = new URLSearchParams(location.search);
+  if (search.has('email_token')) {
+    const token = search.get('email_token');
+    history.replaceState(null, '', `/${link(['confirm-email'], { token })}`);
+    return render();
+  }
   if (search.has('token')) {
     const token = search.get('token');
     history.replaceState(null, '', `/${link(['set-password'], { token })}`);
