@@ -71,6 +71,9 @@ type App struct {
 	// ("ok", "conflict", "invalid", "error"), how long its transaction took
 	// (retries included) and how long it then waited for the read models.
 	Observe func(outcome string, decide, readYourWrites time.Duration)
+	// Loaded, if set, is told how many events each Load read from stream
+	// (tests count them).
+	Loaded func(stream string, events int)
 }
 
 // Aggregate is anything folded from its stream's events.
@@ -79,8 +82,15 @@ type Aggregate interface {
 }
 
 // Load folds stream into agg and returns the stream's version (0 when the
-// stream does not exist yet, which is not an error here).
+// stream does not exist yet, which is not an error here). An aggregate
+// that can be snapshotted (Snapshotted) is folded from its latest snapshot
+// and the events after it, and a new snapshot is written in tx once
+// SnapshotEvery events were folded past the last one: a command on a long
+// stream folds at most SnapshotEvery events.
 func (a *App) Load(ctx context.Context, tx *eventstore.Tx, stream string, agg Aggregate) (int64, error) {
+	if s, ok := agg.(Snapshotted); ok {
+		return a.loadSnapshotted(ctx, tx, stream, s)
+	}
 	recs, err := tx.Load(ctx, stream, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
 		return 0, nil
@@ -88,7 +98,14 @@ func (a *App) Load(ctx context.Context, tx *eventstore.Tx, stream string, agg Ag
 	if err != nil {
 		return 0, err
 	}
+	a.loaded(stream, len(recs))
 	return a.Fold(recs, agg)
+}
+
+func (a *App) loaded(stream string, events int) {
+	if a.Loaded != nil {
+		a.Loaded(stream, events)
+	}
 }
 
 // Fold applies stored records to agg and returns the last version.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"selfcare/domain"
 	"selfcare/domain/catalog"
 	"selfcare/domain/contract"
@@ -114,13 +116,11 @@ func (o *Orders) decide(ctx context.Context, ref string, decide func(order.Order
 		if err := lockStream(ctx, tx, stream); err != nil {
 			return err
 		}
-		var book order.Book
-		version, err := o.Load(ctx, tx, stream, &book)
+		ord, version, err := o.loadOrder(ctx, tx, stream, ref)
 		if err != nil {
 			return err
 		}
-		ord, ok := book.Get(ref)
-		if !ok {
+		if !ord.Exists() {
 			return fmt.Errorf("order %q: %w", ref, domain.ErrNotFound)
 		}
 		events, err := decide(ord)
@@ -170,4 +170,29 @@ func tryLockStream(ctx context.Context, tx *eventstore.Tx, stream string) (bool,
 		return false, fmt.Errorf("lock %s: %w", stream, err)
 	}
 	return ok, nil
+}
+
+// loadOrder folds order ref from its contract's order stream, reading only
+// its own events (found by the order_events index that the database keeps
+// beside the events), and returns it with the stream's current version:
+// completing order #N reads two events whatever N.
+func (o *Orders) loadOrder(ctx context.Context, tx *eventstore.Tx, stream, ref string) (order.Order, int64, error) {
+	ord := order.For(ref)
+	rows, err := tx.Pgx().Query(ctx, `SELECT stream_version FROM order_events WHERE ref = $1 AND stream_id = $2 ORDER BY stream_version`, ref, stream)
+	if err != nil {
+		return ord, 0, fmt.Errorf("order %s: %w", ref, err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return ord, 0, fmt.Errorf("order %s: %w", ref, err)
+	}
+	recs, version, err := tx.LoadVersions(ctx, stream, versions)
+	if err != nil {
+		return ord, 0, err
+	}
+	o.loaded(stream, len(recs))
+	if _, err := o.Fold(recs, &ord); err != nil {
+		return ord, 0, err
+	}
+	return ord, version, nil
 }

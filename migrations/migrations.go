@@ -32,6 +32,20 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// Revert rolls back the one migration version: tests use it to give a
+// database the shape it had before that migration.
+func Revert(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+	provider, err := newProvider(pool)
+	if err != nil {
+		return err
+	}
+	defer provider.Close()
+	if _, err := provider.ApplyVersion(ctx, version, false); err != nil {
+		return fmt.Errorf("revert migration %d: %w", version, err)
+	}
+	return nil
+}
+
 // Pending reports how many migrations have not been applied yet.
 func Pending(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	provider, err := newProvider(pool)
