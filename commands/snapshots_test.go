@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"reflect"
@@ -9,17 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/catalog"
+	"selfcare/domain/console"
 	"selfcare/domain/contract"
+	"selfcare/domain/identity"
 	"selfcare/domain/membership"
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/internal/clock"
 	"selfcare/internal/testdb"
+	"selfcare/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
@@ -370,5 +377,193 @@ func TestRoleChangeNumberNLoadsABoundedNumberOfEvents(t *testing.T) {
 	m, _ := loadMembership(t, app, stream)
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("membership from its snapshot differs from the replayed one:\n%+v\n%+v", m, want)
+	}
+}
+
+// dumpEvents returns every stored event row as text, in position order.
+func dumpEvents(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT e::text FROM events e ORDER BY position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMigrationOfAnOldDatabaseKeepsEveryEventAndMakesOrdersCheap seeds a
+// database of the shape before migration 0400 (contract order streams
+// without index or snapshots), migrates it as serve does, and checks that
+// every stored event is byte for byte what it was, that the old orders are
+// found through the index without reading their contract's stream, and
+// that numbering goes on without a gap.
+func TestMigrationOfAnOldDatabaseKeepsEveryEventAndMakesOrdersCheap(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	if err := migrations.Revert(ctx, pool, 400); err != nil {
+		t.Fatal(err)
+	}
+	app, l := newApp(t)
+	app.Store = eventstore.New(pool, clock.Real{})
+	const cid = "OCB0000128"
+	createContract(t, app, cid)
+	quote, err := catalog.Default().Quote("PS104", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	var refs []string
+	for i := 1; i <= n; i++ {
+		events, err := order.Place(order.PlaceOrder{ContractID: cid, ServiceCode: "PS104", PlacedBy: "paul.dupont"}, quote, i, order.ContractCode(cid, "SL_Prod"), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, events[0].(order.OrderPlaced).Ref)
+		appendEvents(t, app, order.Stream(cid), cid, events...)
+		if i%3 == 0 {
+			appendEvents(t, app, order.Stream(cid), cid, order.OrderCompleted{Ref: refs[i-2], ContractID: cid, CompletedAt: time.Now().UTC()})
+		}
+	}
+	membershipHistory(t, app, cid, "marie.curie", 40)
+	before := dumpEvents(t, pool)
+
+	if err := migrations.Up(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	after := dumpEvents(t, pool)
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("migration changed stored events: %d rows before, %d after", len(before), len(after))
+	}
+	var indexed int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM order_events WHERE stream_id = $1`, order.Stream(cid)).Scan(&indexed); err != nil {
+		t.Fatal(err)
+	}
+	if indexed != n+n/3 {
+		t.Errorf("order_events holds %d events of the old stream, want %d", indexed, n+n/3)
+	}
+
+	orders := &commands.Orders{App: app, Catalog: catalog.Default()}
+	user := commands.WithActor(ctx, commands.Actor{Kind: commands.ActorUser, Login: "paul.dupont"})
+	for i := n + 1; i <= n+3; i++ {
+		ref, err := orders.Place(user, commands.PlaceOrderInput{ContractID: cid, ServiceCode: "PS104"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := order.ParseRef(ref); r.Seq != i {
+			t.Fatalf("order placed after the migration got %q, want number %d", ref, i)
+		}
+	}
+	if last, _ := l.get(order.Stream(cid)); last > 2 {
+		t.Errorf("the third order after the migration read %d events of the old stream, want its snapshot and the 2 orders placed since", last)
+	}
+	if err := orders.Reject(operator(), refs[3], ""); err != nil {
+		t.Fatalf("reject an old order: %v", err)
+	}
+	if last, _ := l.get(order.Stream(cid)); last != 1 {
+		t.Errorf("rejecting an old order read %d events, want its 1", last)
+	}
+	if err := orders.Complete(operator(), refs[3]); err == nil {
+		t.Errorf("completing an old rejected order succeeded")
+	}
+	if err := orders.Complete(operator(), refs[1]); err == nil {
+		t.Errorf("completing an old order completed before the migration succeeded")
+	}
+	final := dumpEvents(t, pool)
+	if !reflect.DeepEqual(final[:len(before)], before) {
+		t.Error("commands after the migration changed events stored before it")
+	}
+}
+
+// TestSnapshotsRestoreTheFoldedState: for every aggregate the command side
+// snapshots, the state restored from a snapshot taken midway, with the
+// remaining events folded on top, is the state folded from every event.
+func TestSnapshotsRestoreTheFoldedState(t *testing.T) {
+	reg := registry.All()
+	t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	const cid, login = "OCB0000129", "marie.curie"
+	profile := identity.ProfileData{Email: "marie@example.com", Civility: "mrs", LastName: "Curie", FirstName: "Marie", Phone: "+33 1 00 00 00 01", Language: "fr"}
+	quote, err := catalog.Default().Quote("PS104", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed, err := order.Place(order.PlaceOrder{ContractID: cid, ServiceCode: "PS104", PlacedBy: login}, quote, 7, "SLPRO129", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		fresh  func() commands.Snapshotted
+		events []domain.Event
+	}{
+		{"identity", func() commands.Snapshotted { return &identity.Identity{} }, []domain.Event{
+			identity.IdentityRegistered{Login: login, ProfileData: profile, RegisteredAt: t0},
+			identity.PasswordResetRequested{Login: login, RequestedAt: t0, ExpiresAt: t0.Add(identity.ResetLinkValidity)},
+			identity.PasswordSet{Login: login, At: t0.Add(time.Hour), Reason: identity.ReasonReset},
+			identity.PasswordResetRequested{Login: login, RequestedAt: t0.Add(2 * time.Hour), ExpiresAt: t0.Add(26 * time.Hour)},
+			identity.LoginReminderRequested{Login: login, Email: profile.Email, At: t0.Add(3 * time.Hour)},
+			identity.PasswordResetRequested{Login: login, RequestedAt: t0.Add(30 * time.Hour), ExpiresAt: t0.Add(54 * time.Hour)},
+			identity.PasswordResetRequested{Login: login, RequestedAt: t0.Add(31 * time.Hour), ExpiresAt: t0.Add(55 * time.Hour)},
+		}},
+		{"console account", func() commands.Snapshotted { a := console.NewAccount(cid, login); return &a }, []domain.Event{
+			console.VerificationCodeSent{ContractID: cid, Login: login, IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
+			console.ApiPasswordSet{ContractID: cid, Login: login, At: t0.Add(time.Second)},
+			console.AccessKeyCreated{ContractID: cid, Login: login, AccessKeyID: "AK1", At: t0.Add(2 * time.Second)},
+			console.AccessKeyCreated{ContractID: cid, Login: login, AccessKeyID: "AK2", At: t0.Add(3 * time.Second)},
+			console.AccessKeyDeleted{ContractID: cid, Login: login, AccessKeyID: "AK1", At: t0.Add(4 * time.Second)},
+			console.VerificationCodeSent{ContractID: cid, Login: login, IssuedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour + time.Minute)},
+		}},
+		{"membership", func() commands.Snapshotted { return &membership.Membership{} }, []domain.Event{
+			membership.UserAddedToContract{ContractID: cid, Login: login, Profiles: roles(false).Profiles, AddedBy: "operator", At: t0},
+			membership.RolesChanged{ContractID: cid, Login: login, Before: roles(false), After: roles(true), At: t0.Add(time.Minute)},
+			membership.ExternalAccountsSet{ContractID: cid, Login: login, Incidents: true, At: t0.Add(2 * time.Minute)},
+			membership.UserRemovedFromContract{ContractID: cid, Login: login, Before: roles(true), At: t0.Add(3 * time.Minute)},
+			membership.UserAddedToContract{ContractID: cid, Login: login, Profiles: roles(true).Profiles, AddedBy: "operator", At: t0.Add(4 * time.Minute)},
+		}},
+		{"order counter", func() commands.Snapshotted { return &order.Counter{} }, []domain.Event{
+			placed[0],
+			order.OrderCompleted{Ref: placed[0].(order.OrderPlaced).Ref, ContractID: cid, CompletedAt: t0},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Events as a load gives them: encoded, stored, decoded.
+			stored := make([]domain.Event, len(tc.events))
+			for i, e := range tc.events {
+				data, err := json.Marshal(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stored[i], err = reg.Decode(e.EventType(), reg.Version(e.EventType()), data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for cut := 0; cut <= len(stored); cut++ {
+				want := tc.fresh()
+				for _, e := range stored {
+					want.Apply(e)
+				}
+				mid := tc.fresh()
+				for _, e := range stored[:cut] {
+					mid.Apply(e)
+				}
+				data, err := mid.MarshalSnapshot()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := tc.fresh()
+				if err := got.UnmarshalSnapshot(data); err != nil {
+					t.Fatalf("cut at %d: %v", cut, err)
+				}
+				for _, e := range stored[cut:] {
+					got.Apply(e)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("cut at %d: restored and folded state differs:\n got %+v\nwant %+v", cut, got, want)
+				}
+			}
+		})
 	}
 }

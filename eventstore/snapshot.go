@@ -72,10 +72,10 @@ SELECT * FROM (
 
 // SaveSnapshot stores s as the snapshot of stream in this transaction,
 // replacing one of the same kind at the same or a lower version (or of
-// another schema). It never waits: when another transaction in flight is saving a
-// snapshot of the same stream and kind, this one is skipped (a snapshot
-// is only a cache). The caller vouches that s.Data is the state of the events of
-// stream up to s.Version, all of them already stored.
+// another schema). It never waits: when another transaction in flight is
+// saving a snapshot of the same stream and kind, this one is skipped (a
+// snapshot is only a cache). The caller vouches that s.Data is the state
+// of the events of stream up to s.Version, all of them already stored.
 func (t *Tx) SaveSnapshot(ctx context.Context, stream string, s Snapshot) error {
 	if s.Kind == "" || s.Version <= 0 {
 		return errors.New("eventstore: a snapshot needs a kind and a version")
