@@ -1,7 +1,9 @@
 // Package commands is selfcare's command side: each command loads the streams it
 // decides on, asks the domain to decide, and appends the resulting events
-// (with who/where metadata) in one transaction, then waits until the read
-// models show them so that the caller can read its own writes.
+// (with who/where metadata) in one transaction. Then either it waits until
+// the read models show them, so that the caller can read its own writes,
+// or, when the caller carries Positions (HTTP requests), it records the
+// position of its last event for the client to wait on at its next read.
 package commands
 
 import (
@@ -198,12 +200,19 @@ const (
 // conflict re-runs fn on fresh state. After the commit it waits (bounded)
 // for the read models to show the appended events, and returns the
 // position of the last one.
+//
+// When ctx carries Positions (WithPositions), the position is recorded
+// there instead, and Execute does not wait: the caller's client will.
 func (a *App) Execute(ctx context.Context, policy Policy, fn func(tx *eventstore.Tx) error) (int64, error) {
 	start := time.Now()
 	last, err := a.execute(ctx, policy, fn)
 	decided := time.Since(start)
 	if err == nil {
-		a.waitReadModels(ctx, last)
+		if p := positionsFrom(ctx); p != nil {
+			p.record(last)
+		} else {
+			a.waitReadModels(ctx, last)
+		}
 	}
 	if a.Observe != nil {
 		a.Observe(outcome(err), decided, time.Since(start)-decided)

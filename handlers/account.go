@@ -25,6 +25,7 @@ func (f AccountAPI) Routes(r *Routes) {
 }
 
 func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
+	readOwnWrites(r, members.Name)
 	me, err := f.Members.Identity(r.Context(), principalFrom(r.Context()).login)
 	if err != nil {
 		fail(w, r, err)

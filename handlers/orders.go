@@ -49,6 +49,7 @@ func (f OrdersAPI) place(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/contracts/"+cid+"/orders/"+ref)
+	readOwnWrites(r, orders.Name)
 	o, err := f.Queries.Get(r.Context(), cid, ref)
 	if errors.Is(err, orders.ErrNoOrder) {
 		// Placed, but the read model has not caught up in time: say so
@@ -118,6 +119,7 @@ func (f OrdersAPI) reject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f OrdersAPI) writeOrder(w http.ResponseWriter, r *http.Request, ref string) {
+	readOwnWrites(r, orders.Name)
 	o, err := f.Queries.ByRef(r.Context(), ref)
 	if err != nil {
 		fail(w, r, err)

@@ -42,6 +42,10 @@ type Deps struct {
 	Registry *prometheus.Registry
 	Sessions Sessions
 	Members  Members
+	// ReadModels, if set, is waited for by a request whose client sends
+	// X-Selfcare-Min-Position (see position.go); requests do not wait
+	// otherwise, and commands leave read-your-writes to that contract.
+	ReadModels ReadModels
 	// Ready reports whether the server can serve (database, migrations,
 	// read models); its detail is shown by /readyz.
 	Ready func(ctx context.Context) (ok bool, detail any)
@@ -77,7 +81,7 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
-	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders)
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders, withPositions(deps.ReadModels))
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})

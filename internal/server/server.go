@@ -113,6 +113,7 @@ func New(opts Options) (*Server, error) {
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
 		Members:      members.Queries{Pool: opts.Pool},
+		ReadModels:   s.Runner,
 		Logger:       opts.Logger,
 		Pool:         opts.Pool,
 		Clock:        opts.Clock,
