@@ -43,6 +43,13 @@ type PlaceOrderInput struct {
 // contact ("contact.*"), and an error wrapping domain.ErrNotFound for an
 // unknown contract.
 func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) {
+	placed, err := o.PlaceOrder(ctx, in)
+	return placed.Ref, err
+}
+
+// PlaceOrder is Place, returning the whole OrderPlaced event: what the
+// order is, for an answer that need not wait for the read models.
+func (o *Orders) PlaceOrder(ctx context.Context, in PlaceOrderInput) (order.OrderPlaced, error) {
 	quote, err := o.Catalog.Quote(in.ServiceCode, in.Parameters)
 	if errors.Is(err, domain.ErrNotFound) {
 		err = domain.Invalid("service_code", "unknown", "there is no service %q in the catalog", in.ServiceCode)
@@ -50,10 +57,10 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 	if err != nil {
 		var v domain.ValidationError
 		if !v.Merge("", err) {
-			return "", err
+			return order.OrderPlaced{}, err
 		}
 		v.Merge("", order.CheckContact(in.Contact))
-		return "", v.Err()
+		return order.OrderPlaced{}, v.Err()
 	}
 	cmd := order.PlaceOrder{
 		ContractID:  in.ContractID,
@@ -61,7 +68,7 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 		PlacedBy:    ActorFrom(ctx).Login,
 		Contact:     in.Contact,
 	}
-	var ref string
+	var placed order.OrderPlaced
 	_, err = o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
 		if err := lockStream(ctx, tx, order.Stream(in.ContractID)); err != nil {
 			return err
@@ -85,10 +92,10 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 		if _, err := o.Append(ctx, tx, order.Stream(in.ContractID), eventstore.Exactly(version), in.ContractID, events...); err != nil {
 			return err
 		}
-		ref = events[0].(order.OrderPlaced).Ref
+		placed = events[0].(order.OrderPlaced)
 		return nil
 	})
-	return ref, err
+	return placed, err
 }
 
 // Complete records that the back office fulfilled order ref. For a
