@@ -32,16 +32,16 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// Revert rolls back the one migration version: tests use it to give a
-// database the shape it had before that migration.
-func Revert(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+// DownTo rolls back every migration above version, newest first: tests
+// use it to give a database the shape it had before a migration.
+func DownTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
 	provider, err := newProvider(pool)
 	if err != nil {
 		return err
 	}
 	defer provider.Close()
-	if _, err := provider.ApplyVersion(ctx, version, false); err != nil {
-		return fmt.Errorf("revert migration %d: %w", version, err)
+	if _, err := provider.DownTo(ctx, version); err != nil {
+		return fmt.Errorf("roll migrations back to %d: %w", version, err)
 	}
 	return nil
 }
