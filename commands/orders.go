@@ -70,20 +70,17 @@ func (o *Orders) PlaceOrder(ctx context.Context, in PlaceOrderInput) (order.Orde
 	}
 	var placed order.OrderPlaced
 	_, err = o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		if err := lockStream(ctx, tx, order.Stream(in.ContractID)); err != nil {
-			return err
-		}
 		var k contract.Contract
-		if _, err := o.Load(ctx, tx, contract.Stream(in.ContractID), &k); err != nil {
+		var counter order.Counter
+		var version int64
+		// The lock, the contract and the counter: one round trip.
+		if err := o.LoadAll(ctx, tx, []string{order.Stream(in.ContractID)},
+			Loading{Stream: contract.Stream(in.ContractID), Agg: &k},
+			Loading{Stream: order.Stream(in.ContractID), Agg: &counter, Version: &version}); err != nil {
 			return err
 		}
 		if !k.Exists() {
 			return fmt.Errorf("contract %s: %w", in.ContractID, domain.ErrNotFound)
-		}
-		var counter order.Counter
-		version, err := o.Load(ctx, tx, order.Stream(in.ContractID), &counter)
-		if err != nil {
-			return err
 		}
 		events, err := order.Place(cmd, quote, counter.Next(), order.ContractCode(k.ID(), k.Name()), o.Now())
 		if err != nil {
@@ -163,11 +160,13 @@ func (o *Orders) decide(ctx context.Context, ref string, decide func(order.Order
 // failing on the append's expected version and retrying. The expected
 // version still guarantees correctness; the lock only avoids the thrash.
 func lockStream(ctx context.Context, tx *eventstore.Tx, stream string) error {
-	if _, err := tx.Pgx().Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('stream:' || $1, 0))`, stream); err != nil {
+	if _, err := tx.Pgx().Exec(ctx, lockSQL, stream); err != nil {
 		return fmt.Errorf("lock %s: %w", stream, err)
 	}
 	return nil
 }
+
+const lockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('stream:' || $1, 0))`
 
 // tryLockStream is lockStream without waiting: false if another
 // transaction holds the lock.

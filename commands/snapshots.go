@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"selfcare/eventstore"
 )
 
@@ -35,11 +37,18 @@ type versioned interface {
 const SnapshotEvery = 16
 
 func (a *App) loadSnapshotted(ctx context.Context, tx *eventstore.Tx, stream string, agg Snapshotted) (int64, error) {
-	kind, schema := agg.SnapshotKind(), agg.SnapshotSchema()
-	snap, recs, err := tx.LoadSnapshot(ctx, stream, kind, schema)
+	snap, recs, err := tx.LoadSnapshot(ctx, stream, agg.SnapshotKind(), agg.SnapshotSchema())
 	if err != nil {
 		return 0, err
 	}
+	return a.foldSnapshotted(ctx, tx, stream, agg, snap, recs)
+}
+
+// foldSnapshotted restores agg from snap (unless it is not to be trusted),
+// folds recs on top, and saves a new snapshot when due.
+func (a *App) foldSnapshotted(ctx context.Context, tx *eventstore.Tx, stream string, agg Snapshotted, snap *eventstore.Snapshot, recs []eventstore.Record) (int64, error) {
+	kind := agg.SnapshotKind()
+	var err error
 	var version int64
 	untrusted := false
 	if snap != nil {
@@ -95,4 +104,50 @@ func (a *App) saveSnapshot(ctx context.Context, tx *eventstore.Tx, stream string
 		return fmt.Errorf("snapshot of %s: %w", stream, err)
 	}
 	return tx.SaveSnapshot(ctx, stream, eventstore.Snapshot{Kind: agg.SnapshotKind(), Schema: agg.SnapshotSchema(), Version: version, Data: data})
+}
+
+// Loading is one stream to fold in LoadAll, and where to put its version.
+type Loading struct {
+	Stream  string
+	Agg     Aggregate
+	Version *int64 // may be nil
+}
+
+// LoadAll takes the advisory locks of the streams in lock (see
+// lockStream), then folds every loading, as Load does, in one round trip
+// to the database instead of one per statement: for a command that
+// decides on several streams.
+func (a *App) LoadAll(ctx context.Context, tx *eventstore.Tx, lock []string, loads ...Loading) error {
+	b := &pgx.Batch{}
+	for _, stream := range lock {
+		b.Queue(lockSQL, stream)
+	}
+	results := make([]eventstore.SnapshotLoad, len(loads))
+	for i, l := range loads {
+		kind, schema := "", 0 // no snapshot: the whole stream
+		if s, ok := l.Agg.(Snapshotted); ok {
+			kind, schema = s.SnapshotKind(), s.SnapshotSchema()
+		}
+		eventstore.QueueLoadSnapshot(b, l.Stream, kind, schema, &results[i])
+	}
+	if err := tx.Pgx().SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("load %d streams: %w", len(loads), err)
+	}
+	for i, l := range loads {
+		var version int64
+		var err error
+		if s, ok := l.Agg.(Snapshotted); ok {
+			version, err = a.foldSnapshotted(ctx, tx, l.Stream, s, results[i].Snapshot, results[i].Records)
+		} else {
+			a.loaded(l.Stream, len(results[i].Records))
+			version, err = a.Fold(results[i].Records, l.Agg)
+		}
+		if err != nil {
+			return err
+		}
+		if l.Version != nil {
+			*l.Version = version
+		}
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Snapshot is the state of an aggregate at a version of its stream, encoded
@@ -23,10 +25,36 @@ type Snapshot struct {
 // LoadSnapshot reads, in this transaction and in one statement, the
 // snapshot of stream of the given kind and schema (nil when there is none)
 // and the stream's events after it, in version order. Without a snapshot
-// the events are the whole stream; a stream without events is not an
-// error here (nil, nil, nil).
+// the events are the whole stream (kind "" never has one); a stream
+// without events is not an error here (nil, nil, nil).
 func (t *Tx) LoadSnapshot(ctx context.Context, stream, kind string, schema int) (*Snapshot, []Record, error) {
-	rows, err := t.tx.Query(ctx, `
+	rows, err := t.tx.Query(ctx, loadSnapshotSQL, stream, kind, schema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
+	}
+	res, err := scanSnapshotLoad(rows, stream, kind, schema)
+	return res.Snapshot, res.Records, err
+}
+
+// SnapshotLoad is what a queued LoadSnapshot read.
+type SnapshotLoad struct {
+	Snapshot *Snapshot
+	Records  []Record
+}
+
+// QueueLoadSnapshot queues LoadSnapshot's statement in b, so that several
+// loads (and the locks before them) cost one round trip: out is set once
+// the batch's results are read (BatchResults.Close). Send b in the
+// transaction (Tx.Pgx().SendBatch).
+func QueueLoadSnapshot(b *pgx.Batch, stream, kind string, schema int, out *SnapshotLoad) {
+	b.Queue(loadSnapshotSQL, stream, kind, schema).Query(func(rows pgx.Rows) error {
+		res, err := scanSnapshotLoad(rows, stream, kind, schema)
+		*out = res
+		return err
+	})
+}
+
+const loadSnapshotSQL = `
 WITH s AS MATERIALIZED (
     SELECT stream_version, data FROM snapshots WHERE stream_id = $1 AND kind = $2 AND schema_version = $3
 )
@@ -35,15 +63,14 @@ SELECT * FROM (
            0 AS schema_version, NULL::jsonb AS data, NULL::jsonb AS metadata, NULL::timestamptz AS recorded_at, s.data AS snapshot
     FROM s
     UNION ALL
-    SELECT 1, `+recordColumns+`, NULL::bytea FROM events
+    SELECT 1, ` + recordColumns + `, NULL::bytea FROM events
     WHERE stream_id = $1 AND stream_version > coalesce((SELECT stream_version FROM s), 0)
-) r ORDER BY part, stream_version`, stream, kind, schema)
-	if err != nil {
-		return nil, nil, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
-	}
+) r ORDER BY part, stream_version`
+
+// scanSnapshotLoad reads the rows of loadSnapshotSQL, and closes them.
+func scanSnapshotLoad(rows pgx.Rows, stream, kind string, schema int) (SnapshotLoad, error) {
 	defer rows.Close()
-	var snap *Snapshot
-	var recs []Record
+	var res SnapshotLoad
 	for rows.Next() {
 		var part int
 		var r Record
@@ -51,23 +78,23 @@ SELECT * FROM (
 		var meta, data []byte
 		var at *time.Time
 		if err := rows.Scan(&part, &r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &meta, &at, &data); err != nil {
-			return nil, nil, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
+			return SnapshotLoad{}, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
 		}
 		if part == 0 {
-			snap = &Snapshot{Kind: kind, Schema: schema, Version: r.Version, Data: data}
+			res.Snapshot = &Snapshot{Kind: kind, Schema: schema, Version: r.Version, Data: data}
 			continue
 		}
 		r.SchemaVersion = int(sv)
 		r.RecordedAt = at.UTC()
 		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
-			return nil, nil, fmt.Errorf("eventstore: load %q: metadata of %d: %w", stream, r.Position, err)
+			return SnapshotLoad{}, fmt.Errorf("eventstore: load %q: metadata of %d: %w", stream, r.Position, err)
 		}
-		recs = append(recs, r)
+		res.Records = append(res.Records, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
+		return SnapshotLoad{}, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
 	}
-	return snap, recs, nil
+	return res, nil
 }
 
 // SaveSnapshot stores s as the snapshot of stream in this transaction,
