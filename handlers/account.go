@@ -26,6 +26,7 @@ func (f AccountAPI) Routes(r *Routes) {
 }
 
 func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
+	readOwnWrites(r, members.Name)
 	me, err := f.Members.Identity(r.Context(), principalFrom(r.Context()).login)
 	if err != nil {
 		fail(w, r, err)
@@ -99,6 +100,7 @@ func (f AccountAPI) confirmEmail(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	readOwnWrites(r, members.Name)
 	me, err := f.Members.Identity(r.Context(), login)
 	if err != nil {
 		fail(w, r, err)

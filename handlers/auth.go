@@ -98,6 +98,45 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 	return principal{kind: userPrincipal, login: login, token: token}, nil
 }
 
+// standing is a member's roles on a contract, as read with the session.
+type standing struct {
+	contractID string
+	roles      access.Roles
+	referent   bool
+	found      bool
+}
+
+// identifyFor is identify, which for the endpoints of a contract also
+// reads the user's standing on it in the same query (nil otherwise).
+func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, error) {
+	if s.deps.SessionMembers == nil || (rl.who != member && rl.who != auditorOrMember) {
+		p, err := s.identify(r)
+		return p, nil, err
+	}
+	token, cid := bearerToken(r), contractOf(r)
+	if token == "" || cid == "" ||
+		s.deps.AdminToken != "" && auth.Equal(token, s.deps.AdminToken) ||
+		s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken) {
+		p, err := s.identify(r)
+		return p, nil, err
+	}
+	login, roles, referent, found, err := s.deps.SessionMembers.ResolveMember(r.Context(), token, cid)
+	if err != nil {
+		return principal{}, nil, err
+	}
+	return principal{kind: userPrincipal, login: login, token: token},
+		&standing{contractID: cid, roles: roles, referent: referent, found: found}, nil
+}
+
+// contractOf is the contract a request names: {cid} in its path, else
+// ?contract=.
+func contractOf(r *http.Request) string {
+	if cid := mux.Vars(r)["cid"]; cid != "" {
+		return cid
+	}
+	return r.URL.Query().Get("contract")
+}
+
 var (
 	errSignIn       = fmt.Errorf("%w: sign in first (Authorization: Bearer <token>)", domain.ErrUnauthenticated)
 	errNotOperator  = fmt.Errorf("%w: this endpoint is for the back office", domain.ErrForbidden)
@@ -112,14 +151,14 @@ var (
 // principal, the caller's membership and the command actor to the request.
 func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.identify(r)
+		p, pre, err := s.identifyFor(rl, r)
 		if err != nil {
 			refuse(w, r, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = commands.WithActor(ctx, actorOf(r, p))
-		m, err := s.check(ctx, rl, p, r)
+		m, err := s.check(ctx, rl, p, r, pre)
 		if err != nil {
 			refuse(w, r, err)
 			return
@@ -178,7 +217,7 @@ func actorOf(r *http.Request, p principal) commands.Actor {
 	return a
 }
 
-func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Request, pre *standing) (membership, error) {
 	switch rl.who {
 	case public:
 		return membership{}, nil
@@ -197,9 +236,9 @@ func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Reques
 		if p.kind == auditorPrincipal {
 			return membership{}, nil
 		}
-		return s.checkMember(ctx, rl, p, r)
+		return s.checkMember(ctx, rl, p, r, pre)
 	case member:
-		return s.checkMember(ctx, rl, p, r)
+		return s.checkMember(ctx, rl, p, r, pre)
 	}
 	return membership{}, fmt.Errorf("handlers: rule with unknown audience %d", rl.who)
 }
@@ -215,20 +254,23 @@ func requireKind(p principal, want principalKind, wrong error) error {
 	}
 }
 
-func (s *Server) checkMember(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+func (s *Server) checkMember(ctx context.Context, rl rule, p principal, r *http.Request, pre *standing) (membership, error) {
 	if err := requireKind(p, userPrincipal, errNotUser); err != nil {
 		return membership{}, err
 	}
-	cid := mux.Vars(r)["cid"]
-	if cid == "" {
-		cid = r.URL.Query().Get("contract")
-	}
+	cid := contractOf(r)
 	if cid == "" {
 		return membership{}, domain.Invalid("contract", "required", "name the contract (?contract=OCB...)")
 	}
-	roles, referent, found, err := s.deps.Members.Roles(ctx, cid, p.login)
-	if err != nil {
-		return membership{}, err
+	var roles access.Roles
+	var referent, found bool
+	if pre != nil && pre.contractID == cid {
+		roles, referent, found = pre.roles, pre.referent, pre.found
+	} else {
+		var err error
+		if roles, referent, found, err = s.deps.Members.Roles(ctx, cid, p.login); err != nil {
+			return membership{}, err
+		}
 	}
 	if !found {
 		return membership{}, errNoContract

@@ -371,3 +371,28 @@ func TestMyOrdersAreMineAndThoseOfContractsIAmReferentOf(t *testing.T) {
 	testkit.Expect(t, env.Get("/api/v1/me/orders?sort=colour", a.ReferentToken), http.StatusBadRequest)
 	testkit.Expect(t, env.Get("/api/v1/me/orders?status=lost", a.ReferentToken), http.StatusBadRequest)
 }
+
+// TestPlacedOrderIsAnsweredAsTheReadModelShowsIt: the answer to a placed
+// order is built from its event, without waiting for the read model; it
+// must be exactly what the read model then shows, with the real clock's
+// sub-second instants, for a reservation and a one-off with a contact.
+// The answer carries the write's position, which the next read waits for.
+func TestPlacedOrderIsAnsweredAsTheReadModelShowsIt(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("SL_Prod")
+	for _, body := range []map[string]any{
+		reservation("c2.xlarge", 36, true),
+		{"service_code": "PS104", "contact": map[string]any{"name": "Paul Dupont", "email": "paul@example.com", "phone": "+33 1 23 45 67 89"}},
+	} {
+		placed := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, body), http.StatusCreated)
+		if placed.Header.Get("X-Selfcare-Position") == "" {
+			t.Errorf("the answer to a placed order has no X-Selfcare-Position")
+		}
+		ref := placed.Map(t)["ref"].(string)
+		read := testkit.Expect(t, env.Get(ordersPath(c.ID)+"/"+ref, c.ReferentToken), http.StatusOK)
+		if string(placed.Body) != string(read.Body) {
+			t.Errorf("placing answered\n%s\nthe read model shows\n%s", placed.Body, read.Body)
+		}
+	}
+}

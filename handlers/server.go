@@ -34,6 +34,15 @@ type Members interface {
 	Roles(ctx context.Context, contractID, login string) (roles access.Roles, referent, found bool, err error)
 }
 
+// SessionMembers resolves a session and the user's standing on a contract
+// in one round trip: Sessions.Resolve and Members.Roles at once, for the
+// endpoints of a contract (optional: without it, two queries).
+type SessionMembers interface {
+	// ResolveMember returns the session's login (an error wrapping
+	// domain.ErrUnauthenticated as Resolve's) and what Roles returns.
+	ResolveMember(ctx context.Context, token, contractID string) (login string, roles access.Roles, referent, found bool, err error)
+}
+
 // Deps is what the HTTP layer needs from the rest of the program.
 type Deps struct {
 	Logger   *slog.Logger
@@ -42,6 +51,13 @@ type Deps struct {
 	Registry *prometheus.Registry
 	Sessions Sessions
 	Members  Members
+	// SessionMembers, if set, resolves Sessions and Members in one query
+	// for the endpoints of a contract.
+	SessionMembers SessionMembers
+	// ReadModels, if set, is waited for by a request whose client sends
+	// X-Selfcare-Min-Position (see position.go); requests do not wait
+	// otherwise, and commands leave read-your-writes to that contract.
+	ReadModels ReadModels
 	// Ready reports whether the server can serve (database, migrations,
 	// read models); its detail is shown by /readyz.
 	Ready func(ctx context.Context) (ok bool, detail any)
@@ -77,7 +93,7 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
-	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders)
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders, withPositions(deps.ReadModels))
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})

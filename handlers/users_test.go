@@ -383,6 +383,8 @@ func concurrentChangesConflict(t *testing.T, env *testkit.Env, c testkit.Contrac
 	if n := countEvents(t, env, "RolesChanged") - changedBefore; n != 1 {
 		t.Fatalf("%d RolesChanged for two concurrent changes, want 1", n)
 	}
+	// The raw PUTs above did not keep their X-Selfcare-Position.
+	env.SettleReadModels()
 	got := decodeUser(t, testkit.Expect(t, env.Get("/api/v1/contracts/"+c.ID+"/users/"+login, c.ReferentToken), http.StatusOK))
 	if !reflect.DeepEqual(got.Console, winner) {
 		t.Fatalf("the user holds %v, but the change that succeeded set %v", got.Console, winner)

@@ -32,6 +32,20 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// DownTo rolls back every migration above version, newest first: tests
+// use it to give a database the shape it had before a migration.
+func DownTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+	provider, err := newProvider(pool)
+	if err != nil {
+		return err
+	}
+	defer provider.Close()
+	if _, err := provider.DownTo(ctx, version); err != nil {
+		return fmt.Errorf("roll migrations back to %d: %w", version, err)
+	}
+	return nil
+}
+
 // Pending reports how many migrations have not been applied yet.
 func Pending(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	provider, err := newProvider(pool)

@@ -42,6 +42,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	startPprof(logger)
 	var err error
 	args := os.Args[2:]
 	switch os.Args[1] {

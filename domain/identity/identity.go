@@ -85,7 +85,16 @@ func (id *Identity) Apply(e domain.Event) {
 		id.passwordSetAt = e.At
 		id.resets = nil
 	case PasswordResetRequested:
-		id.resets = append(id.resets, e)
+		// Links already expired when this one is sent can never be used
+		// again (time runs forward): dropping them keeps the state, and
+		// its snapshot, bounded however many links anyone requests.
+		kept := id.resets[:0:0]
+		for _, r := range id.resets {
+			if r.ExpiresAt.After(e.RequestedAt) {
+				kept = append(kept, r)
+			}
+		}
+		id.resets = append(kept, e)
 	}
 }
 

@@ -3,7 +3,9 @@
 // event they come from; a sender renders each (French or English
 // text/template) and delivers it over SMTP, or as an .eml file when no
 // relay is configured, retrying failures with backoff, one job at a time so
-// that a failing email never holds up the others.
+// that a failing email never holds up the others. Urgent mail (codes,
+// links) has a lane of its own; the sender delivers in parallel over SMTP
+// connections it keeps open.
 package mail
 
 import (
@@ -37,6 +39,24 @@ const (
 	KindOrderConfirmation    = "order_confirmation"     // order placed
 )
 
+// Priorities of the outbox: urgent mail is what a person is waiting for,
+// right now, to go on (a 60-second code, a set-password link, their
+// login); it is leased first, and by a sender lane of its own.
+const (
+	PriorityUrgent = 0
+	PriorityNormal = 1
+)
+
+// PriorityOf returns the priority of a kind of email.
+func PriorityOf(kind string) int {
+	switch kind {
+	case KindVerificationCode, KindAccess, KindPasswordReset, KindLoginReminder, KindEmailConfirm:
+		return PriorityUrgent
+	default:
+		return PriorityNormal
+	}
+}
+
 // Job is an email to send.
 type Job struct {
 	ID int64
@@ -59,9 +79,9 @@ func Enqueue(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-INSERT INTO mail_outbox (event_id, kind, recipient, language, params, created_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $6, $6)
-ON CONFLICT (event_id, kind) DO NOTHING`, j.EventID, j.Kind, j.Recipient, j.Language, params, now)
+INSERT INTO mail_outbox (event_id, kind, recipient, language, params, created_at, next_attempt_at, priority)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+ON CONFLICT (event_id, kind) DO NOTHING`, j.EventID, j.Kind, j.Recipient, j.Language, params, now, PriorityOf(j.Kind))
 	if err != nil {
 		return fmt.Errorf("enqueue %s email: %w", j.Kind, err)
 	}

@@ -39,7 +39,7 @@ func (s *Server) newAccount() (*Account, error) {
 	}
 	var transport mail.Transport = mail.Files{Dir: filepath.Join(cfg.DataDir, "mail"), Logger: s.Logger}
 	if cfg.SMTPAddr != "" {
-		transport = mail.SMTP{Addr: cfg.SMTPAddr}
+		transport = &mail.SMTP{Addr: cfg.SMTPAddr}
 	}
 	consoleURL := cfg.ConsoleURL
 	if consoleURL == "" {

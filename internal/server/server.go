@@ -119,16 +119,18 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.HTTP = handlers.New(handlers.Deps{
-		Sessions:     s.Sessions,
-		Members:      members.Queries{Pool: opts.Pool},
-		Logger:       opts.Logger,
-		Pool:         opts.Pool,
-		Clock:        opts.Clock,
-		Registry:     s.Metrics,
-		Ready:        s.ready,
-		AdminToken:   opts.Config.AdminToken,
-		AuditorToken: opts.Config.AuditorToken,
-		Features:     s.features(),
+		Sessions:       s.Sessions,
+		Members:        members.Queries{Pool: opts.Pool},
+		ReadModels:     s.Runner,
+		SessionMembers: sessionMembers{queries: members.Queries{Pool: opts.Pool}, clock: opts.Clock},
+		Logger:         opts.Logger,
+		Pool:           opts.Pool,
+		Clock:          opts.Clock,
+		Registry:       s.Metrics,
+		Ready:          s.ready,
+		AdminToken:     opts.Config.AdminToken,
+		AuditorToken:   opts.Config.AuditorToken,
+		Features:       s.features(),
 	})
 	return s, nil
 }

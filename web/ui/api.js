@@ -32,6 +32,19 @@ export const session = {
   },
 };
 
+// Read-your-writes: a write's answer carries the position of its last
+// event (X-Selfcare-Position); every later call sends the highest one seen
+// back (X-Selfcare-Min-Position), and the server answers it once its read
+// models show that write. Kept in sessionStorage so that a reload keeps it.
+const POSITION_KEY = 'selfcare.position';
+
+function notePosition(resp) {
+  const p = resp.headers.get('X-Selfcare-Position');
+  if (!p || !/^[0-9]+$/.test(p)) return;
+  const cur = sessionStorage.getItem(POSITION_KEY);
+  if (!cur || BigInt(p) > BigInt(cur)) sessionStorage.setItem(POSITION_KEY, p);
+}
+
 // ApiError is a refused or failed call: its HTTP status and the RFC 9457
 // problem the server sent (title, detail, errors[] of {field, code, message}).
 export class ApiError extends Error {
@@ -63,6 +76,8 @@ export async function request(method, path, { query, body, ifMatch, idempotencyK
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (ifMatch) headers['If-Match'] = ifMatch;
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey === true ? uuid() : idempotencyKey;
+  const position = sessionStorage.getItem(POSITION_KEY);
+  if (position) headers['X-Selfcare-Min-Position'] = position;
   let url = `/api/v1${path}`;
   if (query) {
     const q = new URLSearchParams();
@@ -82,6 +97,7 @@ export async function request(method, path, { query, body, ifMatch, idempotencyK
   } catch (e) {
     throw new ApiError(0, { title: 'network', detail: String(e && e.message) });
   }
+  notePosition(resp);
   let data = null;
   const type = resp.headers.get('Content-Type') || '';
   if (resp.status !== 204 && /json/.test(type)) {
