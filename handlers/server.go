@@ -93,7 +93,7 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
-	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders, withPositions(deps.ReadModels))
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withPositions(deps.ReadModels))
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
@@ -114,8 +114,9 @@ func New(deps Deps) *Server {
 	return s
 }
 
-// ServeHTTP serves a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP serves a request, through the edge checks that hold for every
+// answer, the router's 404 and 405 included (see edge).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { edge(s.router).ServeHTTP(w, r) }
 
 // MissingRoutes lists rights-table rows that no feature registered: a
 // complete program has none (tests check it).
