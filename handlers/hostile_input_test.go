@@ -209,3 +209,53 @@ func TestEveryAnswerCarriesTheSecurityHeadersAndHeadWorksWhereGetDoes(t *testing
 		t.Errorf("HEAD /api/v1/me signed out → %d, want 401 as GET", r.Status)
 	}
 }
+
+// TestEveryBodyIsDecodedStrictly walks every operation of openapi.json
+// that takes a JSON body, as a caller the rights table lets through: a
+// field the endpoint does not know, or a field given twice, is refused
+// with 400 naming it, and nothing is written.
+func TestEveryBodyIsDecodedStrictly(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Strict")
+	member := env.AddSignedInUser(a, "strict.", access.ReferentProfiles().Map(), access.RoleAdmin)
+	doc := loadOpenAPI(t)
+	walked := 0
+	for _, row := range handlers.RightsTable() {
+		item := doc.Paths.Find(strings.TrimPrefix(row.Path, ""))
+		if item == nil {
+			continue
+		}
+		op := item.GetOperation(row.Method)
+		if op == nil || op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+			continue
+		}
+		walked++
+		t.Run(row.Key(), func(t *testing.T) {
+			token := member.Token
+			switch row.Audience {
+			case "operator", "feed_reader":
+				token = testkit.AdminToken
+			case "auditor":
+				token = testkit.AuditorToken
+			}
+			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
+			for _, tc := range []struct{ body, field, code string }{
+				{`{"zz_not_a_field": 1}`, "zz_not_a_field", "unknown_field"},
+				{`{"zz_twice": 1, "zz_twice": 2}`, "zz_twice", "duplicate_field"},
+			} {
+				before := env.RequestEventCount()
+				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: token, Body: tc.body})
+				if r.Status != http.StatusBadRequest || r.FieldCodes(t)[tc.field] != tc.code {
+					t.Errorf("%s: %d %s, want 400 with %s on %s", tc.body, r.Status, r.Body, tc.code, tc.field)
+				}
+				if env.RequestEventCount() != before {
+					t.Errorf("%s: refused, yet events were appended", tc.body)
+				}
+			}
+		})
+	}
+	if walked < 20 {
+		t.Fatalf("only %d operations with a JSON body were walked", walked)
+	}
+}
