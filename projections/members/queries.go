@@ -135,3 +135,20 @@ WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{identity.LoginKey(log
 	items, next := projections.Page(p, list, func(c ContractSummary) (string, string) { return c.sortValue, c.sortKey })
 	return items, next, nil
 }
+
+// ConsoleRoles returns login's console roles on contract cid (empty when
+// they are not declared on it), and whether the contract exists.
+func (q Queries) ConsoleRoles(ctx context.Context, cid, login string) (roles access.ConsoleRoles, contractExists bool, err error) {
+	var console []string
+	err = q.Pool.QueryRow(ctx, `
+SELECT m.console FROM rm_members.contracts c
+LEFT JOIN rm_members.members m ON m.contract_id = c.id AND m.login_key = $2
+WHERE c.id = $1`, cid, identity.LoginKey(login)).Scan(&console)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.ConsoleRoles{}, false, nil
+	}
+	if err != nil {
+		return access.ConsoleRoles{}, false, fmt.Errorf("members: console roles: %w", err)
+	}
+	return access.RestoreConsoleRoles(console), true, nil
+}
