@@ -11,10 +11,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"selfcare/domain/console"
+	"selfcare/internal/clock"
 	"selfcare/internal/oidcop"
 	"selfcare/internal/testkit"
 )
@@ -351,4 +354,94 @@ func TestOIDCProviderFollowsTheProtocol(t *testing.T) {
 			t.Errorf("after signing out of the customer area: %d, want the sign-in page", p.status)
 		}
 	})
+}
+
+// jwks fetches the provider's published keys.
+func jwks(t *testing.T, env *testkit.Env) jose.JSONWebKeySet {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	testkit.Expect(t, env.Get(oidcop.KeysPath, ""), http.StatusOK).JSON(t, &set)
+	return set
+}
+
+// verifyWith checks token's signature against set and returns its kid.
+func verifyWith(t *testing.T, set jose.JSONWebKeySet, token string) string {
+	t.Helper()
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	keys := set.Key(kid)
+	if len(keys) != 1 {
+		t.Fatalf("the JWKS has no key %s", kid)
+	}
+	if _, err := jws.Verify(keys[0].Key); err != nil {
+		t.Fatalf("token of key %s does not verify: %v", kid, err)
+	}
+	return kid
+}
+
+func TestOIDCClaimsFollowRoleChangesAndKeysRotate(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewManual(time.Now())
+	env := testkit.New(t, testkit.WithClock(clk), testkit.CheckOpenAPI())
+	c := env.NewContract("SL_Prod")
+	user := env.AddSignedInUser(c, "console.", nil, "admin")
+	rp := testkit.StartConsoleRP(env)
+	ctx := context.Background()
+	client := browserlessClient(t)
+	roles := func(out testkit.RPOutcome) any { return out.Claims[oidcop.ClaimConsoleRoles] }
+
+	state, code := signInForCode(t, env, client, rp, c.ID, user.Login)
+	first, err := rp.Exchange(ctx, state, code, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid1 := verifyWith(t, jwks(t, env), first.IDToken)
+
+	// A role change shows at the next sign-in (no password: the session).
+	env.GrantConsoleRoles(c.ID, user.Login, "guest")
+	authURL, state := rp.AuthURL(c.ID)
+	q := backToRP(t, env, client, rp, get(t, client, env.URL, get(t, client, env.URL, authURL).location.String()))
+	second, err := rp.Exchange(ctx, state, q.Get("code"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := roles(second).([]any); len(r) != 1 || r[0] != "guest" {
+		t.Errorf("after the change: console roles %v, want [guest] (first sign-in: %v)", roles(second), roles(first))
+	}
+	verifyWith(t, jwks(t, env), second.IDToken)
+
+	// Deprovisioned: the next sign-in is denied, and userinfo refuses the
+	// tokens issued before.
+	env.GrantConsoleRoles(c.ID, user.Login)
+	authURL, _ = rp.AuthURL(c.ID)
+	q = backToRP(t, env, client, rp, get(t, client, env.URL, get(t, client, env.URL, authURL).location.String()))
+	if q.Get("error") != "access_denied" {
+		t.Errorf("deprovisioned: back with %v, want access_denied", q)
+	}
+	if _, err := rp.Provider.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: second.AccessToken, TokenType: "Bearer"})); err == nil {
+		t.Errorf("userinfo still answers for a deprovisioned user")
+	}
+
+	// Keys rotate: after 30 days a new key signs, the old one stays
+	// published while its tokens may live, then goes.
+	env.GrantConsoleRoles(c.ID, user.Login, "admin")
+	clk.Advance(31 * 24 * time.Hour)
+	state, code = signInForCode(t, env, browserlessClient(t), rp, c.ID, user.Login)
+	third, err := rp.Exchange(ctx, state, code, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwks(t, env)
+	kid3 := verifyWith(t, set, third.IDToken)
+	if kid3 == kid1 || verifyWith(t, set, first.IDToken) != kid1 {
+		t.Errorf("no rotation: kid %s then %s", kid1, kid3)
+	}
+	clk.Advance(2 * time.Hour)
+	set = jwks(t, env)
+	if len(set.Key(kid1)) != 0 || len(set.Key(kid3)) != 1 {
+		t.Errorf("after the old tokens expired the JWKS is %v, want only %s", set.Keys, kid3)
+	}
 }
