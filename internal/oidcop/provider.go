@@ -30,20 +30,20 @@ import (
 // Paths of the provider. The issuer is the customer area's public URL, so
 // discovery is at its root; the protocol endpoints are under /oidc.
 const (
-	DiscoveryPath   = "/.well-known/openid-configuration"
-	AuthorizePath   = "/oidc/authorize"
-	CallbackPath    = "/oidc/authorize/callback"
-	TokenPath       = "/oidc/token"
-	UserinfoPath    = "/oidc/userinfo"
-	KeysPath        = "/oidc/keys"
-	EndSessionPath  = "/oidc/end_session"
-	RevocationPath  = "/oidc/revoke"
-	IntrospectPath  = "/oidc/introspect"
-	LoginPath       = "/oidc/login"
-	CookieName      = "selfcare_op_session"
-	csrfCookieName  = "selfcare_op_csrf"
-	cryptoKeyPurpse = "oidc-token-id-encryption"
-	csrfPurpose     = "oidc-login-csrf"
+	DiscoveryPath    = "/.well-known/openid-configuration"
+	AuthorizePath    = "/oidc/authorize"
+	CallbackPath     = "/oidc/authorize/callback"
+	TokenPath        = "/oidc/token"
+	UserinfoPath     = "/oidc/userinfo"
+	KeysPath         = "/oidc/keys"
+	EndSessionPath   = "/oidc/end_session"
+	RevocationPath   = "/oidc/revoke"
+	IntrospectPath   = "/oidc/introspect"
+	LoginPath        = "/oidc/login"
+	CookieName       = "selfcare_op_session"
+	csrfCookieName   = "selfcare_op_csrf"
+	cryptoKeyPurpose = "oidc-token-id-encryption"
+	csrfPurpose      = "oidc-login-csrf"
 )
 
 // Options build a Provider.
@@ -93,7 +93,7 @@ func New(o Options) (*Provider, error) {
 		terminate: p.endCookieSession,
 	}
 	config := &op.Config{
-		CryptoKey:                sha256.Sum256(o.Keys.Derive(cryptoKeyPurpse)),
+		CryptoKey:                sha256.Sum256(o.Keys.Derive(cryptoKeyPurpose)),
 		CryptoKeyId:              "selfcare",
 		DefaultLogoutRedirectURI: "/",
 		CodeMethodS256:           true,
@@ -109,7 +109,6 @@ func New(o Options) (*Provider, error) {
 			op.NewEndpoint(strings.TrimPrefix(UserinfoPath, "/")), op.NewEndpoint(strings.TrimPrefix(RevocationPath, "/")),
 			op.NewEndpoint(strings.TrimPrefix(EndSessionPath, "/")), op.NewEndpoint(strings.TrimPrefix(KeysPath, "/"))),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(strings.TrimPrefix(IntrospectPath, "/"))),
-		op.WithLogger(o.Logger),
 	}
 	if o.Issuer != "" {
 		issuer = op.StaticIssuer(strings.TrimRight(o.Issuer, "/"))
