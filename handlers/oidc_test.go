@@ -227,6 +227,16 @@ func TestOIDCProviderFollowsTheProtocol(t *testing.T) {
 		}
 	})
 
+	t.Run("prompt=none without a provider session: login_required", func(t *testing.T) {
+		client := browserlessClient(t)
+		authURL, state := rp.AuthURL(c.ID, oauth2.SetAuthURLParam("prompt", "none"))
+		s := get(t, client, env.URL, authURL)
+		q := backToRP(t, env, client, rp, s)
+		if q.Get("error") != "login_required" || q.Get("state") != state {
+			t.Errorf("back with %v, want error=login_required", q)
+		}
+	})
+
 	t.Run("no console role on the company account: access_denied, recorded", func(t *testing.T) {
 		nobody := env.AddSignedInUser(c, "no.console.", nil)
 		client := browserlessClient(t)
