@@ -20,12 +20,14 @@ func (f OIDCProvider) Routes(r *Routes) {
 	for _, e := range []string{
 		"GET " + oidcop.DiscoveryPath,
 		"GET " + oidcop.AuthorizePath,
+		"POST " + oidcop.AuthorizePath, // OIDC Core §3.1.2.1: GET and POST
 		"GET " + oidcop.CallbackPath,
 		"POST " + oidcop.TokenPath,
 		"GET " + oidcop.UserinfoPath,
 		"POST " + oidcop.UserinfoPath,
 		"GET " + oidcop.KeysPath,
 		"GET " + oidcop.EndSessionPath,
+		"POST " + oidcop.EndSessionPath,
 		"POST " + oidcop.RevocationPath,
 		"POST " + oidcop.IntrospectPath,
 	} {
