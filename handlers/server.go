@@ -157,7 +157,7 @@ func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
 	}
 	rt.s.routes[endpoint] = true
 	handler := h
-	if method != http.MethodGet {
+	if method != http.MethodGet && rl.who != oidcProtocol {
 		handler = rt.s.idempotent(handler)
 	}
 	rt.s.router.Handle(path, rt.s.authorize(rl, handler)).Methods(method)

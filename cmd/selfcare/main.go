@@ -6,6 +6,7 @@
 //	selfcare audit verify [--anchor P:H]           check that the event log was not altered
 //	selfcare bench                       measure the event store against raw INSERTs
 //	selfcare db start|stop|url           manage the embedded PostgreSQL cluster
+//	selfcare oidc clients add|list|remove  register the console with the OpenID provider
 //
 // Configuration comes from the environment (see README.md).
 package main
@@ -30,6 +31,8 @@ commands:
   audit verify [--anchor P:H] verify the event log's hash chain
   bench                       benchmark the event store (prints ratios to raw INSERTs)
   db start|stop|url           manage the embedded PostgreSQL cluster
+  oidc clients add|list|remove
+                              register the console (relying party) with the OpenID provider
 
 configuration: environment variables, see README.md`
 
@@ -58,6 +61,8 @@ func main() {
 		err = runBench(ctx, args, logger)
 	case "db":
 		err = runDB(ctx, args, logger)
+	case "oidc":
+		err = runOIDC(ctx, args, logger)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

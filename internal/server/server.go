@@ -25,6 +25,7 @@ import (
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
 	"selfcare/internal/natsfwd"
+	"selfcare/internal/oidcop"
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
@@ -61,6 +62,8 @@ type Server struct {
 	HTTP     *handlers.Server
 	// Account is authentication, my account, console credentials and emails.
 	Account *Account
+	// OIDC is the console's OpenID provider.
+	OIDC *oidcop.Provider
 
 	// Lifecycle records subscription starts and ends as their days come.
 	Lifecycle *commands.Lifecycle
@@ -118,6 +121,9 @@ func New(opts Options) (*Server, error) {
 	if s.Account, err = s.newAccount(); err != nil {
 		return nil, err
 	}
+	if s.OIDC, err = s.newOIDC(); err != nil {
+		return nil, err
+	}
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:       s.Sessions,
 		Members:        members.Queries{Pool: opts.Pool},
@@ -152,7 +158,8 @@ func Projectors(reg *registry.Registry, keys *secrets.Keys) []projections.Projec
 func (s *Server) features() []handlers.Feature {
 	memberQueries := members.Queries{Pool: s.Pool}
 	return append([]handlers.Feature{
-		handlers.SessionsAPI{Sessions: s.Sessions},
+		handlers.SessionsAPI{Sessions: s.Sessions, Provider: s.OIDC},
+		handlers.OIDCProvider{Provider: s.OIDC},
 		handlers.ContractsAPI{Contracts: &commands.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &commands.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},

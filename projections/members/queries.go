@@ -150,7 +150,7 @@ func (q Queries) SessionMember(ctx context.Context, tokenHash []byte, now time.T
 	err = q.Pool.QueryRow(ctx, `
 SELECT s.login, m.profiles, m.console, m.referent, m.login_key IS NOT NULL
 FROM sessions s LEFT JOIN rm_members.members m ON m.contract_id = $3 AND m.login_key = s.login_key
-WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2`,
+WHERE s.token_hash = $1 AND s.purpose = 'api' AND s.revoked_at IS NULL AND s.expires_at > $2`,
 		tokenHash, now, cid).Scan(&login, &profiles, &console, &isReferent, &member)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", access.Roles{}, false, false, false, nil
@@ -167,4 +167,21 @@ WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2`,
 	}
 	roles.Console = access.RestoreConsoleRoles(console)
 	return login, roles, referent, true, true, nil
+}
+
+// ConsoleRoles returns login's console roles on contract cid (empty when
+// they are not declared on it), and whether the contract exists.
+func (q Queries) ConsoleRoles(ctx context.Context, cid, login string) (roles access.ConsoleRoles, contractExists bool, err error) {
+	var console []string
+	err = q.Pool.QueryRow(ctx, `
+SELECT m.console FROM rm_members.contracts c
+LEFT JOIN rm_members.members m ON m.contract_id = c.id AND m.login_key = $2
+WHERE c.id = $1`, cid, identity.LoginKey(login)).Scan(&console)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.ConsoleRoles{}, false, nil
+	}
+	if err != nil {
+		return access.ConsoleRoles{}, false, fmt.Errorf("members: console roles: %w", err)
+	}
+	return access.RestoreConsoleRoles(console), true, nil
 }

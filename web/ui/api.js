@@ -67,8 +67,10 @@ export function onSessionEnded(f) {
 // request calls the API. path is under /api/v1; query is an object of
 // parameters (empty values left out). options: body (sent as JSON),
 // ifMatch (an ETag), idempotencyKey (true for a fresh one, or a key to
-// reuse on a retry). It returns {status, data, etag} or throws an ApiError.
-export async function request(method, path, { query, body, ifMatch, idempotencyKey } = {}) {
+// reuse on a retry), cookies (true: send and accept the OpenID provider's
+// session cookie; the API itself only reads the bearer token). It returns
+// {status, data, etag} or throws an ApiError.
+export async function request(method, path, { query, body, ifMatch, idempotencyKey, cookies } = {}) {
   // The server writes its texts (the catalog's) in the display language.
   const headers = { Accept: 'application/json', 'Accept-Language': lang() };
   const s = session.get();
@@ -90,7 +92,7 @@ export async function request(method, path, { query, body, ifMatch, idempotencyK
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'omit',
+      credentials: cookies ? 'same-origin' : 'omit',
       cache: 'no-store',
       redirect: 'error',
     });

@@ -89,7 +89,7 @@ export async function signedIn(s) {
 // signOut ends the session on the server (best effort) and here.
 export async function signOut() {
   try {
-    await request('DELETE', '/sessions/current');
+    await request('DELETE', '/sessions/current', { cookies: true }); // ends the provider session too
   } catch {
     // The session ends here whatever the server says.
   }

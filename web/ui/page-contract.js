@@ -3,7 +3,7 @@
 // only what the user's capabilities on the contract allow.
 
 import { h, dl, externalLink, safeURL } from './dom.js';
-import { request, get, enc } from './api.js';
+import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
@@ -70,6 +70,19 @@ export async function summary(ctx) {
   return h('div', { class: 'contract' }, parts);
 }
 
+// openConsole starts the console's sign-in through the OpenID provider
+// (third-party-initiated login; the provider session it opens spares the
+// password); with no console registered there (409), the deprecated
+// signed assertion.
+async function openConsole(ctx) {
+  try {
+    return await request('POST', api(ctx, 'console', 'sign-in'), { body: {}, cookies: true });
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 409) throw e;
+    return request('POST', api(ctx, 'console', 'sso'), { body: {} });
+  }
+}
+
 // dashboard offers the single sign-on to the technical console.
 export async function dashboard(ctx) {
   const box = alertBox('sso-error');
@@ -78,7 +91,7 @@ export async function dashboard(ctx) {
     const go = h('button', { type: 'button', class: 'primary', id: 'console-sso' }, t('dashboard.console'));
     go.addEventListener('click', async () => {
       try {
-        const { data } = await busy(go, request('POST', api(ctx, 'console', 'sso'), { body: {} }));
+        const { data } = await busy(go, openConsole(ctx));
         const url = safeURL(data && data.redirect_url);
         if (!url) throw new Error('no redirect');
         location.assign(url);
