@@ -37,6 +37,7 @@ func (f SessionsAPI) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	showsSecretOnce(r)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":      token,
 		"token_type": "Bearer",
