@@ -73,7 +73,10 @@ func newProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrations lock: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
+	// Out of order: migrations are numbered by area (0300 security, 0400
+	// command cost, 0500 OpenID, 0600 NATS...), so a database may have a
+	// higher one before a lower one lands; each stands alone.
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrations: %w", err)
