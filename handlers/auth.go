@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
+	opaccount "selfcare/domain/operator"
 	"selfcare/internal/auth"
 )
 
@@ -29,7 +31,7 @@ const (
 // auditor.
 type principal struct {
 	kind  principalKind
-	login string // for users
+	login string // for users; for operators and auditors, the account's name ("" for the bootstrap tokens)
 	token string // the bearer token as presented (never logged)
 }
 
@@ -39,9 +41,9 @@ func (p principal) id(r *http.Request) string {
 	case userPrincipal:
 		return "user:" + identity.LoginKey(p.login)
 	case operatorPrincipal:
-		return "operator"
+		return "operator:" + p.login
 	case auditorPrincipal:
-		return "auditor"
+		return "auditor:" + p.login
 	default:
 		return "anonymous:" + clientIP(r)
 	}
@@ -88,6 +90,9 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 	case s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken):
 		return principal{kind: auditorPrincipal, token: token}, nil
 	}
+	if p, ok, err := s.namedOperator(r.Context(), token); ok || err != nil {
+		return p, err
+	}
 	if s.deps.Sessions == nil {
 		return principal{}, fmt.Errorf("%w: unknown token", domain.ErrUnauthenticated)
 	}
@@ -96,6 +101,23 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 		return principal{}, err
 	}
 	return principal{kind: userPrincipal, login: login, token: token}, nil
+}
+
+// namedOperator resolves token as a named operator's or auditor's; ok is
+// false when it is none.
+func (s *Server) namedOperator(ctx context.Context, token string) (principal, bool, error) {
+	if s.deps.Operators == nil {
+		return principal{}, false, nil
+	}
+	name, role, ok, err := s.deps.Operators.Resolve(ctx, token)
+	if err != nil || !ok {
+		return principal{}, false, err
+	}
+	kind := auditorPrincipal
+	if role == opaccount.RoleAdmin {
+		kind = operatorPrincipal
+	}
+	return principal{kind: kind, login: name, token: token}, true, nil
 }
 
 // standing is a member's roles on a contract, as read with the session.
@@ -121,6 +143,12 @@ func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, er
 		return p, nil, err
 	}
 	login, roles, referent, found, err := s.deps.SessionMembers.ResolveMember(r.Context(), token, cid)
+	if errors.Is(err, domain.ErrUnauthenticated) {
+		// Not a session: maybe a named auditor's token.
+		if p, ok, oerr := s.namedOperator(r.Context(), token); ok || oerr != nil {
+			return p, nil, oerr
+		}
+	}
 	if err != nil {
 		return principal{}, nil, err
 	}
@@ -211,9 +239,9 @@ func actorOf(r *http.Request, p principal) commands.Actor {
 	case userPrincipal:
 		a.Kind, a.Login = commands.ActorUser, p.login
 	case operatorPrincipal:
-		a.Kind, a.Login = commands.ActorOperator, "operator"
+		a.Kind, a.Login = commands.ActorOperator, cmp.Or(p.login, opaccount.BootstrapPrefix+"admin")
 	case auditorPrincipal:
-		a.Kind, a.Login = commands.ActorAuditor, "auditor"
+		a.Kind, a.Login = commands.ActorAuditor, cmp.Or(p.login, opaccount.BootstrapPrefix+"auditor")
 	default:
 		a.Kind = "anonymous"
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"selfcare/domain/access"
+	opaccount "selfcare/domain/operator"
 	"selfcare/internal/clock"
 )
 
@@ -43,6 +44,14 @@ type SessionMembers interface {
 	ResolveMember(ctx context.Context, token, contractID string) (login string, roles access.Roles, referent, found bool, err error)
 }
 
+// Operators resolves the bearer tokens of named back-office and auditor
+// accounts (`selfcare operators`).
+type Operators interface {
+	// Resolve returns the account's name and role ("admin" or "auditor");
+	// ok is false for an unknown or revoked token.
+	Resolve(ctx context.Context, token string) (name string, role opaccount.Role, ok bool, err error)
+}
+
 // Deps is what the HTTP layer needs from the rest of the program.
 type Deps struct {
 	Logger   *slog.Logger
@@ -61,9 +70,13 @@ type Deps struct {
 	// Ready reports whether the server can serve (database, migrations,
 	// read models); its detail is shown by /readyz.
 	Ready func(ctx context.Context) (ok bool, detail any)
-	// AdminToken and AuditorToken: empty refuses every such call.
+	// AdminToken and AuditorToken: empty refuses every such call. They
+	// are a bootstrap: events record them as "bootstrap-admin" and
+	// "bootstrap-auditor"; named accounts (Operators) record their name.
 	AdminToken   string
 	AuditorToken string
+	// Operators, if set, resolves named operator and auditor tokens.
+	Operators Operators
 	// Features registers the routes of each feature (see Routes).
 	Features []Feature
 }

@@ -7,6 +7,7 @@
 //	selfcare bench                       measure the event store against raw INSERTs
 //	selfcare db start|stop|url           manage the embedded PostgreSQL cluster
 //	selfcare oidc clients add|list|remove  register the console with the OpenID provider
+//	selfcare operators add|list|revoke     named back-office and auditor accounts
 //
 // Configuration comes from the environment (see README.md).
 package main
@@ -33,6 +34,8 @@ commands:
   db start|stop|url           manage the embedded PostgreSQL cluster
   oidc clients add|list|remove
                               register the console (relying party) with the OpenID provider
+  operators add NAME --role admin|auditor | list | revoke NAME
+                              named back-office and auditor accounts (token shown once)
 
 configuration: environment variables, see README.md`
 
@@ -63,6 +66,8 @@ func main() {
 		err = runDB(ctx, args, logger)
 	case "oidc":
 		err = runOIDC(ctx, args, logger)
+	case "operators":
+		err = runOperators(ctx, args, logger)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

@@ -58,8 +58,10 @@ type Server struct {
 	Runner   *projections.Runner
 	App      *commands.App
 	Sessions *commands.Sessions
-	Metrics  *prometheus.Registry
-	HTTP     *handlers.Server
+	// Operators are the named back-office and auditor accounts.
+	Operators *commands.Operators
+	Metrics   *prometheus.Registry
+	HTTP      *handlers.Server
 	// Account is authentication, my account, console credentials and emails.
 	Account *Account
 	// OIDC is the console's OpenID provider.
@@ -112,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
 	s.Sessions = &commands.Sessions{App: s.App}
+	s.Operators = &commands.Operators{App: s.App}
 	s.Lifecycle = &commands.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
 	if opts.Config.NATSURL != "" {
 		s.Forwarder = natsfwd.New(natsfwd.Options{Store: s.Store, URL: opts.Config.NATSURL, Encode: handlers.FeedEvent, Logger: opts.Logger})
@@ -136,6 +139,7 @@ func New(opts Options) (*Server, error) {
 		Ready:          s.ready,
 		AdminToken:     opts.Config.AdminToken,
 		AuditorToken:   opts.Config.AuditorToken,
+		Operators:      s.Operators,
 		Features:       s.features(),
 	})
 	return s, nil
