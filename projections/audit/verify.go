@@ -110,7 +110,7 @@ ORDER BY e.position`)
 			return err
 		}
 		defer rows.Close()
-		w := walker{key: key, prev: genesis[:], rep: &rep, anchor: anchor, missing: missing}
+		w := walker{seal: newSealer(key), prev: genesis[:], rep: &rep, anchor: anchor, missing: missing}
 		for rows.Next() {
 			var stored []byte
 			var ev storedEvent
@@ -135,7 +135,7 @@ ORDER BY e.position`)
 
 // walker checks the events one by one, in position order.
 type walker struct {
-	key     []byte
+	seal    *sealer
 	prev    []byte
 	rep     *Report
 	anchor  *Anchor
@@ -162,7 +162,7 @@ func (w *walker) step(ev storedEvent, stored []byte) (done bool) {
 	case stored == nil:
 		return w.bad(pos, ProblemInserted)
 	}
-	h, err := link(w.key, w.prev, ev)
+	h, err := w.seal.link(w.prev, ev)
 	if err != nil || !hmac.Equal(h, stored) {
 		// A row that cannot even be encoded (its JSON made invalid, say)
 		// was altered too.
