@@ -273,14 +273,27 @@ func randomHex(n int) string {
 func newKeys() (*secrets.Keys, error) { return secrets.FromSecret("bench-" + randomHex(16)) }
 
 // newServer builds (without starting it) a server on env's database with
-// new keys and cfg, its data directory the system's temporary one.
-func newServer(env *Env, cfg config.Config) (*server.Server, error) {
+// new keys and cfg, in a data directory of its own that remove deletes
+// (after the server stopped). Its mail has a sender address and, with no
+// SMTP server, lands as files in that directory: the order confirmations
+// of a run are sent, not retried with a warning each until the run ends.
+func newServer(env *Env, cfg config.Config) (srv *server.Server, remove func(), err error) {
 	keys, err := newKeys()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cfg.DataDir = os.TempDir()
-	return server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys, Config: cfg})
+	dir, err := os.MkdirTemp("", "selfcare-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	cfg.DataDir, cfg.MailFrom = dir, "bench@selfcare.invalid"
+	srv, err = server.New(server.Options{Pool: env.Pool, Logger: env.Logger, Keys: keys, Config: cfg})
+	if err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return srv, remove, nil
 }
 
 // OrdersOverHTTP is MeasureOrders as a `selfcare bench` measurement: a
@@ -290,10 +303,11 @@ func newServer(env *Env, cfg config.Config) (*server.Server, error) {
 func OrdersOverHTTP(clients int) Measurement {
 	name := fmt.Sprintf("orders over HTTP, %d clients", clients)
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		srv, err := newServer(env, config.Config{})
+		srv, remove, err := newServer(env, config.Config{})
 		if err != nil {
 			return nil, err
 		}
+		defer remove()
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}
