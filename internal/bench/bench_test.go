@@ -36,8 +36,8 @@ func TestEventStoreMeasurementsRun(t *testing.T) {
 	}
 	table := out.String()
 	t.Log("\n" + table)
-	if len(results) != 6+3*4 {
-		t.Fatalf("%d results, want 6 appends and 3×4 lag figures (full speed, paced, every read model)", len(results))
+	if len(results) != 6+5*4 {
+		t.Fatalf("%d results, want 6 appends and 5×4 lag figures (full speed and every read model at 8 and 32 writers, paced)", len(results))
 	}
 	for _, r := range results {
 		if !(r.Value > 0) || math.IsInf(r.Value, 0) {

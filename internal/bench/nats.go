@@ -91,10 +91,11 @@ ON CONFLICT (stream) DO UPDATE SET position = excluded.position`, natsfwd.Stream
 
 		// The HTTP feed's rate on the same events, as the baseline.
 		const token = "bench-auditor-token-0123456789"
-		srv, err := newServer(env, config.Config{AuditorToken: token})
+		srv, remove, err := newServer(env, config.Config{AuditorToken: token})
 		if err != nil {
 			return nil, err
 		}
+		defer remove()
 		hs := httptest.NewServer(srv.Handler())
 		start := time.Now()
 		read, err := readFeed(ctx, hs.URL, token, head, 500)
