@@ -119,7 +119,7 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	_, ok, err := a.Sessions.checkPassword(ctx, login, current)
+	_, ok, err := a.Sessions.checkPassword(ctx, login, current, nil)
 	if err != nil {
 		return "", err
 	}

@@ -41,6 +41,29 @@ func showsSecretOnce(r *http.Request) {
 	}
 }
 
+// secretResponses are the endpoints whose every success is a credential
+// (a session token, a signed SSO assertion): storing it to replay it would
+// keep a secret in clear and hand it to whoever repeats the request, so
+// they refuse an Idempotency-Key (400) instead. A retried sign-in just
+// signs in again. (Creating an access key keeps its key: only its answer,
+// which shows the secret once, is not stored; see showsSecretOnce.)
+var secretResponses = map[string]bool{
+	"POST /api/v1/sessions":                    true,
+	"POST /api/v1/contracts/{cid}/console/sso": true,
+}
+
+// refuseIdempotencyKey answers 400 to a request with an Idempotency-Key.
+func refuseIdempotencyKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Idempotency-Key") != "" {
+			fail(w, r, domain.Invalid("Idempotency-Key", "not_allowed",
+				"this endpoint answers with a secret, which is never stored for a replay: send it without Idempotency-Key"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // replayed response headers.
 var replayHeaders = []string{"Content-Type", "Location", "ETag"}
 

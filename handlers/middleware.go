@@ -145,13 +145,16 @@ func withAccessLog(metrics *Metrics) mux.MiddlewareFunc {
 	}
 }
 
-// withSecurityHeaders sets the headers every response should carry.
+// withSecurityHeaders sets the headers every response should carry, the
+// 404 and 405 of unknown routes too.
 func withSecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		// API answers load nothing; the UI's pages set their own policy.
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

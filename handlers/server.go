@@ -48,6 +48,9 @@ type Deps struct {
 	// AdminToken and AuditorToken: empty refuses every such call.
 	AdminToken   string
 	AuditorToken string
+	// MetricsElsewhere: /metrics is served on its own address
+	// (SELFCARE_METRICS_ADDR), and the public one answers 404 for it.
+	MetricsElsewhere bool
 	// Features registers the routes of each feature (see Routes).
 	Features []Feature
 }
@@ -78,20 +81,25 @@ func New(deps Deps) *Server {
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
 	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders)
-	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
+	s.router.NotFoundHandler = notFound
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 	// The middleware above must also wrap the two handlers just set.
-	s.router.NotFoundHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(s.router.NotFoundHandler))
-	s.router.MethodNotAllowedHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(s.router.MethodNotAllowedHandler))
+	s.router.NotFoundHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(withSecurityHeaders(s.router.NotFoundHandler)))
+	s.router.MethodNotAllowedHandler = withRequestID(deps.Logger)(withAccessLog(s.metrics)(withSecurityHeaders(s.router.MethodNotAllowedHandler)))
 
 	rt := &Routes{s: s}
 	rt.Handle("GET /healthz", s.healthz)
 	rt.Handle("GET /readyz", s.readyz)
-	rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	if deps.MetricsElsewhere {
+		rt.HandleHTTP("GET /metrics", notFound)
+	} else {
+		rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	}
 	for _, f := range deps.Features {
 		f.Routes(rt)
 	}
@@ -140,10 +148,18 @@ func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
 	}
 	rt.s.routes[endpoint] = true
 	handler := h
-	if method != http.MethodGet {
+	switch {
+	case method == http.MethodGet:
+	case secretResponses[endpoint]:
+		handler = refuseIdempotencyKey(handler)
+	default:
 		handler = rt.s.idempotent(handler)
 	}
-	rt.s.router.Handle(path, rt.s.authorize(rl, handler)).Methods(method)
+	methods := []string{method}
+	if method == http.MethodGet {
+		methods = append(methods, http.MethodHead) // net/http drops a HEAD's body
+	}
+	rt.s.router.Handle(path, rt.s.throttled(endpoint, rt.s.authorize(rl, handler))).Methods(methods...)
 }
 
 // Deps returns the server's dependencies (for features).

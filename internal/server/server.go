@@ -110,6 +110,7 @@ func New(opts Options) (*Server, error) {
 	if s.Account, err = s.newAccount(); err != nil {
 		return nil, err
 	}
+	s.Sessions.Captchas = s.Account.Captchas
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
 		Members:      members.Queries{Pool: opts.Pool},
