@@ -12,9 +12,12 @@ import (
 
 // Config is the whole configuration of a selfcare process.
 type Config struct {
-	DatabaseURL     string // empty: an embedded cluster in DataDir/pg
-	DataDir         string
-	Addr            string
+	DatabaseURL string // empty: an embedded cluster in DataDir/pg
+	DataDir     string
+	Addr        string
+	// MetricsAddr, if set, is where /metrics is served instead of Addr
+	// (SELFCARE_METRICS_ADDR): a private address for Prometheus.
+	MetricsAddr     string
 	PublicURL       string
 	AdminToken      string // empty: the back-office API refuses every call
 	AuditorToken    string // empty: the auditor API refuses every call
@@ -42,6 +45,7 @@ func FromEnv() (Config, []string, error) {
 		DatabaseURL:  os.Getenv("DATABASE_URL"),
 		DataDir:      envOr("SELFCARE_DATA_DIR", "./.selfcare"),
 		Addr:         envOr("SELFCARE_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:  os.Getenv("SELFCARE_METRICS_ADDR"),
 		AdminToken:   os.Getenv("SELFCARE_ADMIN_TOKEN"),
 		AuditorToken: os.Getenv("SELFCARE_AUDITOR_TOKEN"),
 		SMTPAddr:     os.Getenv("SELFCARE_SMTP_ADDR"),
