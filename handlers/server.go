@@ -51,6 +51,8 @@ type Deps struct {
 	// MetricsElsewhere: /metrics is served on its own address
 	// (SELFCARE_METRICS_ADDR), and the public one answers 404 for it.
 	MetricsElsewhere bool
+	// RateLimitsDisabled turns the throttle table off (tests only).
+	RateLimitsDisabled bool
 	// Features registers the routes of each feature (see Routes).
 	Features []Feature
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -26,7 +25,7 @@ type limit struct {
 // failures across processes (sign-in guesses, emailed codes) are in
 // commands; these only bound the work one address can make this process do.
 var throttles = map[string]limit{
-	"POST /api/v1/sessions":                            {Burst: 20, Every: 2 * time.Second},
+	"POST /api/v1/sessions":                            {Burst: 60, Every: time.Second},
 	"PUT /api/v1/me/password":                          {Burst: 10, Every: 6 * time.Second},
 	"POST /api/v1/password-resets":                     {Burst: 10, Every: 6 * time.Second},
 	"PUT /api/v1/contracts/{cid}/console/api-password": {Burst: 10, Every: 6 * time.Second},
@@ -73,11 +72,8 @@ func (a *addressLimiters) allow(ip string, now time.Time) (retry time.Duration, 
 // front of h.
 func (s *Server) throttled(endpoint string, h http.Handler) http.Handler {
 	l, ok := throttles[endpoint]
-	if !ok {
+	if !ok || s.deps.RateLimitsDisabled {
 		return h
-	}
-	if _, ok := rights[endpoint]; !ok {
-		panic(fmt.Sprintf("handlers: throttled endpoint %q has no row in the rights table", endpoint))
 	}
 	limiters := &addressLimiters{limit: l, m: map[string]*rate.Limiter{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,10 @@ type Config struct {
 	MailFrom        string
 	Secret          string // empty: generated once into DataDir
 	CaptchaDisabled bool   // tests only
+	// RateLimitsDisabled turns the per-address throttle table of the HTTP
+	// layer off (SELFCARE_RATE_LIMITS_DISABLED; tests that call one
+	// endpoint many times from one address only).
+	RateLimitsDisabled bool
 	// ConsoleURL is the base URL of the cloud console that SSO assertions
 	// open (SELFCARE_CONSOLE_URL).
 	ConsoleURL string
@@ -58,6 +62,10 @@ func FromEnv() (Config, []string, error) {
 	if v := os.Getenv("SELFCARE_CAPTCHA_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
 		c.CaptchaDisabled = true
 		warnings = append(warnings, "SELFCARE_CAPTCHA_DISABLED is set: captchas are NOT checked (tests only, never in production)")
+	}
+	if v := os.Getenv("SELFCARE_RATE_LIMITS_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
+		c.RateLimitsDisabled = true
+		warnings = append(warnings, "SELFCARE_RATE_LIMITS_DISABLED is set: requests per address are NOT limited (tests only, never in production)")
 	}
 	if v := os.Getenv("SELFCARE_NOW"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

@@ -128,17 +128,18 @@ func New(opts Options) (*Server, error) {
 	}
 	s.Sessions.Captchas = s.Account.Captchas
 	s.HTTP = handlers.New(handlers.Deps{
-		Sessions:         s.Sessions,
-		Members:          members.Queries{Pool: opts.Pool},
-		Logger:           opts.Logger,
-		Pool:             opts.Pool,
-		Clock:            opts.Clock,
-		Registry:         s.Metrics,
-		Ready:            s.ready,
-		AdminToken:       opts.Config.AdminToken,
-		AuditorToken:     opts.Config.AuditorToken,
-		Features:         s.features(),
-		MetricsElsewhere: opts.Config.MetricsAddr != "",
+		Sessions:           s.Sessions,
+		Members:            members.Queries{Pool: opts.Pool},
+		Logger:             opts.Logger,
+		Pool:               opts.Pool,
+		Clock:              opts.Clock,
+		Registry:           s.Metrics,
+		Ready:              s.ready,
+		AdminToken:         opts.Config.AdminToken,
+		AuditorToken:       opts.Config.AuditorToken,
+		Features:           s.features(),
+		MetricsElsewhere:   opts.Config.MetricsAddr != "",
+		RateLimitsDisabled: opts.Config.RateLimitsDisabled,
 	})
 	return s, nil
 }
