@@ -23,6 +23,7 @@ type gate struct {
 	running atomic.Int64
 	peak    atomic.Int64
 	refused atomic.Int64
+	done    atomic.Int64
 }
 
 func newGate(n int, wait time.Duration) *gate {
@@ -56,6 +57,7 @@ func (g *gate) do(f func()) error {
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
 	}
 	f()
+	g.done.Add(1)
 	return nil
 }
 
@@ -65,9 +67,10 @@ type HashStats struct {
 	Running int64 // hashes running now
 	Peak    int64 // most hashes ever running at once
 	Refused int64 // hashes refused with ErrBusy
+	Done    int64 // hashes computed
 }
 
 // Hashes returns the counters of the process's hash gate.
 func Hashes() HashStats {
-	return HashStats{Limit: cap(hashes.slots), Running: hashes.running.Load(), Peak: hashes.peak.Load(), Refused: hashes.refused.Load()}
+	return HashStats{Limit: cap(hashes.slots), Running: hashes.running.Load(), Peak: hashes.peak.Load(), Refused: hashes.refused.Load(), Done: hashes.done.Load()}
 }
