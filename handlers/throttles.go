@@ -26,10 +26,10 @@ type limit struct {
 // commands; these only bound the work one address can make this process do.
 var throttles = map[string]limit{
 	"POST /api/v1/sessions":                            {Burst: 60, Every: time.Second},
-	"PUT /api/v1/me/password":                          {Burst: 10, Every: 6 * time.Second},
-	"POST /api/v1/password-resets":                     {Burst: 10, Every: 6 * time.Second},
-	"PUT /api/v1/contracts/{cid}/console/api-password": {Burst: 10, Every: 6 * time.Second},
-	"POST /api/v1/contracts/{cid}/console/access-keys": {Burst: 10, Every: 6 * time.Second},
+	"PUT /api/v1/me/password":                          {Burst: 20, Every: 3 * time.Second},
+	"POST /api/v1/password-resets":                     {Burst: 20, Every: 3 * time.Second},
+	"PUT /api/v1/contracts/{cid}/console/api-password": {Burst: 30, Every: 2 * time.Second},
+	"POST /api/v1/contracts/{cid}/console/access-keys": {Burst: 30, Every: 2 * time.Second},
 	"POST /api/v1/captchas":                            {Burst: 20, Every: 3 * time.Second},
 }
 
