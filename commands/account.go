@@ -63,7 +63,7 @@ func (a *Account) UpdateProfile(ctx context.Context, login string, patch identit
 		if currentPassword == "" {
 			return domain.Invalid("current_password", "required", "type your current password to change your email address")
 		}
-		_, ok, err := a.Sessions.checkPassword(ctx, login, currentPassword)
+		_, ok, err := a.Sessions.checkPassword(ctx, login, currentPassword, nil) // signed in: no captcha
 		if err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	_, ok, err := a.Sessions.checkPassword(ctx, login, current)
+	_, ok, err := a.Sessions.checkPassword(ctx, login, current, nil)
 	if err != nil {
 		return "", err
 	}

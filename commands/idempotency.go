@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"selfcare/domain"
 	"selfcare/eventstore"
 )
@@ -16,14 +14,15 @@ type idemKey struct{}
 type IdempotencyKey struct {
 	Principal string
 	Key       string
-	// Holder is the request's lease on the pending key: a request whose
-	// lease was taken over (it outlived it) cannot commit under the key.
-	Holder uuid.UUID
+	// Claim is the lease the request holds on the key: the key is marked
+	// applied only under it.
+	Claim string
 }
 
-// ErrIdempotencyLeaseLost: the request outlived its lease on its
-// Idempotency-Key and a retry took it over; nothing was applied.
-var ErrIdempotencyLeaseLost = fmt.Errorf("%w: a retry with this Idempotency-Key took over this request; nothing was applied", domain.ErrConflict)
+// ErrIdempotencyLeaseLost: the request held its Idempotency-Key so long
+// that a retry reclaimed it; the retry applies the request, this one must
+// not (its transaction rolls back).
+var ErrIdempotencyLeaseLost = fmt.Errorf("%w: a retry with this Idempotency-Key took over the request; read the resource", domain.ErrConflict)
 
 // WithIdempotencyKey marks ctx as serving an Idempotency-Key request: the
 // command's transaction then records, atomically with its events, that the
@@ -39,12 +38,12 @@ func markIdempotent(ctx context.Context, tx *eventstore.Tx) error {
 		return nil
 	}
 	tag, err := tx.Pgx().Exec(ctx,
-		`UPDATE idempotency_keys SET state = 'committed' WHERE principal = $1 AND key = $2 AND state = 'pending' AND holder = $3`,
-		k.Principal, k.Key, k.Holder)
+		`UPDATE idempotency_keys SET state = 'committed' WHERE principal = $1 AND key = $2 AND claim = $3 AND state <> 'done'`,
+		k.Principal, k.Key, k.Claim)
 	if err != nil {
 		return fmt.Errorf("idempotency key: %w", err)
 	}
-	if tag.RowsAffected() != 1 {
+	if tag.RowsAffected() == 0 {
 		return ErrIdempotencyLeaseLost
 	}
 	return nil

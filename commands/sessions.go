@@ -21,6 +21,15 @@ type Sessions struct {
 	TTL time.Duration
 	// Throttle limits password guesses per login and per client address.
 	Throttle Throttle
+	// Captchas checks the captcha a login past Throttle.CaptchaAfter needs.
+	Captchas *Captchas
+}
+
+// CaptchaAnswer is the solved captcha a sign-in may carry; it is checked
+// only when the login needs one (see Throttle).
+type CaptchaAnswer struct {
+	ID     string
+	Answer string
 }
 
 // ErrBadCredentials is the one answer to a failed sign-in, whether the
@@ -39,10 +48,13 @@ func (s *Sessions) ttl() time.Duration {
 
 // SignIn checks a login and password and opens a session. An unknown
 // login costs the same time as a wrong password and gets the same error.
-// Too many attempts for the login or from the client's address get a
-// *ThrottledError, before any password check (see Throttle).
-func (s *Sessions) SignIn(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
-	realLogin, ok, err := s.checkPassword(ctx, login, password)
+// Too many attempts for the login from the client's address, or from that
+// address, get a *ThrottledError; too many for the login from anywhere get
+// ErrCaptchaRequired (or a *CaptchaError for a wrong answer) unless captcha
+// is solved; all before any password check (see Throttle). The password
+// check returns auth.ErrBusy when too many run at once.
+func (s *Sessions) SignIn(ctx context.Context, login, password string, captcha CaptchaAnswer) (token string, expires time.Time, err error) {
+	realLogin, ok, err := s.checkPassword(ctx, login, password, &captcha)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -61,9 +73,11 @@ const (
 
 // SignInProvider is SignIn for the OpenID provider's sign-in page: the
 // same password check and throttle, but the session it opens is the
-// provider's (a cookie), not an API bearer token.
+// provider's (a cookie), not an API bearer token. Its page draws no
+// captcha: past the login's captcha threshold it gets ErrCaptchaRequired,
+// and the user signs in once on the customer area, which asks for one.
 func (s *Sessions) SignInProvider(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
-	realLogin, ok, err := s.checkPassword(ctx, login, password)
+	realLogin, ok, err := s.checkPassword(ctx, login, password, &CaptchaAnswer{})
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -116,21 +130,33 @@ SELECT login, created_at FROM sessions WHERE token_hash = $1 AND purpose = 'prov
 }
 
 // checkPassword checks login's password under the sign-in throttle: too
-// many attempts get a *ThrottledError before any check, a right password
-// resets the login's count, and an unknown login costs the same time as a
-// wrong password. ok is false for both; realLogin is the login as
-// registered.
-func (s *Sessions) checkPassword(ctx context.Context, login, password string) (realLogin string, ok bool, err error) {
+// many attempts get a *ThrottledError before any check, a login past its
+// captcha threshold needs captcha solved (nil: the caller proved who it is
+// otherwise, holding a session), a right password resets the login's
+// counts, and an unknown login costs the same time as a wrong password. ok
+// is false for both; realLogin is the login as registered.
+func (s *Sessions) checkPassword(ctx context.Context, login, password string, captcha *CaptchaAnswer) (realLogin string, ok bool, err error) {
 	ip := ActorFrom(ctx).IP
-	if err := s.attempt(ctx, s.Throttle, login, ip); err != nil {
+	needCaptcha, err := s.attempt(ctx, s.Throttle, login, ip)
+	if err != nil {
 		return "", false, err
+	}
+	if needCaptcha && captcha != nil {
+		if captcha.ID == "" && captcha.Answer == "" {
+			return "", false, ErrCaptchaRequired
+		}
+		if s.Captchas == nil {
+			return "", false, ErrCaptchaRequired
+		}
+		if err := s.Captchas.Check(ctx, captcha.ID, captcha.Answer); err != nil {
+			return "", false, &CaptchaError{Err: err}
+		}
 	}
 	var hash string
 	err = s.Store.Pool().QueryRow(ctx, `
 SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&realLogin, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		auth.CheckAgainstNothing(password)
-		return "", false, nil
+		return "", false, auth.CheckAgainstNothing(password)
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("check password: %w", err)

@@ -51,7 +51,6 @@ func (f ConsoleAPI) sso(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loggerFrom(r.Context()).Info("console assertion issued", "contract", c.ID, "login", login, "expires_at", a.ExpiresAt)
-	showsSecretOnce(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"redirect_url": a.RedirectURL,
 		"assertion":    a.Token,

@@ -63,3 +63,23 @@ func RightsRows() map[string]string {
 	}
 	return out
 }
+
+// ThrottleTable returns the throttle table: "METHOD /path" → the requests
+// one address may make in a burst.
+func ThrottleTable() map[string]int {
+	out := map[string]int{}
+	for k, l := range throttles {
+		out[k] = l.Burst
+	}
+	return out
+}
+
+// SecretResponses lists the endpoints that refuse an Idempotency-Key.
+func SecretResponses() []string {
+	var out []string
+	for k := range secretResponses {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

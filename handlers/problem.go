@@ -15,6 +15,7 @@ import (
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/eventstore"
+	"selfcare/internal/auth"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -32,11 +33,17 @@ var (
 	errUnsupportedMedia = errors.New("the request body must be JSON (Content-Type: application/json)")
 )
 
+// captchaRequiredType is the problem type of a sign-in that needs a solved
+// captcha (401): its errors name "captcha_answer".
+const captchaRequiredType = "/problems/captcha-required"
+
 // statusOf is the one table mapping errors to HTTP statuses.
 func statusOf(err error) (int, string) {
 	var ve *domain.ValidationError
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(err, commands.ErrCaptchaRequired):
+		return http.StatusUnauthorized, "captcha required"
 	case errors.As(err, &ve):
 		return http.StatusBadRequest, "invalid input"
 	case errors.As(err, &tooLarge):
@@ -59,6 +66,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusGone, "expired or already used"
 	case errors.As(err, new(*commands.ThrottledError)):
 		return http.StatusTooManyRequests, "too many requests"
+	case errors.Is(err, auth.ErrBusy):
+		return http.StatusServiceUnavailable, "busy"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timed out"
 	default:
@@ -75,6 +84,9 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())))
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(auth.BusyRetryAfter.Seconds())))
+	}
 	p := Problem{
 		Type:     "about:blank",
 		Title:    title,
@@ -90,6 +102,16 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fc *fieldConflict
 	if errors.As(err, &fc) {
 		p.Errors = []domain.FieldError{fc.field}
+	}
+	if errors.Is(err, commands.ErrCaptchaRequired) {
+		// A problem type of its own, and the field to show, so that a
+		// client knows to show a captcha rather than a wrong password.
+		p.Type = captchaRequiredType
+		p.Detail = commands.ErrCaptchaRequired.Error()
+		if len(p.Errors) == 0 {
+			p.Errors = []domain.FieldError{{Field: "captcha_answer", Code: "captcha_required",
+				Message: "solve a captcha: POST /api/v1/captchas, then send captcha_id and captcha_answer"}}
+		}
 	}
 	if status >= 500 {
 		loggerFrom(r.Context()).Error("request failed", "err", err)

@@ -77,6 +77,11 @@ type Deps struct {
 	AuditorToken string
 	// Operators, if set, resolves named operator and auditor tokens.
 	Operators Operators
+	// MetricsElsewhere: /metrics is served on its own address
+	// (SELFCARE_METRICS_ADDR), and the public one answers 404 for it.
+	MetricsElsewhere bool
+	// RateLimitsDisabled turns the throttle table off (tests only).
+	RateLimitsDisabled bool
 	// Features registers the routes of each feature (see Routes).
 	Features []Feature
 }
@@ -107,9 +112,10 @@ func New(deps Deps) *Server {
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
 	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withPositions(deps.ReadModels))
-	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
+	s.router.NotFoundHandler = notFound
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
@@ -120,7 +126,11 @@ func New(deps Deps) *Server {
 	rt := &Routes{s: s}
 	rt.Handle("GET /healthz", s.healthz)
 	rt.Handle("GET /readyz", s.readyz)
-	rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	if deps.MetricsElsewhere {
+		rt.HandleHTTP("GET /metrics", notFound)
+	} else {
+		rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	}
 	for _, f := range deps.Features {
 		f.Routes(rt)
 	}
@@ -170,10 +180,18 @@ func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
 	}
 	rt.s.routes[endpoint] = true
 	handler := h
-	if method != http.MethodGet && rl.who != oidcProtocol {
+	switch {
+	case method == http.MethodGet, rl.who == oidcProtocol:
+	case secretResponses[endpoint]:
+		handler = refuseIdempotencyKey(handler)
+	default:
 		handler = rt.s.idempotent(handler)
 	}
-	rt.s.router.Handle(path, rt.s.authorize(rl, handler)).Methods(method)
+	methods := []string{method}
+	if method == http.MethodGet {
+		methods = append(methods, http.MethodHead) // net/http drops a HEAD's body
+	}
+	rt.s.router.Handle(path, rt.s.throttled(endpoint, rt.s.authorize(rl, handler))).Methods(methods...)
 }
 
 // Deps returns the server's dependencies (for features).

@@ -27,17 +27,20 @@ func (f SessionsAPI) create(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Login    string `json:"login"`
 		Password string `json:"password"`
+		// A solved captcha, needed once the login had too many failed
+		// sign-ins (answered 401 with type captchaRequiredType).
+		CaptchaID     string `json:"captcha_id"`
+		CaptchaAnswer string `json:"captcha_answer"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
 		return
 	}
-	token, expires, err := f.Sessions.SignIn(r.Context(), in.Login, in.Password)
+	token, expires, err := f.Sessions.SignIn(r.Context(), in.Login, in.Password, commands.CaptchaAnswer{ID: in.CaptchaID, Answer: in.CaptchaAnswer})
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
-	showsSecretOnce(r)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":      token,
 		"token_type": "Bearer",

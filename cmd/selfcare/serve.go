@@ -161,8 +161,21 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("selfcare serving", "addr", ln.Addr().String(), "public_url", srv.Config.PublicURL)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	if addr := srv.Config.MetricsAddr; addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		logger.Info("selfcare serving metrics", "addr", mln.Addr().String())
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+	}
 	select {
 	case err := <-errc:
 		return err

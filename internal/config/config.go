@@ -12,9 +12,12 @@ import (
 
 // Config is the whole configuration of a selfcare process.
 type Config struct {
-	DatabaseURL     string // empty: an embedded cluster in DataDir/pg
-	DataDir         string
-	Addr            string
+	DatabaseURL string // empty: an embedded cluster in DataDir/pg
+	DataDir     string
+	Addr        string
+	// MetricsAddr, if set, is where /metrics is served instead of Addr
+	// (SELFCARE_METRICS_ADDR): a private address for Prometheus.
+	MetricsAddr     string
 	PublicURL       string
 	AdminToken      string // empty: the back-office API refuses every call
 	AuditorToken    string // empty: the auditor API refuses every call
@@ -22,6 +25,10 @@ type Config struct {
 	MailFrom        string
 	Secret          string // empty: generated once into DataDir
 	CaptchaDisabled bool   // tests only
+	// RateLimitsDisabled turns the per-address throttle table of the HTTP
+	// layer off (SELFCARE_RATE_LIMITS_DISABLED; tests that call one
+	// endpoint many times from one address only).
+	RateLimitsDisabled bool
 	// ConsoleURL is the base URL of the cloud console that SSO assertions
 	// open (SELFCARE_CONSOLE_URL).
 	ConsoleURL string
@@ -45,6 +52,7 @@ func FromEnv() (Config, []string, error) {
 		DatabaseURL:  os.Getenv("DATABASE_URL"),
 		DataDir:      envOr("SELFCARE_DATA_DIR", "./.selfcare"),
 		Addr:         envOr("SELFCARE_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:  os.Getenv("SELFCARE_METRICS_ADDR"),
 		AdminToken:   os.Getenv("SELFCARE_ADMIN_TOKEN"),
 		AuditorToken: os.Getenv("SELFCARE_AUDITOR_TOKEN"),
 		SMTPAddr:     os.Getenv("SELFCARE_SMTP_ADDR"),
@@ -58,6 +66,10 @@ func FromEnv() (Config, []string, error) {
 	if v := os.Getenv("SELFCARE_CAPTCHA_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
 		c.CaptchaDisabled = true
 		warnings = append(warnings, "SELFCARE_CAPTCHA_DISABLED is set: captchas are NOT checked (tests only, never in production)")
+	}
+	if v := os.Getenv("SELFCARE_RATE_LIMITS_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
+		c.RateLimitsDisabled = true
+		warnings = append(warnings, "SELFCARE_RATE_LIMITS_DISABLED is set: requests per address are NOT limited (tests only, never in production)")
 	}
 	if v := os.Getenv("SELFCARE_NOW"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

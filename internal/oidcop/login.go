@@ -31,7 +31,7 @@ var loginTexts = map[string]map[string]string{
 		"login": "Login", "password": "Password", "submit": "Sign in",
 		"forgot_password": "Forgot your password?", "forgot_login": "Forgot your login?",
 		"bad_credentials": "Wrong login or password.", "both_required": "Enter your login and your password.",
-		"throttled": "Too many failed attempts: try again in %s s.", "expired": "This sign-in request has expired or was already used: go back to the console and start again.",
+		"throttled": "Too many failed attempts: try again in %s s.", "captcha_required": "Too many failed sign-ins for this login: sign in once on the customer area (it asks you to solve a captcha), then come back.", "expired": "This sign-in request has expired or was already used: go back to the console and start again.",
 		"csrf": "This form has expired: please try again.", "other": "FR",
 	},
 	"fr": {
@@ -39,7 +39,7 @@ var loginTexts = map[string]map[string]string{
 		"login": "Identifiant", "password": "Mot de passe", "submit": "Se connecter",
 		"forgot_password": "Mot de passe oublié ?", "forgot_login": "Identifiant oublié ?",
 		"bad_credentials": "Identifiant ou mot de passe incorrect.", "both_required": "Saisissez votre identifiant et votre mot de passe.",
-		"throttled": "Trop de tentatives infructueuses : réessayez dans %s s.", "expired": "Cette demande de connexion a expiré ou a déjà servi : revenez à la console et recommencez.",
+		"throttled": "Trop de tentatives infructueuses : réessayez dans %s s.", "captcha_required": "Trop de connexions échouées pour cet identifiant : connectez-vous une fois à l'espace client (il vous demandera de résoudre un captcha), puis revenez.", "expired": "Cette demande de connexion a expiré ou a déjà servi : revenez à la console et recommencez.",
 		"csrf": "Ce formulaire a expiré : veuillez réessayer.", "other": "EN",
 	},
 }
@@ -219,6 +219,9 @@ func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, commands.ErrBadCredentials):
 		p.render(w, r, http.StatusUnauthorized, a, "bad_credentials", "", login)
+		return
+	case errors.Is(err, commands.ErrCaptchaRequired):
+		p.render(w, r, http.StatusUnauthorized, a, "captcha_required", "", login)
 		return
 	case err != nil:
 		p.logger.ErrorContext(r.Context(), "oidc: sign in", "err", err)

@@ -16,12 +16,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"selfcare/commands"
 	"selfcare/domain/catalog"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/handlers"
+	"selfcare/internal/auth"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
 	"selfcare/internal/natsfwd"
@@ -113,6 +115,20 @@ func New(opts Options) (*Server, error) {
 		Observe:    commandMetrics(s.Metrics),
 	}
 	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
+	s.Metrics.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_running",
+			Help: "argon2id hashes running now (at most selfcare_password_hashes_limit)."},
+			func() float64 { return float64(auth.Hashes().Running) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_limit",
+			Help: "argon2id hashes allowed at once in the process."},
+			func() float64 { return float64(auth.Hashes().Limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_peak",
+			Help: "Most argon2id hashes ever running at once in the process."},
+			func() float64 { return float64(auth.Hashes().Peak) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "selfcare_password_hashes_refused_total",
+			Help: "Password checks refused (503) because the hash gate stayed full."},
+			func() float64 { return float64(auth.Hashes().Refused) }),
+	)
 	s.Sessions = &commands.Sessions{App: s.App}
 	s.Operators = &commands.Operators{App: s.App}
 	s.Lifecycle = &commands.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
@@ -127,20 +143,23 @@ func New(opts Options) (*Server, error) {
 	if s.OIDC, err = s.newOIDC(); err != nil {
 		return nil, err
 	}
+	s.Sessions.Captchas = s.Account.Captchas
 	s.HTTP = handlers.New(handlers.Deps{
-		Sessions:       s.Sessions,
-		Members:        members.Queries{Pool: opts.Pool},
-		ReadModels:     s.Runner,
-		SessionMembers: sessionMembers{queries: members.Queries{Pool: opts.Pool}, clock: opts.Clock},
-		Logger:         opts.Logger,
-		Pool:           opts.Pool,
-		Clock:          opts.Clock,
-		Registry:       s.Metrics,
-		Ready:          s.ready,
-		AdminToken:     opts.Config.AdminToken,
-		AuditorToken:   opts.Config.AuditorToken,
-		Operators:      s.Operators,
-		Features:       s.features(),
+		Sessions:           s.Sessions,
+		Members:            members.Queries{Pool: opts.Pool},
+		ReadModels:         s.Runner,
+		SessionMembers:     sessionMembers{queries: members.Queries{Pool: opts.Pool}, clock: opts.Clock},
+		Logger:             opts.Logger,
+		Pool:               opts.Pool,
+		Clock:              opts.Clock,
+		Registry:           s.Metrics,
+		Ready:              s.ready,
+		AdminToken:         opts.Config.AdminToken,
+		AuditorToken:       opts.Config.AuditorToken,
+		Operators:          s.Operators,
+		Features:           s.features(),
+		MetricsElsewhere:   opts.Config.MetricsAddr != "",
+		RateLimitsDisabled: opts.Config.RateLimitsDisabled,
 	})
 	return s, nil
 }
@@ -233,6 +252,12 @@ func (s *Server) Stop() {
 
 // Handler is the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.HTTP }
+
+// MetricsHandler serves the Prometheus metrics; with Config.MetricsAddr
+// set it is the only way to them (Handler answers 404 for /metrics).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
+}
 
 // readiness is the body of /readyz.
 type readiness struct {
