@@ -332,7 +332,7 @@ func TestSecretResponsesRefuseAnIdempotencyKey(t *testing.T) {
 	env := testkit.New(t)
 	c := env.NewContract("Secrets")
 	env.GrantConsoleRoles(c.ID, c.ReferentLogin, "admin")
-	if got := handlers.SecretResponses(); len(got) != 2 {
+	if got := handlers.SecretResponses(); len(got) != 3 {
 		t.Fatalf("secret responses: %v", got)
 	}
 	key := map[string]string{"Idempotency-Key": "replay-me"}

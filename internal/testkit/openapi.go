@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"selfcare/handlers"
+	"selfcare/internal/auth"
 	"selfcare/internal/server"
 )
 
@@ -51,6 +52,17 @@ func checkOpenAPI(t testing.TB, o *server.Options, h http.Handler) http.Handler 
 	if err != nil {
 		t.Fatalf("openapi check: %v", err)
 	}
+	if pool := o.Pool; pool != nil {
+		// Named operators' and auditors' tokens (selfcare operators).
+		c.operatorKind = func(ctx context.Context, token string) string {
+			var role string
+			if err := pool.QueryRow(ctx, `SELECT role FROM operator_tokens WHERE token_hash = $1 AND revoked_at IS NULL`,
+				auth.HashToken(token)).Scan(&role); err != nil {
+				return ""
+			}
+			return map[string]string{"admin": "backOffice", "auditor": "auditor"}[role]
+		}
+	}
 	t.Cleanup(func() {
 		if vs := c.Violations(); len(vs) > 0 {
 			t.Errorf("%d exchange(s) with the test server do not match handlers/openapi.json:\n%s",
@@ -81,6 +93,9 @@ type OpenAPIChecker struct {
 	router       routers.Router
 	adminToken   string
 	auditorToken string
+	// operatorKind, if set, names the scheme of a named operator's token
+	// ("" for none).
+	operatorKind func(ctx context.Context, token string) string
 
 	mu         sync.Mutex
 	violations map[string]*violation // by message
@@ -206,7 +221,7 @@ func (c *OpenAPIChecker) check(r *http.Request, reqBody []byte, resp recorded) {
 
 // authenticate tells which kind of bearer token the request carries, and
 // whether the security scheme being checked is that kind.
-func (c *OpenAPIChecker) authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+func (c *OpenAPIChecker) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	h := in.RequestValidationInput.Request.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
@@ -219,6 +234,12 @@ func (c *OpenAPIChecker) authenticate(_ context.Context, in *openapi3filter.Auth
 		kind = "backOffice"
 	case c.auditorToken:
 		kind = "auditor"
+	default:
+		if c.operatorKind != nil {
+			if k := c.operatorKind(ctx, token); k != "" {
+				kind = k
+			}
+		}
 	}
 	if kind != in.SecuritySchemeName {
 		return in.NewError(fmt.Errorf("a bearer token of security scheme %q, not %q", kind, in.SecuritySchemeName))
