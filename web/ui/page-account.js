@@ -8,7 +8,7 @@ import { link } from './router.js';
 import { listView } from './list.js';
 import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, onNewPassword, field, input, problemText } from './forms.js';
 import { personFields, personValue, checkPerson, personSummary } from './people.js';
-import { currentMe, setMe, notify, rerender } from './app.js';
+import { currentMe, setMe, notify, rerender } from './state.js';
 import * as fmt from './format.js';
 
 function tabs(current) {

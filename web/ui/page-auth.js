@@ -6,7 +6,7 @@ import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { field, input, alertBox, say, hush, showErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText } from './forms.js';
-import { signedIn } from './app.js';
+import { signedIn } from './state.js';
 
 function welcome() {
   return h('div', { class: 'welcome' }, h('p', { class: 'lead' }, t('auth.welcome')));

@@ -12,7 +12,7 @@ import {
   personFields, personValue, checkPerson, personSummary, profilesFields, profilesValue, consoleFields, consoleValue,
   rolesTable,
 } from './people.js';
-import { notify } from './app.js';
+import { notify } from './state.js';
 import * as fmt from './format.js';
 
 const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}/${rest.join('/')}`;

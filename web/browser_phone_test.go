@@ -1,0 +1,167 @@
+package web_test
+
+// Every page at a desktop's width and at a phone's (390 px): no page
+// scrolls sideways, the account menu's items are on screen, and the key
+// columns of the lists (reference, status, actions) are in view. With
+// SELFCARE_SCREENSHOTS=DIR the same walk saves the README's screenshots
+// (make screenshots).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"selfcare/internal/testkit"
+)
+
+// viewports are the widths every page is checked at.
+var viewports = []struct {
+	name          string
+	width, height int64
+}{
+	{"desktop", 1280, 860},
+	{"phone", 390, 844},
+}
+
+// visit goes to a fragment of the page already open and waits until the
+// new screen is drawn and loaded.
+func (tb *tab) visit(fragment string) {
+	tb.t.Helper()
+	tb.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(f => {
+  document.querySelector('#view')?.setAttribute('data-stale', '');
+  if (location.hash === f) dispatchEvent(new HashChangeEvent('hashchange'));
+  else location.hash = f;
+})(%s)`, js(fragment))))
+	tb.settled()
+}
+
+// settled waits until the page shows its title and nothing still loads.
+func (tb *tab) settled() {
+	tb.t.Helper()
+	tb.until(`!!document.querySelector('#view:not([data-stale]) h1') && !document.querySelector('#view .loading, #app[aria-busy]') &&
+  ![...document.querySelectorAll('.list-status')].some(s => s.textContent === 'Loading…')`)
+}
+
+// overflow describes what sticks out of the viewport sideways, "" if
+// nothing: the page's own width, then the nodes matching sel.
+func (tb *tab) overflow(sel string) string {
+	tb.t.Helper()
+	return eval[string](tb, fmt.Sprintf(`(() => {
+  const w = window.innerWidth, out = [];
+  if (document.documentElement.scrollWidth > w) out.push('the page is ' + document.documentElement.scrollWidth + ' px wide');
+  for (const el of document.querySelectorAll(%s)) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left < 0 || r.right > w + 0.5) out.push((el.id || el.dataset.col || el.className || el.tagName) + ' spans x ' + Math.round(r.left) + '…' + Math.round(r.right));
+  }
+  return out.join('; ');
+})()`, js(sel)))
+}
+
+// screenshot saves the viewport as DIR/name.png when SELFCARE_SCREENSHOTS
+// names a directory.
+func (tb *tab) screenshot(name string) {
+	tb.t.Helper()
+	dir := os.Getenv("SELFCARE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := run(tb, chromedp.CaptureScreenshot())
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+func (f *fixture) phones(t *testing.T) {
+	env := f.api(t)
+	c := env.NewContract("Phone_Co")
+	env.GrantConsoleRoles(c.ID, c.ReferentLogin, "power_user")
+	for _, code := range []string{"PS104", "PS108"} {
+		if _, err := env.History().PlaceOrder(testkit.UserActor(c.ReferentLogin), c.ID, code, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.DeclareMember(c.ID, map[string]string{"contract": "visitor", "users": "visitor"})
+	env.SettleReadModels()
+
+	cid := "#/contracts/" + c.ID
+	pages := []struct{ name, fragment string }{
+		{"home", "#/"},
+		{"account", "#/account"},
+		{"my-contracts", "#/account/contracts"},
+		{"my-orders", "#/account/orders"},
+		{"my-subscriptions", "#/account/subscriptions"},
+		{"contract", cid},
+		{"dashboard", cid + "/dashboard"},
+		{"services", cid + "/services"},
+		{"service", cid + "/services/AD135"},
+		{"order", cid + "/services/AD135/order"},
+		{"orders", cid + "/orders"},
+		{"subscriptions", cid + "/subscriptions"},
+		{"invoices", cid + "/invoices"},
+		{"support", cid + "/support"},
+		{"users", cid + "/users"},
+		{"add-user", cid + "/users/new"},
+		{"console-users", cid + "/console-users"},
+		{"console", cid + "/console/credentials"},
+	}
+	// What must stay in view: the menu, the lists' key columns, buttons.
+	const keyParts = `#account-menu nav a, td[data-col="ref"], td[data-col="status"], td.actions, main button, #sections a`
+	shots := map[string]bool{"home": true, "orders": true, "users": true, "invoices": true, "console": true}
+
+	tb := f.signedIn(t, "#/", c.ReferentLogin, `#home-contracts article`)
+	for _, vp := range viewports {
+		tb.do(chromedp.EmulateViewport(vp.width, vp.height))
+		for _, p := range pages {
+			tb.visit(p.fragment)
+			if got := tb.overflow(keyParts); got != "" {
+				t.Errorf("%s at %d px: %s", p.name, vp.width, got)
+			}
+			if shots[p.name] {
+				tb.screenshot(p.name + "-" + vp.name)
+			}
+		}
+
+		// The account menu opens within the screen, and Escape closes it.
+		tb.visit("#/")
+		tb.click(`#account-name`)
+		tb.visible(`#account-menu nav`)
+		if n := tb.count(`#account-menu nav a`); n != 4 {
+			t.Errorf("the account menu has %d items", n)
+		}
+		off := eval[[]string](tb, `[...document.querySelectorAll('#account-menu nav a')].filter(a => {
+  const r = a.getBoundingClientRect();
+  return r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight;
+}).map(a => a.textContent)`)
+		if len(off) > 0 {
+			t.Errorf("at %d px the account menu's %v are off screen", vp.width, off)
+		}
+		tb.screenshot("menu-" + vp.name)
+		tb.do(chromedp.KeyEvent("\x1b"))
+		tb.until(`!document.querySelector('#account-menu').open`)
+
+		// The lists' key columns are there to see, on one line each.
+		tb.visit(cid + "/orders")
+		if n := tb.count(`#orders tbody tr`); n != 2 {
+			t.Errorf("at %d px the orders list shows %d orders, want 2", vp.width, n)
+		}
+		wrapped := eval[[]string](tb, `[...document.querySelectorAll('#orders td[data-col="ref"], #orders td[data-col="placed_at"]')].filter(td => {
+  const r = document.createRange(); r.selectNodeContents(td.lastChild || td);
+  return r.getClientRects().length > 1;
+}).map(td => td.textContent)`)
+		if len(wrapped) > 0 {
+			t.Errorf("at %d px these references or dates wrap: %v", vp.width, wrapped)
+		}
+	}
+	// On a phone the lists are cards: each cell names its column.
+	if got := tb.text(`#orders tbody tr td[data-col="status"]`); got == "" {
+		t.Errorf("no status in the order card")
+	}
+	label := eval[string](tb, `getComputedStyle(document.querySelector('#orders tbody td[data-col="status"]'), '::before').content`)
+	if label != `"Status"` {
+		t.Errorf("the order card's status cell is labelled %s, want \"Status\"", label)
+	}
+}
