@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"selfcare/internal/clock"
@@ -848,7 +849,41 @@ func (f *fixture) invoices(t *testing.T) {
 		t.Errorf("invoice lines %v, want %v", lines, want)
 	}
 	tb.visible(`#usage-reports tr[data-period="` + period + `"]`)
-	if got := tb.text(`#usage-reports tr[data-period="` + period + `"]`); !strings.Contains(got, "Invoiced: "+id) || !strings.Contains(got, "€15.01") {
+	if got := tb.text(`#usage-reports tr[data-period="` + period + `"]`); !strings.Contains(got, "Invoiced: "+id) || !strings.Contains(got, "Usage report (€15.01)") {
 		t.Errorf("the usage report of %s: %q", period, got)
+	}
+	if got := tb.text(row + ` td[data-col="ref"]`); got != id {
+		t.Errorf("the invoice's number cell shows %q", got)
+	}
+
+	// The usage report of the month is a page of its own.
+	tb.click(`#usage-reports tr[data-period="` + period + `"] a.usage-report`)
+	if got := tb.text(`#usage-document-total`); got != "€15.01" {
+		t.Errorf("the usage report's total is %q", got)
+	}
+	tb.do(chromedp.NavigateBack())
+
+	// The invoice opens as a printable page, at a phone's width too; the
+	// print stylesheet keeps the document only.
+	tb.click(row + ` a.invoice-print`)
+	if got := tb.text(`#invoice-document h1`); got != "Invoice "+id {
+		t.Errorf("the invoice page's title is %q", got)
+	}
+	if got := tb.text(`#invoice-document-total`); got != "€255.61" {
+		t.Errorf("the invoice page's total is %q", got)
+	}
+	if n := tb.count(`#invoice-document table.lines tbody tr`); n != 2 {
+		t.Errorf("the invoice page shows %d lines", n)
+	}
+	tb.do(chromedp.EmulateViewport(390, 844))
+	if got := tb.overflow(`#invoice-document *`); got != "" {
+		t.Errorf("the invoice page at 390 px: %s", got)
+	}
+	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatal(err)
+	}
+	hidden := eval[bool](tb, `['header.top', '.contract-bar', 'footer', '#print'].every(s => !document.querySelector(s).checkVisibility())`)
+	if !hidden || !eval[bool](tb, `document.querySelector('#invoice-document').checkVisibility()`) {
+		t.Errorf("printed, the invoice page keeps its header, navigation, footer or button, or loses the invoice")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -143,6 +145,9 @@ func (f *fixture) phones(t *testing.T) {
 		tb.do(chromedp.KeyEvent("\x1b"))
 		tb.until(`!document.querySelector('#account-menu').open`)
 
+		// The guide's blocks of the home page and the contract page.
+		f.guideBlocks(t, tb, c.ID)
+
 		// The lists' key columns are there to see, on one line each.
 		tb.visit(cid + "/orders")
 		if n := tb.count(`#orders tbody tr`); n != 2 {
@@ -163,5 +168,48 @@ func (f *fixture) phones(t *testing.T) {
 	label := eval[string](tb, `getComputedStyle(document.querySelector('#orders tbody td[data-col="status"]'), '::before').content`)
 	if label != `"Status"` {
 		t.Errorf("the order card's status cell is labelled %s, want \"Status\"", label)
+	}
+}
+
+// guideBlocks checks the home page's and the contract page's blocks that
+// the guide shows (§5.1, §5.2), for the referent of contract cid who has a
+// console role and two orders.
+func (f *fixture) guideBlocks(t *testing.T, tb *tab, cid string) {
+	t.Helper()
+	tb.visit("#/")
+	card := `#home-contracts article[data-contract="` + cid + `"]`
+	tb.visible(card + ` a.your-services`)
+	if got := eval[string](tb, `document.querySelector(`+js(card+` a.your-services`)+`).getAttribute('href')`); got != "#/contracts/"+cid+"/services" {
+		t.Errorf("Your services leads to %s", got)
+	}
+	if got := tb.text(card + ` button.console-sso`); got != "Access the technical console" {
+		t.Errorf("the contract card's console button says %q", got)
+	}
+	tb.visible(`#home-services article`)
+	if got := tb.text(`#home-services .lead`); got != "Enrich your offer" {
+		t.Errorf("the catalog teaser says %q", got)
+	}
+	if n := tb.count(`#home-services article`); n != 3 {
+		t.Errorf("the catalog teaser shows %d services, want 3", n)
+	}
+	tb.visible(`#home-news-link`)
+	if got := eval[string](tb, `document.querySelector('#home-news-link').rel`); got != "noopener noreferrer" {
+		t.Errorf("the news link's rel is %q", got)
+	}
+	if got := eval[string](tb, `document.querySelector('#home-contact a').getAttribute('href')`); got != "#/contracts/"+cid+"/support" {
+		t.Errorf("Contact us leads to %q", got)
+	}
+	if got := tb.texts(`footer .footer-links a`); strings.Join(got, ",") != "Terms of sale,Legal notice,Privacy" {
+		t.Errorf("the footer's links are %v", got)
+	}
+	tb.until(`document.querySelectorAll('#home-orders tbody tr').length === 2`)
+	if got := tb.texts(`#home-orders tbody td[data-col="offer"]`); strings.Join(got, ",") != "Flexible Engine,Flexible Engine" {
+		t.Errorf("the last orders' offer column: %v", got)
+	}
+	// The contract page's orders are a table too.
+	tb.visit("#/contracts/" + cid)
+	tb.until(`document.querySelectorAll('#contract-orders table tbody tr').length === 2`)
+	if got := tb.texts(`#contract-orders thead th`); !slices.Contains(got, "Offer") || !slices.Contains(got, "Status") {
+		t.Errorf("the contract's orders table has columns %v", got)
 	}
 }

@@ -3,7 +3,7 @@
 // which sections and actions are offered. Every screen is a page function
 // of one of the page-*.js modules: async (ctx) => Node.
 
-import { h, replace, watchTables } from './dom.js';
+import { h, replace, watchTables, externalLink } from './dom.js';
 import { request, get, session, onSessionEnded, ApiError, enc } from './api.js';
 import { t, lang, setLang, initLang } from './i18n.js';
 import { parse, match, link, go } from './router.js';
@@ -53,6 +53,9 @@ const routes = [
   { path: '/contracts/:cid/orders', page: contract.orders, section: 'orders', needs: ['list_orders'] },
   { path: '/contracts/:cid/subscriptions', page: contract.subscriptions, section: 'subscriptions', needs: ['list_subscriptions'] },
   { path: '/contracts/:cid/invoices', page: contract.invoices, section: 'invoices', needs: ['see_invoice_contact'] },
+  { path: '/contracts/:cid/invoices/:id', page: contract.invoiceDocument, section: 'invoices', needs: ['see_invoices'] },
+  { path: '/contracts/:cid/usage-reports/:period', page: contract.usageDocument, section: 'invoices', needs: ['see_usage_reports'] },
+  { path: '/contracts/:cid/pre-invoices/:period', page: contract.usageDocument, section: 'invoices', needs: ['see_usage_reports'] },
   { path: '/contracts/:cid/support', page: contract.support, section: 'support', needs: ['see_support'] },
   { path: '/contracts/:cid/users', page: users.list, section: 'users', needs: ['list_users'] },
   { path: '/contracts/:cid/users/new', page: users.add, section: 'users', needs: ['add_user'] },
@@ -139,8 +142,17 @@ function contractBar(ctx, current) {
     h('nav', { id: 'sections', 'aria-label': t('nav.sections') }, h('ul', {}, items)));
 }
 
+// footerLinks are the guide's footer links, to Orange Business's pages.
+const footerLinks = [
+  ['footer.terms', 'https://www.orange-business.com/en/terms-of-sale'],
+  ['footer.legal', 'https://www.orange-business.com/en/legal-notice'],
+  ['footer.privacy', 'https://www.orange-business.com/en/privacy'],
+];
+
 function footer() {
-  return h('footer', {}, h('p', {}, '© Orange Business Services'));
+  return h('footer', {}, h('div', { class: 'footer-in' },
+    h('ul', { class: 'footer-links' }, footerLinks.map(([k, url]) => h('li', {}, externalLink(url, t(k), { dataset: { footer: k.slice(7) } })))),
+    h('p', {}, '© Orange Business Services')));
 }
 
 function messageView(id, title, text, back) {
