@@ -448,6 +448,23 @@ func (f *fixture) usersManager(t *testing.T) {
 	if n := tb.count(`#users .remove-user`); n == 0 {
 		t.Errorf("no user of the list can be removed")
 	}
+	// A user's profile opens in a dialog, which Escape closes; the
+	// actions are icons named for screen readers.
+	tb.click(referentRow + ` button.view-user`)
+	if got := tb.text(`#user-profile [data-field="login"]`); got != f.c.ReferentLogin {
+		t.Errorf("the profile dialog shows the login %q", got)
+	}
+	if n := tb.count(`#user-profile table.roles tbody tr`); n < 8 {
+		t.Errorf("the profile dialog shows %d sections' roles", n)
+	}
+	tb.do(chromedp.KeyEvent("\x1b"))
+	tb.until(`!document.querySelector('#user-profile')`)
+	if got := tb.text(referentRow + ` a.edit-roles .visually-hidden`); got != "Change the roles of "+f.c.ReferentLogin {
+		t.Errorf("the edit icon is named %q", got)
+	}
+	if n := tb.count(referentRow + ` a.edit-roles svg.icon path`); n == 0 {
+		t.Errorf("the edit action shows no icon")
+	}
 
 	// Add a user in three steps.
 	login := testkit.Unique("claire.durand.")

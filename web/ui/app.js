@@ -8,6 +8,7 @@ import { request, get, session, onSessionEnded, ApiError, enc } from './api.js';
 import { t, lang, setLang, initLang } from './i18n.js';
 import { parse, match, link, go } from './router.js';
 import { problemText } from './forms.js';
+import { logo } from './icons.js';
 import { notify, takeFlash, loadMe, meKnown, forgetMe, currentMe, setMe, rememberNext, setRenderer } from './state.js';
 import * as auth from './page-auth.js';
 import * as account from './page-account.js';
@@ -118,7 +119,7 @@ function header(s) {
       ev.preventDefault(); // the fragment is the route: focus the content instead
       document.getElementById('view')?.focus();
     } }, t('nav.skip')),
-    h('a', { class: 'brand', href: '#/' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), h('span', {}, 'Cloud Store'), h('small', {}, t('app.customer_area'))),
+    h('a', { class: 'brand', href: '#/' }, logo(), h('span', {}, 'Cloud Store'), h('small', {}, t('app.customer_area'))),
     h('div', { class: 'top-right' }, right));
 }
 

@@ -238,3 +238,24 @@ export function confirmDialog(question, confirmLabel) {
   });
 }
 
+
+// infoDialog shows nodes in a modal dialog with a Close button; Escape
+// closes it too.
+export function infoDialog(id, title, ...body) {
+  const close = h('button', { type: 'button', class: 'primary', id: `${id}-close` }, t('action.close'));
+  const dialog = h('dialog', { class: 'confirm info', id, 'aria-labelledby': `${id}-title` },
+    h('h2', { id: `${id}-title` }, title), body, h('div', { class: 'buttons' }, close));
+  const done = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  close.addEventListener('click', done);
+  dialog.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    done();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  close.focus();
+  return dialog;
+}

@@ -7,7 +7,8 @@ import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link, go } from './router.js';
 import { listView } from './list.js';
-import { alertBox, say, hush, showErrors, clearErrors, busy, problemText, confirmDialog } from './forms.js';
+import { alertBox, say, hush, showErrors, clearErrors, busy, problemText, confirmDialog, infoDialog } from './forms.js';
+import { iconButton } from './icons.js';
 import {
   personFields, personValue, checkPerson, personSummary, profilesFields, profilesValue, consoleFields, consoleValue,
   rolesTable,
@@ -44,8 +45,9 @@ export async function list(ctx) {
     ],
     detail: (u) => rolesTable(u.profiles || {}, u.console || []),
     actions: (u) => [
-      ctx.can('change_roles') ? h('a', { href: link(['contracts', ctx.cid, 'users', u.login, 'roles']), class: 'button small edit-roles', title: t('users.edit_roles') }, t('users.edit_roles')) : null,
-      ctx.can('remove_user') && !u.referent ? h('button', { type: 'button', class: 'small danger remove-user', onclick: () => remove(ctx, u) }, t('users.remove')) : null,
+      iconButton('view', t('users.view_profile', { login: u.login }), { class: 'view-user', onclick: () => showProfile(u) }),
+      ctx.can('change_roles') ? iconButton('edit', t('users.edit_roles_of', { login: u.login }), { href: link(['contracts', ctx.cid, 'users', u.login, 'roles']), class: 'edit-roles' }, 'a') : null,
+      ctx.can('remove_user') && !u.referent ? iconButton('remove', t('users.remove_user', { login: u.login }), { class: 'danger remove-user', onclick: () => remove(ctx, u) }) : null,
     ],
     initial: { sort: 'login' },
     empty: t('users.none'),
@@ -53,6 +55,14 @@ export async function list(ctx) {
   return h('div', {}, h('h1', {}, t('section.users')), tabs(ctx, 'users'),
     ctx.can('add_user') ? h('p', { class: 'buttons' }, h('a', { href: link(['contracts', ctx.cid, 'users', 'new']), class: 'button primary', id: 'add-user' }, t('users.add'))) : null,
     view.el);
+}
+
+// showProfile opens a user's profile and roles in a dialog.
+function showProfile(u) {
+  infoDialog('user-profile', t('users.profile_of', { name: nameOf(u) }),
+    u.referent ? h('p', { class: 'badge' }, t('contract.referent')) : null,
+    dl(personSummary(u)), h('h3', {}, t('users.roles')),
+    rolesTable(u.profiles || {}, u.console || []));
 }
 
 async function remove(ctx, u) {
@@ -82,7 +92,7 @@ export async function consoleList(ctx) {
     ],
     detail: (u) => h('div', {}, h('h3', {}, t('users.console_profile', { name: nameOf(u) })), dl([[t('roles.console'), (u.console || []).join(', ') || t('roles.no_role')]])),
     actions: (u) => ctx.can('change_console_roles')
-      ? h('a', { href: link(['contracts', ctx.cid, 'console-users', u.login, 'roles']), class: 'button small edit-console-roles' }, t('users.edit_roles')) : null,
+      ? iconButton('edit', t('users.edit_roles_of', { login: u.login }), { href: link(['contracts', ctx.cid, 'console-users', u.login, 'roles']), class: 'edit-console-roles' }, 'a') : null,
     initial: { sort: 'login' },
     empty: t('users.none_console'),
   });
