@@ -107,12 +107,13 @@ func (f *fixture) phones(t *testing.T) {
 		{"support", cid + "/support"},
 		{"users", cid + "/users"},
 		{"add-user", cid + "/users/new"},
+		{"role-history", cid + "/users/history"},
 		{"console-users", cid + "/console-users"},
 		{"console", cid + "/console/credentials"},
 	}
 	// What must stay in view: the menu, the lists' key columns, buttons.
 	const keyParts = `#account-menu nav a, td[data-col="ref"], td[data-col="status"], td.actions, main button, #sections a`
-	shots := map[string]bool{"home": true, "orders": true, "users": true, "invoices": true, "console": true}
+	shots := map[string]bool{"home": true, "orders": true, "users": true, "role-history": true, "console": true}
 
 	tb := f.signedIn(t, "#/", c.ReferentLogin, `#home-contracts article`)
 	for _, vp := range viewports {

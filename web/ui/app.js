@@ -60,6 +60,7 @@ const routes = [
   { path: '/contracts/:cid/support', page: contract.support, section: 'support', needs: ['see_support'] },
   { path: '/contracts/:cid/users', page: users.list, section: 'users', needs: ['list_users'] },
   { path: '/contracts/:cid/users/new', page: users.add, section: 'users', needs: ['add_user'] },
+  { path: '/contracts/:cid/users/history', page: users.roleHistory, section: 'users', needs: ['see_role_history'] },
   { path: '/contracts/:cid/users/:login/roles', page: users.editRoles, section: 'users', needs: ['change_roles'] },
   { path: '/contracts/:cid/console-users', page: users.consoleList, section: 'users', needs: ['list_console_users'] },
   { path: '/contracts/:cid/console-users/new', page: users.addConsole, section: 'users', needs: ['add_console_user'] },
