@@ -120,7 +120,7 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 	if got := fieldError("email"); got != "This is not the email of your console account." {
 		t.Errorf("email error %q", got)
 	}
-	if got := fieldError("new_password"); got != "Too short." {
+	if got := fieldError("new_password"); got != "Too short: at least 8 characters." {
 		t.Errorf("new password error %q", got)
 	}
 	if got := tb.text(`#api-password-error`); got != "Please correct the fields shown." {

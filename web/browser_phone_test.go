@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"selfcare/internal/testkit"
@@ -146,6 +147,27 @@ func (f *fixture) phones(t *testing.T) {
 		tb.do(chromedp.KeyEvent("\x1b"))
 		tb.until(`!document.querySelector('#account-menu').open`)
 
+		// A skip link, first in the page, leads past the header; the
+		// current tab keeps its colour under the pointer.
+		tb.visit(cid + "/users")
+		// A click on the header's empty top-left corner puts the
+		// keyboard's starting point at the top of the page.
+		tb.do(chromedp.MouseClickXY(1, 1), chromedp.KeyEvent("\t"))
+		if got := eval[string](tb, `document.activeElement.className`); got != "skip-link" {
+			t.Errorf("at %d px the first Tab reaches %q, not the skip link", vp.width, got)
+		}
+		if got := tb.overflow(`.skip-link`); got != "" {
+			t.Errorf("at %d px the skip link: %s", vp.width, got)
+		}
+		tb.do(chromedp.KeyEvent("\r"))
+		if got := eval[string](tb, `document.activeElement.id`); got != "view" {
+			t.Errorf("the skip link moved the focus to %q", got)
+		}
+		tb.hover(`#sections a[aria-current="page"]`)
+		if got := eval[string](tb, `getComputedStyle(document.querySelector('#sections a[aria-current="page"]')).borderBottomColor`); got != "rgb(255, 121, 0)" {
+			t.Errorf("at %d px the current section's mark under the pointer is %s, want the orange", vp.width, got)
+		}
+
 		// The guide's blocks of the home page and the contract page.
 		f.guideBlocks(t, tb, c.ID)
 
@@ -166,6 +188,8 @@ func (f *fixture) phones(t *testing.T) {
 	if got := tb.text(`#orders tbody tr td[data-col="status"]`); got == "" {
 		t.Errorf("no status in the order card")
 	}
+	f.validationMessages(t, tb)
+	tb.visit("#/contracts/" + c.ID + "/orders")
 	label := eval[string](tb, `getComputedStyle(document.querySelector('#orders tbody td[data-col="status"]'), '::before').content`)
 	if label != `"Status"` {
 		t.Errorf("the order card's status cell is labelled %s, want \"Status\"", label)
@@ -212,5 +236,33 @@ func (f *fixture) guideBlocks(t *testing.T, tb *tab, cid string) {
 	tb.until(`document.querySelectorAll('#contract-orders table tbody tr').length === 2`)
 	if got := tb.texts(`#contract-orders thead th`); !slices.Contains(got, "Offer") || !slices.Contains(got, "Status") {
 		t.Errorf("the contract's orders table has columns %v", got)
+	}
+}
+
+// hover moves the mouse over the centre of the first node matching sel.
+func (tb *tab) hover(sel string) {
+	tb.t.Helper()
+	xy := eval[[]float64](tb, fmt.Sprintf(`(() => { const r = document.querySelector(%s).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, js(sel)))
+	if _, err := chromedp.Call(tb.ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseMoved, X: xy[0], Y: xy[1]}); err != nil {
+		tb.fail(err)
+	}
+}
+
+// validationMessages checks that a refused field says what is expected,
+// in the user's language.
+func (f *fixture) validationMessages(t *testing.T, tb *tab) {
+	t.Helper()
+	for _, want := range []string{
+		"Too few digits: a phone number has 6 to 20 digits, for example 01 23 45 67 89.",
+		"Trop peu de chiffres : un numéro de téléphone a de 6 à 20 chiffres, par exemple 01 23 45 67 89.",
+	} {
+		tb.visit("#/account")
+		tb.click(`#edit-profile`)
+		tb.fill(`#profile-phone`, "12")
+		tb.click(`#profile-save`)
+		if got := tb.text(`#profile-form .field:has(#profile-phone) .field-error`); got != want {
+			t.Errorf("a phone of 2 digits is refused with %q, want %q", got, want)
+		}
+		tb.click(`#lang-switch`)
 	}
 }

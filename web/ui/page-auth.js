@@ -118,6 +118,10 @@ export function setPassword(ctx) {
         h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button primary' }, t('auth.sign_in')))));
     } catch (e) {
       if (e instanceof ApiError && e.status === 410) {
+        // The link is spent for good: nothing typed here can succeed.
+        for (const el of form.elements) el.disabled = true;
+        pw.value = '';
+        confirm.value = '';
         say(box, 'error', t('auth.link_gone'), ' ', h('a', { href: '#/forgot-password' }, t('auth.forgot_password')));
         return;
       }
