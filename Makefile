@@ -17,8 +17,10 @@ GO_FILES := find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*' 
 
 .PHONY: run test bench build lint fmt-check postgresql test-dependencies
 
+# run prints, once the server listens, where to open the UI and how to
+# create a first contract.
 run: postgresql
-	go run ./cmd/selfcare serve
+	SELFCARE_START_HINTS=1 go run ./cmd/selfcare serve
 
 bench: postgresql
 	go run ./cmd/selfcare bench
