@@ -114,7 +114,9 @@ func (f *fixture) phones(t *testing.T) {
 	}
 	// What must stay in view: the menu, the lists' key columns, buttons.
 	const keyParts = `#account-menu nav a, td[data-col="ref"], td[data-col="status"], td.actions, main button, #sections a`
-	shots := map[string]bool{"home": true, "orders": true, "users": true, "role-history": true, "console": true}
+	// The README's screenshots, by page and width.
+	shots := map[string]bool{"home-desktop": true, "home-phone": true, "orders-phone": true, "users-desktop": true,
+		"role-history-desktop": true, "console-phone": true, "menu-phone": true}
 
 	tb := f.signedIn(t, "#/", c.ReferentLogin, `#home-contracts article`)
 	for _, vp := range viewports {
@@ -124,8 +126,11 @@ func (f *fixture) phones(t *testing.T) {
 			if got := tb.overflow(keyParts); got != "" {
 				t.Errorf("%s at %d px: %s", p.name, vp.width, got)
 			}
-			if shots[p.name] {
-				tb.screenshot(p.name + "-" + vp.name)
+			if shot := p.name + "-" + vp.name; shots[shot] {
+				if p.name == "console" { // the credentials rather than the header
+					tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#api-password').scrollIntoView()`))
+				}
+				tb.screenshot(shot)
 			}
 		}
 
@@ -143,7 +148,9 @@ func (f *fixture) phones(t *testing.T) {
 		if len(off) > 0 {
 			t.Errorf("at %d px the account menu's %v are off screen", vp.width, off)
 		}
-		tb.screenshot("menu-" + vp.name)
+		if shots["menu-"+vp.name] {
+			tb.screenshot("menu-" + vp.name)
+		}
 		tb.do(chromedp.KeyEvent("\x1b"))
 		tb.until(`!document.querySelector('#account-menu').open`)
 
@@ -252,10 +259,11 @@ func (tb *tab) hover(sel string) {
 // in the user's language.
 func (f *fixture) validationMessages(t *testing.T, tb *tab) {
 	t.Helper()
-	for _, want := range []string{
-		"Too few digits: a phone number has 6 to 20 digits, for example 01 23 45 67 89.",
-		"Trop peu de chiffres : un numéro de téléphone a de 6 à 20 chiffres, par exemple 01 23 45 67 89.",
+	for _, c := range []struct{ want, next string }{
+		{"Too few digits: a phone number has 6 to 20 digits, for example 01 23 45 67 89.", "English"},
+		{"Trop peu de chiffres : un numéro de téléphone a de 6 à 20 chiffres, par exemple 01 23 45 67 89.", "Français"},
 	} {
+		want := c.want
 		tb.visit("#/account")
 		tb.click(`#edit-profile`)
 		tb.fill(`#profile-phone`, "12")
@@ -264,5 +272,7 @@ func (f *fixture) validationMessages(t *testing.T, tb *tab) {
 			t.Errorf("a phone of 2 digits is refused with %q, want %q", got, want)
 		}
 		tb.click(`#lang-switch`)
+		// The switch draws the page again once the profile is saved.
+		tb.until(fmt.Sprintf(`document.querySelector('#lang-switch')?.textContent === %s`, js(c.next)))
 	}
 }
