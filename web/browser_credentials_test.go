@@ -149,7 +149,7 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 
 	// Access keys: none yet.
 	tb.listLoaded("access-keys-list")
-	if got := tb.text(`#access-keys-list .list-status`); got != "You have no access key." {
+	if got := tb.text(`#access-keys-list .list-status`); got != "You have no access key yet. Create one below for your scripts." {
 		t.Errorf("empty list says %q", got)
 	}
 	createKey := func() {

@@ -12,6 +12,7 @@ import { currentMe, setMe, notify, rerender } from './state.js';
 import * as fmt from './format.js';
 import { serviceCard } from './page-services.js';
 import { ssoButton } from './console-sso.js';
+import { icon } from './icons.js';
 
 function tabs(current) {
   const items = [['profile', '#/account'], ['contracts', '#/account/contracts'], ['orders', '#/account/orders'], ['subscriptions', '#/account/subscriptions']];
@@ -61,10 +62,10 @@ export async function home(ctx) {
     h('section', { class: 'block', id: 'home-last-orders' }, h('h2', {}, t('home.last_orders')), orders,
       h('p', {}, h('a', { href: '#/account/orders', class: 'button' }, t('home.view_orders')))),
     h('div', { class: 'home-more' },
-      h('section', { class: 'block', id: 'home-news' }, h('h2', {}, t('home.news')),
+      h('section', { class: 'block', id: 'home-news' }, h('h2', {}, icon('news'), ' ', t('home.news')),
         h('p', {}, t('home.news_text')),
         h('p', {}, externalLink(NEWS_URL, [t('home.news_link'), ' ›'], { id: 'home-news-link' }))),
-      h('section', { class: 'block', id: 'home-contact' }, h('h2', {}, t('home.question')),
+      h('section', { class: 'block', id: 'home-contact' }, h('h2', {}, icon('contact'), ' ', t('home.question')),
         h('p', {}, t('home.question_text')), contact)));
 }
 
@@ -74,7 +75,7 @@ const NEWS_URL = 'https://cloud.orange-business.com/en/news/';
 
 // emptyState tells that there is nothing yet, and what to do next.
 export function emptyState(id, text, next) {
-  return h('div', { class: 'empty-state', id },
+  return h('div', { class: 'empty-state', id }, icon('empty', 'big'),
     h('p', { class: 'empty-title' }, text), next ? h('p', { class: 'hint' }, next) : null);
 }
 
@@ -100,7 +101,7 @@ async function servicesTeaser(el, c, can) {
   }
   if (!items.length) return;
   const ctx = { cid: c.id, can: (x) => can.has(x) };
-  el.replaceChildren(h('h2', {}, t('home.services')), h('p', { class: 'lead' }, t('home.enrich')),
+  el.replaceChildren(h('h2', {}, icon('services'), ' ', t('home.services')), h('p', { class: 'lead' }, t('home.enrich')),
     h('div', { class: 'cards' }, items.map((s) => serviceCard(ctx, s))),
     h('p', {}, h('a', { href: link(['contracts', c.id, 'services']), class: 'button', id: 'home-view-catalog' }, t('services.view_catalog'))));
   el.hidden = false;
