@@ -266,6 +266,23 @@ func (f *fixture) validationMessages(t *testing.T, tb *tab) {
 		want := c.want
 		tb.visit("#/account")
 		tb.click(`#edit-profile`)
+		// One number at least: a field shows it is required while the
+		// other is empty.
+		required := func() string {
+			return eval[string](tb, `['phone', 'mobile'].filter(k => {
+  const el = document.querySelector('#profile-' + k);
+  return el.required && el.labels[0].querySelector('.req:not([hidden])');
+}).join()`)
+		}
+		tb.fill(`#profile-mobile`, "")
+		tb.fill(`#profile-phone`, "01 23 45 67 89")
+		if got := required(); got != "phone" {
+			t.Errorf("a landline and no mobile: required %q, want the landline", got)
+		}
+		tb.fill(`#profile-phone`, "")
+		if got := required(); got != "phone,mobile" {
+			t.Errorf("no number: required %q, want both", got)
+		}
 		tb.fill(`#profile-phone`, "12")
 		tb.click(`#profile-save`)
 		if got := tb.text(`#profile-form .field:has(#profile-phone) .field-error`); got != want {
