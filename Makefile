@@ -1,7 +1,8 @@
 # selfcare — make run | test | bench | build | lint | screenshots
 #
 # run, test and bench first install what they need from Debian when it is
-# missing (PostgreSQL; for test also chromium), with sudo unless run as root.
+# missing (PostgreSQL; for test also chromium and nats-server), with sudo
+# unless run as root.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,6 +14,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 HAVE_POSTGRESQL := compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 HAVE_CHROMIUM := test -x /usr/bin/chromium
+HAVE_NATS_SERVER := test -x /usr/sbin/nats-server || command -v nats-server >/dev/null
 GO_FILES := find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*' -not -path '*/testdata/*' -print0
 
 .PHONY: run test bench build lint fmt-check postgresql test-dependencies screenshots
@@ -76,10 +78,12 @@ screenshots: test-dependencies
 postgresql:
 	if ! $(HAVE_POSTGRESQL); then $(APT_INSTALL) postgresql; fi
 
-# One apt-get run for whatever is missing: PostgreSQL, and Debian's chromium
-# for the headless UI tests.
+# One apt-get run for whatever is missing: PostgreSQL, Debian's chromium
+# for the headless UI tests, and nats-server (JetStream) for the NATS
+# forwarding and consumer tests.
 test-dependencies:
 	missing=()
 	$(HAVE_POSTGRESQL) || missing+=(postgresql)
 	$(HAVE_CHROMIUM) || missing+=(chromium)
+	$(HAVE_NATS_SERVER) || missing+=(nats-server)
 	if (( $${#missing[@]} > 0 )); then $(APT_INSTALL) "$${missing[@]}"; fi

@@ -162,13 +162,16 @@ type APIPasswordForm struct {
 // or ErrCodeVoid (410), and ErrNoConsoleAccount (403). The form is checked
 // before the code, so a mistyped form does not spend the code.
 func (c *ConsoleCredentials) SetAPIPassword(ctx context.Context, cid, login string, f APIPasswordForm) error {
-	recs, err := c.Store.Load(ctx, identity.Stream(login), 0)
+	var id identity.Identity
+	err := c.Store.Transact(ctx, func(tx *eventstore.Tx) error {
+		_, err := c.Load(ctx, tx, identity.Stream(login), &id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	var id identity.Identity
-	if _, err := c.Fold(recs, &id); err != nil {
-		return err
+	if !id.Registered() {
+		return fmt.Errorf("load %q: %w", identity.Stream(login), eventstore.ErrStreamNotFound)
 	}
 	company := f.CompanyAccount
 	if strings.TrimSpace(company) == "" {

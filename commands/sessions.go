@@ -49,7 +49,70 @@ func (s *Sessions) SignIn(ctx context.Context, login, password string) (token st
 	if !ok {
 		return "", time.Time{}, ErrBadCredentials
 	}
-	return s.open(ctx, realLogin)
+	return s.open(ctx, realLogin, purposeAPI)
+}
+
+// Session purposes: a bearer token of the API, or the OpenID provider's
+// session held in a cookie, which the API never accepts as a bearer.
+const (
+	purposeAPI      = "api"
+	purposeProvider = "provider"
+)
+
+// SignInProvider is SignIn for the OpenID provider's sign-in page: the
+// same password check and throttle, but the session it opens is the
+// provider's (a cookie), not an API bearer token.
+func (s *Sessions) SignInProvider(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
+	realLogin, ok, err := s.checkPassword(ctx, login, password)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !ok {
+		return "", time.Time{}, ErrBadCredentials
+	}
+	return s.open(ctx, realLogin, purposeProvider)
+}
+
+// OpenProviderSession opens a provider session for the user of a live API
+// session (the "Access the technical console" button: the user is signed
+// in to the customer area, so the console's sign-in asks no password).
+// It ends no later than the API session.
+func (s *Sessions) OpenProviderSession(ctx context.Context, apiToken string) (token string, expires time.Time, err error) {
+	var login string
+	var until time.Time
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, expires_at FROM sessions WHERE token_hash = $1 AND purpose = 'api' AND revoked_at IS NULL AND expires_at > $2`,
+		auth.HashToken(apiToken), s.Now()).Scan(&login, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrSessionEnded
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("provider session: %w", err)
+	}
+	token, expires, err = s.open(ctx, login, purposeProvider)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if expires.After(until) {
+		_, err = s.Store.Pool().Exec(ctx, `UPDATE sessions SET expires_at = $2 WHERE token_hash = $1`, auth.HashToken(token), until)
+		expires = until
+	}
+	return token, expires, err
+}
+
+// ProviderSession returns the login and sign-in time of a live provider
+// session; ErrSessionEnded otherwise.
+func (s *Sessions) ProviderSession(ctx context.Context, token string) (login string, since time.Time, err error) {
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, created_at FROM sessions WHERE token_hash = $1 AND purpose = 'provider' AND revoked_at IS NULL AND expires_at > $2`,
+		auth.HashToken(token), s.Now()).Scan(&login, &since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrSessionEnded
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("provider session: %w", err)
+	}
+	return login, since, nil
 }
 
 // checkPassword checks login's password under the sign-in throttle: too
@@ -84,8 +147,8 @@ SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.Log
 	return realLogin, true, nil
 }
 
-// open starts a session for login.
-func (s *Sessions) open(ctx context.Context, realLogin string) (token string, expires time.Time, err error) {
+// open starts a session of purpose for login.
+func (s *Sessions) open(ctx context.Context, realLogin, purpose string) (token string, expires time.Time, err error) {
 	token, tokenHash, err := auth.NewToken()
 	if err != nil {
 		return "", time.Time{}, err
@@ -93,8 +156,8 @@ func (s *Sessions) open(ctx context.Context, realLogin string) (token string, ex
 	now := s.Now()
 	expires = now.Add(s.ttl())
 	_, err = s.Store.Pool().Exec(ctx, `
-INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip) VALUES ($1, $2, $3, $4, $5, $6)`,
-		tokenHash, identity.LoginKey(realLogin), realLogin, now, expires, ActorFrom(ctx).IP)
+INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		tokenHash, identity.LoginKey(realLogin), realLogin, now, expires, ActorFrom(ctx).IP, purpose)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
 	}
@@ -105,7 +168,7 @@ INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, sour
 func (s *Sessions) Resolve(ctx context.Context, token string) (string, error) {
 	var login string
 	err := s.Store.Pool().QueryRow(ctx, `
-SELECT login FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2`,
+SELECT login FROM sessions WHERE token_hash = $1 AND purpose = 'api' AND revoked_at IS NULL AND expires_at > $2`,
 		auth.HashToken(token), s.Now()).Scan(&login)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrSessionEnded

@@ -35,6 +35,9 @@ func (f ConsoleAPI) Routes(r *Routes) {
 	r.Handle("DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}", f.deleteKey)
 }
 
+// sso issues the home-made signed assertion. Deprecated: the console signs
+// in through the OpenID provider (oidc.go, POST .../console/sign-in); this
+// stays for consoles that still read the assertion.
 func (f ConsoleAPI) sso(w http.ResponseWriter, r *http.Request) {
 	m := memberFrom(r.Context())
 	c, err := f.Members.Contract(r.Context(), m.contractID)
@@ -49,6 +52,7 @@ func (f ConsoleAPI) sso(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loggerFrom(r.Context()).Info("console assertion issued", "contract", c.ID, "login", login, "expires_at", a.ExpiresAt)
+	showsSecretOnce(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"redirect_url": a.RedirectURL,
 		"assertion":    a.Token,

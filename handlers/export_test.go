@@ -29,6 +29,7 @@ var audienceNames = map[audience]string{
 	feedReader:      "feed_reader",
 	member:          "member",
 	auditorOrMember: "auditor_or_member",
+	oidcProtocol:    "oidc_protocol",
 }
 
 // RightsTable returns every row of the rights table, sorted.

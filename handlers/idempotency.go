@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"selfcare/commands"
@@ -20,6 +21,10 @@ import (
 // idempotencyTTL is how long a key is remembered.
 const idempotencyTTL = 24 * time.Hour
 
+// idempotencyLease is how long a request holds its pending key: a retry
+// after that (the first request's server died) takes the key over.
+const idempotencyLease = 30 * time.Second
+
 var (
 	errKeyReused     = fmt.Errorf("%w: this Idempotency-Key was used for another request", domain.ErrConflict)
 	errKeyInFlight   = fmt.Errorf("%w: a request with this Idempotency-Key is still being processed; retry shortly", domain.ErrConflict)
@@ -27,8 +32,8 @@ var (
 )
 
 // replayPolicy is how a handler tells the idempotency layer that its
-// response shows a secret once (a secret access key) and must not be kept
-// for a replay: a retry then learns that the request was applied (409)
+// response shows a secret (a session token, a console assertion, a secret
+// access key) and must never be kept for a replay: a retry then learns that the request was applied (409)
 // and reads the resource.
 type replayPolicy struct{ secret bool }
 
@@ -70,7 +75,8 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		hash := h.Sum(nil)
 		who := principalFrom(r.Context()).id(r)
 
-		claimed, err := s.claimKey(r.Context(), who, key, r, hash)
+		holder := uuid.New()
+		claimed, err := s.claimKey(r.Context(), who, key, holder, r, hash)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -81,12 +87,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		rec := &bufferedResponse{header: http.Header{}}
 		policy := &replayPolicy{}
-		ctx := commands.WithIdempotencyKey(r.Context(), commands.IdempotencyKey{Principal: who, Key: key})
+		ctx := commands.WithIdempotencyKey(r.Context(), commands.IdempotencyKey{Principal: who, Key: key, Holder: holder})
 		ctx = context.WithValue(ctx, replayKey{}, policy)
 		func() {
 			defer func() {
 				if v := recover(); v != nil {
-					s.releaseKey(r.Context(), who, key)
+					s.releaseKey(r.Context(), who, key, holder)
 					panic(v)
 				}
 			}()
@@ -94,27 +100,35 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}()
 		switch {
 		case rec.status >= 500:
-			s.releaseKey(r.Context(), who, key)
+			s.releaseKey(r.Context(), who, key, holder)
 		case policy.secret && rec.status < 300:
-			// Not stored: the key stays "committed", answered 409.
+			// Never stored: a retry learns that the request was applied
+			// (409) and does not get the secret again.
+			s.markApplied(r.Context(), who, key, holder)
 		default:
-			s.storeResponse(r.Context(), who, key, rec)
+			s.storeResponse(r.Context(), who, key, holder, rec)
 		}
 		rec.flushTo(w)
 	})
 }
 
-// claimKey records a pending key; false if the key is already known.
-func (s *Server) claimKey(ctx context.Context, who, key string, r *http.Request, hash []byte) (bool, error) {
+// claimKey records a pending key held by holder; false if the key is
+// already known. A key older than idempotencyTTL is forgotten; a pending
+// one whose lease ran out (its request's server died) is taken over by a
+// retry of the same request.
+func (s *Server) claimKey(ctx context.Context, who, key string, holder uuid.UUID, r *http.Request, hash []byte) (bool, error) {
 	now := s.deps.Clock.Now()
 	tag, err := s.deps.Pool.Exec(ctx, `
-INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at)
-VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at, holder)
+VALUES ($1, $2, $3, $4, $5, 'pending', $6, $9)
 ON CONFLICT (principal, key) DO UPDATE
    SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-       state = 'pending', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at
-   WHERE idempotency_keys.created_at < $7`,
-		who, key, r.Method, r.URL.RequestURI(), hash, now, now.Add(-idempotencyTTL))
+       state = 'pending', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at,
+       holder = excluded.holder
+   WHERE idempotency_keys.created_at < $7
+      OR (idempotency_keys.state = 'pending' AND idempotency_keys.created_at < $8
+          AND idempotency_keys.request_hash = excluded.request_hash)`,
+		who, key, r.Method, r.URL.RequestURI(), hash, now, now.Add(-idempotencyTTL), now.Add(-idempotencyLease), holder)
 	if err != nil {
 		return false, fmt.Errorf("idempotency key: %w", err)
 	}
@@ -157,7 +171,7 @@ SELECT request_hash, state, status, headers, body FROM idempotency_keys WHERE pr
 	}
 }
 
-func (s *Server) storeResponse(ctx context.Context, who, key string, rec *bufferedResponse) {
+func (s *Server) storeResponse(ctx context.Context, who, key string, holder uuid.UUID, rec *bufferedResponse) {
 	hs := map[string]string{}
 	for _, k := range replayHeaders {
 		if v := rec.header.Get(k); v != "" {
@@ -166,18 +180,28 @@ func (s *Server) storeResponse(ctx context.Context, who, key string, rec *buffer
 	}
 	headers, _ := json.Marshal(hs)
 	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx), `
-UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5 WHERE principal = $1 AND key = $2`,
-		who, key, rec.status, headers, rec.body.Bytes())
+UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5 WHERE principal = $1 AND key = $2 AND holder = $6`,
+		who, key, rec.status, headers, rec.body.Bytes(), holder)
 	if err != nil {
 		loggerFrom(ctx).Error("store idempotent response", "err", err)
 	}
 }
 
+// markApplied records that the request of a pending key was applied,
+// without its response (which shows a secret).
+func (s *Server) markApplied(ctx context.Context, who, key string, holder uuid.UUID) {
+	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx),
+		`UPDATE idempotency_keys SET state = 'committed' WHERE principal = $1 AND key = $2 AND holder = $3`, who, key, holder)
+	if err != nil {
+		loggerFrom(ctx).Error("mark idempotency key applied", "err", err)
+	}
+}
+
 // releaseKey forgets a key whose request failed before applying anything,
 // so that a retry can go through.
-func (s *Server) releaseKey(ctx context.Context, who, key string) {
+func (s *Server) releaseKey(ctx context.Context, who, key string, holder uuid.UUID) {
 	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx),
-		`DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND state = 'pending'`, who, key)
+		`DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND state = 'pending' AND holder = $3`, who, key, holder)
 	if err != nil {
 		loggerFrom(ctx).Error("release idempotency key", "err", err)
 	}

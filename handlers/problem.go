@@ -152,14 +152,74 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if start := bytes.TrimLeft(body, " \t\r\n"); len(start) > 0 && start[0] != '{' && wantsObject(v) {
 		return domain.Invalid("body", "invalid_type", "the body must be a JSON object")
 	}
+	// Strict: a field twice, or a field the endpoint does not know (a
+	// typo the caller would otherwise never hear of), is refused.
+	if field, ok := duplicateField(body); ok {
+		return domain.Invalid(field, "duplicate_field", "the field %q appears twice in the same object", field)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			field = strings.Trim(field, `"`)
+			return domain.Invalid(field, "unknown_field", "%q is not a field of this request", field)
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
 		return domain.Invalid("body", "invalid_json", "the body must hold a single JSON object")
 	}
 	return nil
+}
+
+// duplicateField finds a member name that appears twice in one object of
+// the JSON text body, and returns its path ("profiles.users"). Malformed
+// JSON is left for the decoder to report.
+func duplicateField(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type scope struct {
+		path   string
+		seen   map[string]bool // nil in an array
+		member string          // the member whose value comes next
+		inName bool            // an object's next token is a member name
+	}
+	var stack []*scope
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if tok == json.Delim('}') || tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return "", false
+			}
+			continue
+		}
+		path := ""
+		if n := len(stack); n > 0 {
+			top := stack[n-1]
+			if top.seen != nil && top.inName {
+				key, _ := tok.(string)
+				if top.seen[key] {
+					return strings.TrimPrefix(top.path+"."+key, "."), true
+				}
+				top.seen[key], top.member, top.inName = true, key, false
+				continue
+			}
+			path = top.path
+			if top.seen != nil {
+				path = strings.TrimPrefix(path+"."+top.member, ".")
+				top.inName = true
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &scope{path: path, seen: map[string]bool{}, inName: true})
+		case json.Delim('['):
+			stack = append(stack, &scope{path: path})
+		}
+	}
 }
 
 // wantsObject reports whether v, a pointer, decodes a JSON object.

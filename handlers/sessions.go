@@ -10,6 +10,11 @@ import (
 // SessionsAPI signs users in and out.
 type SessionsAPI struct {
 	Sessions *commands.Sessions
+	// Provider, if set, is the OpenID provider whose browser session the
+	// sign-out ends too.
+	Provider interface {
+		EndBrowserSession(w http.ResponseWriter, r *http.Request) error
+	}
 }
 
 // Routes registers the session endpoints.
@@ -32,6 +37,7 @@ func (f SessionsAPI) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	showsSecretOnce(r)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":      token,
 		"token_type": "Bearer",
@@ -43,6 +49,12 @@ func (f SessionsAPI) delete(w http.ResponseWriter, r *http.Request) {
 	if err := f.Sessions.SignOut(r.Context(), principalFrom(r.Context()).token); err != nil {
 		fail(w, r, err)
 		return
+	}
+	if f.Provider != nil {
+		if err := f.Provider.EndBrowserSession(w, r); err != nil {
+			fail(w, r, err)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -295,6 +295,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	f.c.ReferentToken = env.SignIn(f.c.ReferentLogin, testkit.Password)
 	c, other, visitor := f.c, f.other, f.visitor
 
+	t.Run("a new email takes effect through the link sent to it", f.emailChange)
+
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
 		t.Parallel()
 		tb := openTab(t, browser, env.URL)

@@ -21,6 +21,8 @@ var commandUsages = map[string]string{
 	"audit":       auditUsage,
 	"bench":       benchUsage,
 	"db":          dbUsage,
+	"oidc":        oidcUsage,
+	"operators":   operatorsUsage,
 }
 
 // isHelp tells whether a command-line word asks for help.

@@ -6,6 +6,8 @@
 //	selfcare audit verify [--anchor P:H]           check that the event log was not altered
 //	selfcare bench                       measure the event store against raw INSERTs
 //	selfcare db start|stop|url           manage the embedded PostgreSQL cluster
+//	selfcare oidc clients add|list|remove  register the console with the OpenID provider
+//	selfcare operators add|list|revoke     named back-office and auditor accounts
 //
 // Configuration comes from the environment (see README.md).
 package main
@@ -30,6 +32,10 @@ commands:
   audit verify [--anchor P:H] verify the event log's hash chain
   bench                       benchmark the event store (prints ratios to raw INSERTs)
   db start|stop|url           manage the embedded PostgreSQL cluster
+  oidc clients add|list|remove
+                              register the console (relying party) with the OpenID provider
+  operators add NAME --role admin|auditor | list | revoke NAME
+                              named back-office and auditor accounts (token shown once)
 
 configuration: environment variables, see README.md`
 
@@ -50,6 +56,7 @@ func main() {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	startPprof(logger)
 	args := os.Args[2:]
 	switch os.Args[1] {
 	case "serve":
@@ -64,6 +71,10 @@ func main() {
 		err = runBench(ctx, args, logger)
 	case "db":
 		err = runDB(ctx, args, logger)
+	case "oidc":
+		err = runOIDC(ctx, args, logger)
+	case "operators":
+		err = runOperators(ctx, args, logger)
 	default:
 		err = fmt.Errorf("unknown command %q\n\n%s", os.Args[1], usage)
 	}

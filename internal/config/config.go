@@ -30,6 +30,9 @@ type Config struct {
 	// SchedulerInterval is how often the subscription lifecycle
 	// scheduler looks for starts and ends due (0: its default, 30 s).
 	SchedulerInterval time.Duration
+	// NATSURL, if set, has the server forward every event to NATS
+	// JetStream (SELFCARE_NATS_URL; internal/natsfwd). Empty: no NATS.
+	NATSURL string
 }
 
 // DefaultConsoleURL is the console of the Flexible Engine offer.
@@ -48,6 +51,7 @@ func FromEnv() (Config, []string, error) {
 		MailFrom:     envOr("SELFCARE_MAIL_FROM", "selfcare@localhost"),
 		Secret:       os.Getenv("SELFCARE_SECRET"),
 		ConsoleURL:   strings.TrimRight(envOr("SELFCARE_CONSOLE_URL", DefaultConsoleURL), "/"),
+		NATSURL:      os.Getenv("SELFCARE_NATS_URL"),
 	}
 	c.PublicURL = strings.TrimRight(envOr("SELFCARE_PUBLIC_URL", "http://"+c.Addr), "/")
 	var warnings []string

@@ -46,7 +46,7 @@ type Notifier struct {
 
 // emailing lists the event types that send an email.
 var emailing = map[string]bool{
-	"PasswordResetRequested": true, "PasswordSet": true, "LoginReminderRequested": true, "ProfileUpdated": true,
+	"PasswordResetRequested": true, "PasswordSet": true, "EmailChangeRequested": true, "LoginReminderRequested": true, "ProfileUpdated": true,
 	"ConsoleAccountProvisioned": true, "VerificationCodeSent": true, "OrderPlaced": true,
 }
 
@@ -70,6 +70,14 @@ func (n *Notifier) Handle(ctx context.Context, rec eventstore.Record) error {
 	if err != nil || !ok {
 		return err
 	}
+	jobs := []mail.Job{job}
+	if c, ok := e.(identity.EmailChangeRequested); ok {
+		// The link goes to the new address; the address in force is told
+		// (SPEC §10), in case someone else asked.
+		notice := job
+		notice.Kind, notice.Recipient = mail.KindEmailChangeRequested, c.OldEmail
+		jobs = append(jobs, notice)
+	}
 	tx, ok := eventstore.BusTx(ctx)
 	if !ok {
 		return errors.New("notifier: no bus transaction in the message's context")
@@ -83,9 +91,11 @@ func (n *Notifier) Handle(ctx context.Context, rec eventstore.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
-		_ = sp.Rollback(bctx)
-		return err
+	for _, job := range jobs {
+		if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
+			_ = sp.Rollback(bctx)
+			return err
+		}
 	}
 	return sp.Commit(bctx)
 }
@@ -150,6 +160,9 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		extra["at"], extra["new_email"] = stamp(e.UpdatedAt), e.After.Email
 	case identity.LoginReminderRequested:
 		login, kind, recipient = e.Login, mail.KindLoginReminder, e.Email
+	case identity.EmailChangeRequested:
+		login, kind, recipient = e.Login, mail.KindEmailConfirm, e.Email
+		extra["new_email"], extra["expires_at"] = e.Email, stamp(e.ExpiresAt)
 	case membership.ConsoleAccountProvisioned:
 		login, kind, contractID = e.Login, mail.KindConsoleAccess, e.ContractID
 		extra["roles"] = strings.Join(e.Roles.Names(), ", ")

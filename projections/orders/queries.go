@@ -263,3 +263,39 @@ func joinValidation(errs ...error) error {
 	}
 	return v.Err()
 }
+
+// Placed is order e as this read model shows it right after it is placed:
+// what a client placing it is answered without waiting for the read model
+// (the same fields as Get, to the microsecond PostgreSQL keeps).
+func Placed(e order.OrderPlaced) (Order, error) {
+	o := Order{
+		Ref: e.Ref, ContractID: e.ContractID, PlacedAt: e.PlacedAt.UTC().Truncate(time.Microsecond), Name: e.Name(),
+		ServiceCode: e.ServiceCode, ServiceName: e.ServiceName, Kind: string(e.Kind), DurationMonths: e.DurationMonths,
+		PlacedBy: e.PlacedBy, Status: string(order.StatusInProgress), Parameters: map[string]string{},
+	}
+	var err error
+	// Through text, as the read model's numeric columns are.
+	if o.Price, err = money.Parse(e.Price.String()); err != nil {
+		return Order{}, err
+	}
+	if e.MonthlyPrice != nil {
+		s := e.MonthlyPrice.String()
+		if o.MonthlyPrice, err = amountPtr(&s); err != nil {
+			return Order{}, err
+		}
+	}
+	if e.InitialPayment != nil {
+		s := e.InitialPayment.String()
+		if o.InitialPayment, err = amountPtr(&s); err != nil {
+			return Order{}, err
+		}
+	}
+	for k, v := range e.Parameters {
+		o.Parameters[k] = v
+	}
+	if e.Contact != nil {
+		c := *e.Contact
+		o.Contact = &c
+	}
+	return o, nil
+}

@@ -39,6 +39,7 @@ const routes = [
   { path: '/forgot-password', page: auth.forgotPassword, anonymous: true },
   { path: '/forgot-login', page: auth.forgotLogin, anonymous: true },
   { path: '/set-password', page: auth.setPassword, public: true },
+  { path: '/confirm-email', page: account.confirmEmail, public: true },
 
   { path: '/', page: account.home },
   { path: '/account', page: account.profile, mine: 'profile' },
@@ -73,7 +74,7 @@ let seq = 0; // the render in progress; an older one never mounts
 // signOut ends the session on the server (best effort) and here.
 export async function signOut() {
   try {
-    await request('DELETE', '/sessions/current');
+    await request('DELETE', '/sessions/current', { cookies: true }); // ends the provider session too
   } catch {
     // The session ends here whatever the server says.
   }
@@ -180,6 +181,11 @@ async function render() {
 
   // The set-password link of the emails may also come as /?token=...
   const search = new URLSearchParams(location.search);
+  if (search.has('email_token')) {
+    const token = search.get('email_token');
+    history.replaceState(null, '', `/${link(['confirm-email'], { token })}`);
+    return render();
+  }
   if (search.has('token')) {
     const token = search.get('token');
     history.replaceState(null, '', `/${link(['set-password'], { token })}`);

@@ -142,6 +142,8 @@ export async function profile(ctx) {
     view.replaceChildren(
       h('h2', {}, t('account.profile')),
       dl(personSummary(p)),
+      p.pending_email ? h('p', { class: 'alert alert-info', id: 'pending-email', role: 'status' },
+        t('account.email_pending', { email: p.pending_email, until: fmt.dateTime(p.pending_email_expires_at) })) : null,
       h('div', { class: 'buttons' },
         h('button', { type: 'button', id: 'edit-profile', onclick: () => editProfile(p) }, t('action.edit')),
         h('button', { type: 'button', id: 'change-password', onclick: () => changePassword(p) }, t('account.change_password'))));
@@ -149,8 +151,13 @@ export async function profile(ctx) {
   const editProfile = (p) => {
     const box = alertBox('profile-error');
     const save = h('button', { type: 'submit', class: 'primary', id: 'profile-save' }, t('action.finish'));
+    // A new email needs the current password, and takes effect once
+    // confirmed through the link sent to it (SPEC §10).
+    const current = input('profile', 'current_password', { type: 'password', autocomplete: 'current-password' });
+    const currentField = field(t('field.current_password'), current, { required: true, hint: t('account.email_password_hint') });
+    currentField.hidden = true;
     const form = h('form', { id: 'profile-form', novalidate: true },
-      h('h2', {}, t('account.edit_title')), box, personFields('profile', p),
+      h('h2', {}, t('account.edit_title')), box, personFields('profile', p), currentField,
       h('p', { class: 'hint' }, t('form.required_note')),
       h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => showProfile(p) }, t('action.cancel')), save));
     form.addEventListener('submit', async (ev) => {
@@ -159,12 +166,16 @@ export async function profile(ctx) {
       hush(box);
       const v = personValue(form);
       const errors = checkPerson(v);
+      const moving = v.email.toLowerCase() !== String(p.email || '').toLowerCase();
+      if (moving && !current.value) errors.push({ field: 'current_password', code: 'required' });
       if (errors.length) {
         showErrors(form, box, { errors });
         return;
       }
+      if (moving) v.current_password = current.value;
       try {
         const { data } = await busy(save, request('PATCH', '/me', { body: v }));
+        if (moving && data.pending_email) notify('ok', t('account.email_link_sent', { email: data.pending_email }));
         // Draw the page again: the header shows the new name, and the
         // customer area the language just chosen.
         setMe(data);
@@ -172,9 +183,16 @@ export async function profile(ctx) {
         notify('ok', t('account.saved'));
         rerender();
       } catch (e) {
+        if (e instanceof ApiError && e.status === 403) {
+          showErrors(form, box, { errors: [{ field: 'current_password', code: 'wrong_password' }] });
+          return;
+        }
         showErrors(form, box, e);
       }
     });
+    const emailInput = form.elements.namedItem('email');
+    const toggle = () => { currentField.hidden = emailInput.value.trim().toLowerCase() === String(p.email || '').toLowerCase(); };
+    emailInput.addEventListener('input', toggle);
     view.replaceChildren(form);
   };
   const changePassword = (p) => {
@@ -311,4 +329,27 @@ export async function subscriptions() {
     empty: t('subscriptions.none'),
   });
   return h('div', {}, h('h1', {}, t('nav.my_subscriptions')), tabs('subscriptions'), list.el);
+}
+
+// confirmEmail applies a change of email with the token of the link sent
+// to the new address (SPEC §10); the link may be opened signed out.
+export function confirmEmail(ctx) {
+  const token = ctx.query.get('token') || '';
+  if (ctx.query.has('token')) history.replaceState(null, '', `/${link(['confirm-email'])}`);
+  const box = h('section', { class: 'card narrow', id: 'confirm-email' }, h('h1', {}, t('account.email_confirm_title')));
+  if (!token) {
+    box.append(h('p', { class: 'error', role: 'alert' }, t('account.email_link_gone')));
+    return box;
+  }
+  const status = h('p', { role: 'status' }, t('account.email_confirming'));
+  box.append(status);
+  request('POST', '/email-confirmations', { body: { token } }).then(({ data }) => {
+    status.replaceWith(h('p', { role: 'status', id: 'email-confirmed' }, t('account.email_confirmed', { email: data.email })));
+    box.append(h('div', { class: 'buttons' }, h('a', { href: '#/account', class: 'button primary' }, t('nav.my_account'))));
+  }).catch((e) => {
+    const msg = e instanceof ApiError && e.status === 410 ? t('account.email_link_gone')
+      : e instanceof ApiError && e.status === 409 ? t('account.email_taken') : problemText(e);
+    status.replaceWith(h('p', { class: 'error', role: 'alert', id: 'email-not-confirmed' }, msg));
+  });
+  return box;
 }
