@@ -70,6 +70,7 @@ var rights = map[string]rule{
 	"POST /api/v1/contracts/{cid}/console/sso":                  {who: member, can: access.CanUseConsole},
 	"POST /api/v1/contracts/{cid}/console/sign-in":              {who: member, can: access.CanUseConsole},
 	"POST /api/v1/contracts/{cid}/console/verification-codes":   {who: member, can: access.CanUseConsole},
+	"GET /api/v1/contracts/{cid}/console/api-password":          {who: member, can: access.CanUseConsole},
 	"PUT /api/v1/contracts/{cid}/console/api-password":          {who: member, can: access.CanUseConsole},
 	"GET /api/v1/contracts/{cid}/console/access-keys":           {who: member, can: access.CanUseConsole},
 	"POST /api/v1/contracts/{cid}/console/access-keys":          {who: member, can: access.CanUseConsole},

@@ -549,6 +549,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		{"the dashboard signs a console user on to the console", f.dashboard},
 		{"a console user sets the API password and manages access keys", f.consoleCredentials},
 		{"a user without console role is not offered the console credentials", f.consoleCredentialsRefused},
+		{"a users manager reads the role history, exports it, and a user's roles as of a date", f.roleHistory},
+		{"phones and desktops: every page fits the width, menus and key columns in view", f.phones},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()

@@ -40,16 +40,23 @@ commands:
 configuration: environment variables, see README.md`
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	slog.SetDefault(logger)
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
+	if text, ok := helpFor(os.Args[1], os.Args[2:]); ok {
+		fmt.Println(text)
+		return
+	}
+	logger, err := newLogger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	startPprof(logger)
-	var err error
 	args := os.Args[2:]
 	switch os.Args[1] {
 	case "serve":
@@ -68,9 +75,6 @@ func main() {
 		err = runOIDC(ctx, args, logger)
 	case "operators":
 		err = runOperators(ctx, args, logger)
-	case "help", "-h", "--help":
-		fmt.Println(usage)
-		return
 	default:
 		err = fmt.Errorf("unknown command %q\n\n%s", os.Args[1], usage)
 	}

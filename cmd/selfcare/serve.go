@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -161,6 +162,7 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("selfcare serving", "addr", ln.Addr().String(), "public_url", srv.Config.PublicURL)
+	printStartHints(os.Stderr, srv.Config, ln.Addr().String())
 	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if addr := srv.Config.MetricsAddr; addr != "" {

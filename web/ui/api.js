@@ -67,12 +67,13 @@ export function onSessionEnded(f) {
 // request calls the API. path is under /api/v1; query is an object of
 // parameters (empty values left out). options: body (sent as JSON),
 // ifMatch (an ETag), idempotencyKey (true for a fresh one, or a key to
-// reuse on a retry), cookies (true: send and accept the OpenID provider's
-// session cookie; the API itself only reads the bearer token). It returns
+// reuse on a retry), accept (another media type, whose body data is then
+// a Blob), cookies (true: send and accept the OpenID provider's session
+// cookie; the API itself only reads the bearer token). It returns
 // {status, data, etag} or throws an ApiError.
-export async function request(method, path, { query, body, ifMatch, idempotencyKey, cookies } = {}) {
+export async function request(method, path, { query, body, ifMatch, idempotencyKey, accept, cookies } = {}) {
   // The server writes its texts (the catalog's) in the display language.
-  const headers = { Accept: 'application/json', 'Accept-Language': lang() };
+  const headers = { Accept: accept ? `${accept}, application/problem+json` : 'application/json', 'Accept-Language': lang() };
   const s = session.get();
   if (s) headers.Authorization = `Bearer ${s.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -102,7 +103,9 @@ export async function request(method, path, { query, body, ifMatch, idempotencyK
   notePosition(resp);
   let data = null;
   const type = resp.headers.get('Content-Type') || '';
-  if (resp.status !== 204 && /json/.test(type)) {
+  if (accept && resp.ok) {
+    data = await resp.blob();
+  } else if (resp.status !== 204 && /json/.test(type)) {
     try {
       data = await resp.json();
     } catch {

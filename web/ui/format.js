@@ -63,3 +63,10 @@ export function period(s) {
 export function status(s) {
   return s ? t(`status.${s}`, {}, s) : '';
 }
+
+// paramText shows a parameter's value.
+export function paramText(k, v) {
+  if (k === 'upfront') return String(v) === 'true' ? t('order.with_upfront') : t('order.without_upfront');
+  if (k === 'duration_months') return t('order.months', { n: v });
+  return String(v);
+}

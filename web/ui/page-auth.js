@@ -6,7 +6,7 @@ import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { field, input, alertBox, say, hush, showErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText } from './forms.js';
-import { signedIn } from './app.js';
+import { signedIn } from './state.js';
 
 function welcome() {
   return h('div', { class: 'welcome' }, h('p', { class: 'lead' }, t('auth.welcome')));
@@ -134,6 +134,10 @@ export function setPassword(ctx) {
         h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button primary' }, t('auth.sign_in')))));
     } catch (e) {
       if (e instanceof ApiError && e.status === 410) {
+        // The link is spent for good: nothing typed here can succeed.
+        for (const el of form.elements) el.disabled = true;
+        pw.value = '';
+        confirm.value = '';
         say(box, 'error', t('auth.link_gone'), ' ', h('a', { href: '#/forgot-password' }, t('auth.forgot_password')));
         return;
       }

@@ -7,7 +7,6 @@ import { request, get, enc } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { field, input, select, alertBox, hush, showErrors, clearErrors, busy, problemText } from './forms.js';
-import { paramText } from './page-account.js';
 import * as fmt from './format.js';
 
 const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}/${rest.join('/')}`;
@@ -118,7 +117,7 @@ export async function order(ctx) {
   const box = alertBox('order-error');
   const controls = (s.parameters || []).map((p) => {
     const values = (p.values && p.values.length ? p.values : p.type === 'boolean' ? [{ value: 'false' }, { value: 'true' }] : [])
-      .map((v) => [String(v.value), v.label && v.label !== String(v.value) ? v.label : paramText(p.name, v.value)]);
+      .map((v) => [String(v.value), v.label && v.label !== String(v.value) ? v.label : fmt.paramText(p.name, v.value)]);
     const c = values.length
       ? select('order', `parameters.${p.name}`, values, String(p.default || values[0][0]), { required: p.required })
       : input('order', `parameters.${p.name}`, { required: p.required, value: p.default || '' });
