@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"selfcare/domain"
 	"selfcare/domain/operator"
 	"selfcare/eventstore"
 	"selfcare/internal/auth"
@@ -44,23 +45,16 @@ func (o *Operators) Add(ctx context.Context, name, role string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	_, err = o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		var a operator.Account
-		version, err := o.Load(ctx, tx, operator.Stream(n), &a)
-		if err != nil {
-			return err
-		}
-		now := o.Now()
+	err = o.decide(ctx, n, func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error) {
 		events, err := a.Add(n, r, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := tx.Pgx().Exec(ctx, `INSERT INTO operator_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
 			n.String(), string(r), hash, now); err != nil {
-			return fmt.Errorf("store the operator's token: %w", err)
+			return nil, fmt.Errorf("store the operator's token: %w", err)
 		}
-		_, err = o.Append(ctx, tx, operator.Stream(n), eventstore.Exactly(version), "", events...)
-		return err
+		return events, nil
 	})
 	if err != nil {
 		return "", err
@@ -75,19 +69,30 @@ func (o *Operators) Revoke(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+	return o.decide(ctx, n, func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error) {
+		events, err := a.Revoke(n, now)
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		if _, err := tx.Pgx().Exec(ctx, `UPDATE operator_tokens SET revoked_at = $2 WHERE name = $1`, n.String(), now); err != nil {
+			return nil, fmt.Errorf("revoke the operator's token: %w", err)
+		}
+		return events, nil
+	})
+}
+
+// decide loads the account n, lets fn decide (and write its token's row)
+// in the same transaction, and appends the events fn returns.
+func (o *Operators) decide(ctx context.Context, n operator.Name, fn func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error)) error {
+	_, err := o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
 		var a operator.Account
 		version, err := o.Load(ctx, tx, operator.Stream(n), &a)
 		if err != nil {
 			return err
 		}
-		now := o.Now()
-		events, err := a.Revoke(n, now)
+		events, err := fn(tx, a, o.Now())
 		if err != nil || len(events) == 0 {
 			return err
-		}
-		if _, err := tx.Pgx().Exec(ctx, `UPDATE operator_tokens SET revoked_at = $2 WHERE name = $1`, n.String(), now); err != nil {
-			return fmt.Errorf("revoke the operator's token: %w", err)
 		}
 		_, err = o.Append(ctx, tx, operator.Stream(n), eventstore.Exactly(version), "", events...)
 		return err

@@ -28,6 +28,24 @@ var hostileBodies = []struct {
 	{"a form", "login=a&password=b", "application/x-www-form-urlencoded"},
 }
 
+// tokenFor is a token the rights table lets through row: the back office's,
+// an auditor's, or member's (a spare session for a row that ends it; none
+// for a public row).
+func tokenFor(env *testkit.Env, row handlers.Endpoint, member testkit.User) string {
+	switch row.Audience {
+	case "operator", "feed_reader":
+		return testkit.AdminToken
+	case "auditor":
+		return testkit.AuditorToken
+	case "signed_in", "member", "auditor_or_member":
+		if endsSession[row.Key()] {
+			return env.SignIn(member.Login, testkit.Password)
+		}
+		return member.Token
+	}
+	return ""
+}
+
 // TestHostileInputNeverFailsOrWrites sends every endpoint of the rights
 // table, as a caller it lets through, bodies that are not valid input:
 // the answer is never a 5xx, a refusal is a problem+json, and a refused
@@ -46,18 +64,7 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 		t.Run(row.Key(), func(t *testing.T) {
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
 			for _, hb := range hostileBodies {
-				var token string
-				switch row.Audience {
-				case "operator", "feed_reader":
-					token = testkit.AdminToken
-				case "auditor":
-					token = testkit.AuditorToken
-				case "signed_in", "member", "auditor_or_member":
-					token = member.Token
-					if endsSession[row.Key()] {
-						token = env.SignIn(member.Login, testkit.Password)
-					}
-				}
+				token := tokenFor(env, row, member)
 				before := env.RequestEventCount()
 				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: token, Body: hb.body,
 					Header: map[string]string{"Content-Type": hb.contentType}})
@@ -133,16 +140,7 @@ func TestHostileTextInPathsQueriesAndHeadersNeverFailsOrWrites(t *testing.T) {
 	}
 	for _, row := range handlers.RightsTable() {
 		t.Run(row.Key(), func(t *testing.T) {
-			token := member.Token
-			switch row.Audience {
-			case "operator", "feed_reader":
-				token = testkit.AdminToken
-			case "auditor":
-				token = testkit.AuditorToken
-			}
-			if endsSession[row.Key()] {
-				token = env.SignIn(member.Login, testkit.Password)
-			}
+			token := tokenFor(env, row, member)
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
 			body := map[string]any{}
 			for _, ht := range hostileText {
@@ -235,13 +233,7 @@ func TestEveryBodyIsDecodedStrictly(t *testing.T) {
 		}
 		walked++
 		t.Run(row.Key(), func(t *testing.T) {
-			token := member.Token
-			switch row.Audience {
-			case "operator", "feed_reader":
-				token = testkit.AdminToken
-			case "auditor":
-				token = testkit.AuditorToken
-			}
+			token := tokenFor(env, row, member)
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
 			for _, tc := range []struct{ body, field, code string }{
 				{`{"zz_not_a_field": 1}`, "zz_not_a_field", "unknown_field"},
