@@ -52,6 +52,7 @@ func TestOperatorsCommandGivesNamedTokensThatTheLogRecords(t *testing.T) {
 	// auditor, says who.
 	r := testkit.Expect(t, env.Post("/api/v1/admin/contracts", admin[1], testkit.ContractBody("Named", testkit.Unique("named."))), http.StatusCreated)
 	cid := r.Map(t)["id"].(string)
+	env.SettleReadModels()
 	changes := testkit.Expect(t, env.Get("/api/v1/audit/role-changes?contract="+cid, auditor[1]), http.StatusOK).Map(t)
 	items := changes["items"].([]any)
 	if len(items) == 0 || items[0].(map[string]any)["actor"] != "alice.admin" {
@@ -62,6 +63,7 @@ func TestOperatorsCommandGivesNamedTokensThatTheLogRecords(t *testing.T) {
 	testkit.Expect(t, env.Post("/api/v1/admin/contracts", auditor[1], testkit.ContractBody("Nope", testkit.Unique("nope."))), http.StatusForbidden)
 	// The bootstrap token is recorded as such.
 	r = testkit.Expect(t, env.Post("/api/v1/admin/contracts", testkit.AdminToken, testkit.ContractBody("Boot", testkit.Unique("boot."))), http.StatusCreated)
+	env.SettleReadModels()
 	changes = testkit.Expect(t, env.Get("/api/v1/audit/role-changes?contract="+r.Map(t)["id"].(string), auditor[1]), http.StatusOK).Map(t)
 	if items := changes["items"].([]any); len(items) == 0 || items[0].(map[string]any)["actor"] != "bootstrap-admin" {
 		t.Errorf("the bootstrap token's act is recorded as %v", changes)
