@@ -263,16 +263,23 @@ func TestOIDCProviderFollowsTheProtocol(t *testing.T) {
 				Data json.RawMessage `json:"data"`
 			} `json:"events"`
 		}
-		testkit.Expect(t, env.Get("/api/v1/events?types=ConsoleSignInGranted,ConsoleSignInDenied&limit=500", testkit.AuditorToken), http.StatusOK).JSON(t, &page)
+		// The feed is gap-safe: an event may be held back a moment while an
+		// older transaction is still in flight, so read until both show.
 		seen := map[string]bool{}
-		for _, e := range page.Events {
-			var d struct {
-				ClientID string `json:"client_id"`
-				Address  string `json:"address"`
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			testkit.Expect(t, env.Get("/api/v1/events?types=ConsoleSignInGranted,ConsoleSignInDenied&limit=500", testkit.AuditorToken), http.StatusOK).JSON(t, &page)
+			for _, e := range page.Events {
+				var d struct {
+					ClientID string `json:"client_id"`
+					Address  string `json:"address"`
+				}
+				_ = json.Unmarshal(e.Data, &d)
+				if d.ClientID == rp.ClientID && d.Address != "" {
+					seen[e.Type] = true
+				}
 			}
-			_ = json.Unmarshal(e.Data, &d)
-			if d.ClientID == rp.ClientID && d.Address != "" {
-				seen[e.Type] = true
+			if seen["ConsoleSignInGranted"] && seen["ConsoleSignInDenied"] {
+				break
 			}
 		}
 		if !seen["ConsoleSignInGranted"] || !seen["ConsoleSignInDenied"] {
