@@ -65,6 +65,11 @@ func TestOrdersArePricedAsTheGuideSays(t *testing.T) {
 		if got := amount(t, o["monthly_price"]); got != tt.monthly {
 			t.Errorf("%s: monthly price %s, want %s", tt.name, got, tt.monthly)
 		}
+		// The name in each language of the customer area, for French readers.
+		names, _ := o["names"].(map[string]any)
+		if names["en"] != tt.name || !strings.HasPrefix(fmt.Sprint(names["fr"]), "Réservation "+tt.flavor+" ") {
+			t.Errorf("%s: names %v", tt.name, o["names"])
+		}
 		if got := amount(t, o["price"]); got != tt.monthly {
 			t.Errorf("%s: price %s, want the monthly price %s", tt.name, got, tt.monthly)
 		}

@@ -369,7 +369,7 @@ func (f *fixture) myAccount(t *testing.T) {
 
 func (f *fixture) frenchUser(t *testing.T) {
 	login := testkit.Unique("francoise.")
-	body := testkit.UserBody(login, map[string]string{"services": "visitor"})
+	body := testkit.UserBody(login, map[string]string{"services": "visitor", "orders": "visitor"})
 	body["language"] = "fr"
 	f.api(t).AddUser(f.c, body)
 	f.api(t).SignInNew(login)
@@ -405,6 +405,15 @@ func (f *fixture) frenchUser(t *testing.T) {
 	}
 	if got := tb.text(card + ` .price`); got != "à partir de 4,97\u00a0€/mois" {
 		t.Errorf("AD135 is announced %q", got)
+	}
+	// Order names follow the UI's language too.
+	testkit.Expect(t, f.api(t).Post("/api/v1/contracts/"+f.c.ID+"/orders", f.c.ReferentToken, map[string]any{
+		"service_code": "AD135", "parameters": map[string]any{"region": "eu-west-0", "flavor": "c2.large", "duration_months": 24, "upfront": true},
+	}), http.StatusCreated)
+	tb.open("#/contracts/" + f.c.ID + "/orders")
+	tb.visible(`#view td[data-col="name"]`)
+	if got := tb.texts(`#view td[data-col="name"]`); !slices.Contains(got, "Réservation c2.large 2 ans avec paiement initial") {
+		t.Errorf("order names shown to a French user: %q", got)
 	}
 }
 

@@ -181,3 +181,37 @@ func normalize(typ ParamType, v any) (string, error) {
 	}
 	return "", fmt.Errorf("%v is not a %s", v, typ)
 }
+
+// Names gives an order's or subscription's name in both languages of the
+// customer area ("en" and "fr"), from its service code and parameters: the
+// stored name is English (the guide's), and a French user reads it in
+// French. A service unknown to the catalog gives no names.
+func (c *Catalog) Names(serviceCode string, params map[string]string) map[string]string {
+	s, err := c.Get(serviceCode)
+	if err != nil {
+		return nil
+	}
+	names := map[string]string{"en": s.In("en").Name, "fr": s.In("fr").Name}
+	months, err := strconv.Atoi(params["duration_months"])
+	if flavor := params["flavor"]; flavor != "" && err == nil && months >= 12 {
+		upfront := params["upfront"] == "true"
+		names["en"] = SubscriptionName(flavor, months, upfront)
+		names["fr"] = subscriptionNameFR(flavor, months, upfront)
+	}
+	return names
+}
+
+// subscriptionNameFR is SubscriptionName in French: "Réservation
+// c2.2xlarge 1 an sans paiement initial".
+func subscriptionNameFR(flavor string, months int, upfront bool) string {
+	years := months / 12
+	unit := "ans"
+	if years == 1 {
+		unit = "an"
+	}
+	with := "sans"
+	if upfront {
+		with = "avec"
+	}
+	return fmt.Sprintf("Réservation %s %d %s %s paiement initial", flavor, years, unit, with)
+}

@@ -18,6 +18,7 @@ import (
 
 	"selfcare/commands"
 	"selfcare/domain"
+	"selfcare/domain/catalog"
 	"selfcare/domain/console"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
@@ -195,6 +196,9 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		lang = "fr"
 	}
 	if o, ok := e.(order.OrderPlaced); ok {
+		if name := catalog.Default().Names(o.ServiceCode, o.Parameters)[lang]; name != "" {
+			extra["name"] = name // in the reader's language
+		}
 		extra["price"] = o.Price.Format(lang)
 		extra["monthly_price"], extra["initial_payment"] = "", ""
 		if o.MonthlyPrice != nil {

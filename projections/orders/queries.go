@@ -26,10 +26,13 @@ type Queries struct {
 
 // Order is an order as the API shows it.
 type Order struct {
-	Ref            string            `json:"ref"`
-	ContractID     string            `json:"contract_id"`
-	PlacedAt       time.Time         `json:"placed_at"`
-	Name           string            `json:"name"`
+	Ref        string    `json:"ref"`
+	ContractID string    `json:"contract_id"`
+	PlacedAt   time.Time `json:"placed_at"`
+	Name       string    `json:"name"`
+	// Names is the name in each language of the customer area ("en",
+	// "fr"); Name is the one stored, in English.
+	Names          map[string]string `json:"names,omitempty"`
 	ServiceCode    string            `json:"service_code"`
 	ServiceName    string            `json:"service_name"`
 	Kind           string            `json:"kind"`
@@ -84,6 +87,7 @@ func scanOrder(row pgx.Row, extra ...any) (Order, error) {
 	if err := json.Unmarshal(params, &o.Parameters); err != nil {
 		return Order{}, err
 	}
+	o.Names = catalog.Default().Names(o.ServiceCode, o.Parameters)
 	if contact != nil {
 		o.Contact = &order.Contact{}
 		if err := json.Unmarshal(contact, o.Contact); err != nil {
@@ -293,6 +297,7 @@ func Placed(e order.OrderPlaced) (Order, error) {
 	for k, v := range e.Parameters {
 		o.Parameters[k] = v
 	}
+	o.Names = catalog.Default().Names(o.ServiceCode, o.Parameters)
 	if e.Contact != nil {
 		c := *e.Contact
 		o.Contact = &c

@@ -70,3 +70,9 @@ export function paramText(k, v) {
   if (k === 'duration_months') return t('order.months', { n: v });
   return String(v);
 }
+
+// orderName is an order's name in the UI's language: the server gives
+// `names` per language beside the stored (English) `name`.
+export function orderName(o) {
+  return (o && o.names && o.names[lang()]) || (o && o.name) || '';
+}

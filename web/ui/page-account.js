@@ -114,7 +114,7 @@ export function ordersTable(items, offerOf) {
     [t('orders.date'), t('orders.ref'), t('orders.name'), t('orders.price'), t('orders.contract'), t('contract.offer'), t('orders.by'), t('orders.status')].map((l) => h('th', { scope: 'col' }, l)))),
   h('tbody', {}, items.map((o) => h('tr', { dataset: { ref: o.ref } },
     h('td', { dataset: { col: 'placed_at' } }, fmt.dateTime(o.placed_at)), h('td', { dataset: { col: 'ref' } }, o.ref),
-    h('td', { dataset: { col: 'name' } }, o.name), h('td', { dataset: { col: 'price' } }, priceText(o)),
+    h('td', { dataset: { col: 'name' } }, fmt.orderName(o)), h('td', { dataset: { col: 'price' } }, priceText(o)),
     h('td', { dataset: { col: 'contract' } }, o.contract_name || o.contract_id || o.contract || ''), h('td', { dataset: { col: 'offer' } }, offerOf(o)),
     h('td', { dataset: { col: 'placed_by' } }, o.placed_by),
     h('td', { dataset: { col: 'status' } }, h('span', { class: `status status-${o.status}` }, fmt.status(o.status)))))));
@@ -252,7 +252,7 @@ export function orderColumns(withContract) {
   return [
     { key: 'placed_at', label: t('orders.date'), value: (o) => fmt.dateTime(o.placed_at) },
     { key: 'ref', label: t('orders.ref') },
-    { key: 'name', label: t('orders.name') },
+    { key: 'name', label: t('orders.name'), value: fmt.orderName },
     { key: 'price', label: t('orders.price'), value: priceText },
     withContract ? { key: 'contract_id', label: t('orders.contract'), value: (o) => o.contract_name || o.contract_id || o.contract || '' } : null,
     { key: 'placed_by', label: t('orders.by') },

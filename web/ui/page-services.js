@@ -197,7 +197,7 @@ export async function order(ctx) {
       form.replaceWith(h('section', { class: 'card', id: 'order-placed' },
         h('h1', {}, t('order.placed_title')),
         h('p', { role: 'status' }, t('order.placed', { ref: data.ref, status: fmt.status(data.status) })),
-        dl([[t('orders.ref'), data.ref, 'ref'], [t('orders.name'), data.name, 'name'], [t('orders.price'), data.monthly_price ? fmt.monthly(data.monthly_price) : fmt.money(data.price), 'price']]),
+        dl([[t('orders.ref'), data.ref, 'ref'], [t('orders.name'), fmt.orderName(data), 'name'], [t('orders.price'), data.monthly_price ? fmt.monthly(data.monthly_price) : fmt.money(data.price), 'price']]),
         h('p', { class: 'buttons' },
           ctx.can('list_orders') ? h('a', { href: link(['contracts', ctx.cid, 'orders']), class: 'button primary' }, t('order.see_orders')) : null,
           h('a', { href: '#/account/orders', class: 'button' }, t('nav.my_orders')))));
