@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,8 +197,13 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		lang = "fr"
 	}
 	if o, ok := e.(order.OrderPlaced); ok {
-		if name := catalog.Default().Names(o.ServiceCode, o.Parameters)[lang]; name != "" {
-			extra["name"] = name // in the reader's language
+		params := map[string]string{"duration_months": strconv.Itoa(o.DurationMonths)}
+		for k, v := range o.Parameters {
+			params[k] = v
+		}
+		// In the reader's language, when the catalog names it as stored.
+		if names := catalog.Default().Names(o.ServiceCode, params); names["en"] == o.Name() && names[lang] != "" {
+			extra["name"] = names[lang]
 		}
 		extra["price"] = o.Price.Format(lang)
 		extra["monthly_price"], extra["initial_payment"] = "", ""
