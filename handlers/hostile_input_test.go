@@ -2,9 +2,14 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"selfcare/domain/access"
 	"selfcare/handlers"
@@ -46,18 +51,7 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 		t.Run(row.Key(), func(t *testing.T) {
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
 			for _, hb := range hostileBodies {
-				var token string
-				switch row.Audience {
-				case "operator", "feed_reader":
-					token = testkit.AdminToken
-				case "auditor":
-					token = testkit.AuditorToken
-				case "signed_in", "member", "auditor_or_member":
-					token = member.Token
-					if endsSession[row.Key()] {
-						token = env.SignIn(member.Login, testkit.Password)
-					}
-				}
+				token := allowedToken(env, row, member)
 				before := env.RequestEventCount()
 				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: token, Body: hb.body,
 					Header: map[string]string{"Content-Type": hb.contentType}})
@@ -67,20 +61,179 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 				if r.Status < 400 {
 					continue // an endpoint that reads no body (DELETE, sign-out...)
 				}
-				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-					t.Errorf("%s: %d with Content-Type %q", hb.name, r.Status, ct)
-				}
-				var p struct {
-					Status int    `json:"status"`
-					Title  string `json:"title"`
-				}
-				if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.Status || p.Title == "" {
-					t.Errorf("%s: problem %s (%v), want status %d and a title", hb.name, r.Body, err, r.Status)
-				}
+				checkProblem(t, hb.name, r)
 				if after := env.RequestEventCount(); after != before {
 					t.Errorf("%s: refused with %d, yet %d events were appended", hb.name, r.Status, after-before)
 				}
 			}
 		})
 	}
+}
+
+// allowedToken is a token of a caller the row lets through (a fresh
+// session for the rows that end it).
+func allowedToken(env *testkit.Env, row handlers.Endpoint, member testkit.User) string {
+	switch row.Audience {
+	case "operator", "feed_reader":
+		return testkit.AdminToken
+	case "auditor":
+		return testkit.AuditorToken
+	case "signed_in", "member", "auditor_or_member":
+		if endsSession[row.Key()] {
+			return env.SignIn(member.Login, testkit.Password)
+		}
+		return member.Token
+	}
+	return ""
+}
+
+type problemFields struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Errors []struct {
+		Field string `json:"field"`
+		Code  string `json:"code"`
+	} `json:"errors"`
+}
+
+// checkProblem fails unless r is an application/problem+json whose status
+// is r's, with a title.
+func checkProblem(t *testing.T, name string, r *testkit.Response) problemFields {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Errorf("%s: %d with Content-Type %q", name, r.Status, ct)
+	}
+	var p problemFields
+	if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.Status || p.Title == "" {
+		t.Errorf("%s: problem %s (%v), want status %d and a title", name, r.Body, err, r.Status)
+	}
+	return p
+}
+
+// hostileText are values PostgreSQL cannot store as text: NUL bytes and
+// invalid UTF-8. Go's HTTP client refuses to send a NUL in a header, so
+// headers get only the invalid UTF-8.
+var (
+	hostileText   = []string{"\x00", "x\x00y", "\xff", "a\xc3\x28b"}
+	hostileHeader = []string{"\xff", "a\xc3\x28b"}
+)
+
+// everyRouteHeaders are the headers selfcare reads on any route, beside
+// the ones openapi.json documents per operation.
+var everyRouteHeaders = []string{"Idempotency-Key", "If-Match", "If-None-Match", "X-Correlation-Id", "Accept-Language", "Authorization"}
+
+// TestHostileBytesAreRefusedAtTheEdge sends every route of the rights
+// table, as a caller it lets through, NUL bytes and invalid UTF-8 in each
+// of its path values, in each query parameter openapi.json lists for it
+// (and one it does not), and in each header it reads: a path value is
+// answered 404, a query parameter or header 400 naming it, always as a
+// problem, never a 5xx, and nothing is appended.
+func TestHostileBytesAreRefusedAtTheEdge(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Hostile bytes")
+	member := env.AddSignedInUser(a, "bytes.", access.ReferentProfiles().Map(), access.RoleAdmin)
+	ops := map[string]*openapi3.Operation{}
+	for endpoint, op := range documented(loadOpenAPI(t)) {
+		ops[normalise(endpoint)] = op
+	}
+
+	for _, row := range handlers.RightsTable() {
+		t.Run(row.Key(), func(t *testing.T) {
+			values := map[string]string{"cid": a.ID, "login": member.Login}
+			fill := func(name, value string) string {
+				return templateParam.ReplaceAllStringFunc(row.Path, func(p string) string {
+					n := strings.Trim(p, "{}")
+					switch {
+					case n == name:
+						return url.PathEscape(value)
+					case values[n] != "":
+						return url.PathEscape(values[n])
+					}
+					return "x"
+				})
+			}
+			base := fill("", "")
+			if !strings.Contains(row.Path, "{cid}") && strings.Contains(row.Audience, "member") {
+				base += "?contract=" + url.QueryEscape(a.ID)
+			}
+			var queries []string
+			headers := slices.Clone(everyRouteHeaders)
+			if op := ops[normalise(row.Key())]; op != nil {
+				for _, p := range op.Parameters {
+					switch p.Value.In {
+					case "query":
+						queries = append(queries, p.Value.Name)
+					case "header":
+						headers = append(headers, p.Value.Name)
+					}
+				}
+			} else if strings.HasPrefix(row.Path, "/api/") {
+				t.Fatalf("%s is not in openapi.json", row.Key())
+			}
+			queries = append(queries, "undocumented")
+
+			send := func(name, path string, header map[string]string, want int, field string) {
+				t.Helper()
+				if header == nil {
+					header = map[string]string{}
+				}
+				token := allowedToken(env, row, member)
+				if _, set := header["Authorization"]; !set && token != "" {
+					header["Authorization"] = "Bearer " + token
+				}
+				if row.Method != http.MethodGet {
+					header["Content-Type"] = "application/json"
+				}
+				before := env.RequestEventCount()
+				r := env.Do(testkit.Request{Method: row.Method, Path: path, Header: header, Body: bodyFor(row)})
+				if r.Status != want {
+					t.Errorf("%s: %d %s, want %d", name, r.Status, r.Body, want)
+				}
+				p := checkProblem(t, name, r)
+				if field != "" && !slices.ContainsFunc(p.Errors, func(e struct {
+					Field string `json:"field"`
+					Code  string `json:"code"`
+				}) bool {
+					return e.Field == field && e.Code == "invalid_encoding"
+				}) {
+					t.Errorf("%s: errors %+v do not name %s as invalid_encoding", name, p.Errors, field)
+				}
+				if after := env.RequestEventCount(); after != before {
+					t.Errorf("%s: refused with %d, yet %d events were appended", name, r.Status, after-before)
+				}
+			}
+			for _, v := range hostileText {
+				for _, m := range templateParam.FindAllString(row.Path, -1) {
+					name := strings.Trim(m, "{}")
+					path := fill(name, v)
+					if strings.Contains(base, "?") {
+						path += base[strings.Index(base, "?"):]
+					}
+					send(fmt.Sprintf("path %s=%q", name, v), path, nil, http.StatusNotFound, "")
+				}
+				for _, q := range queries {
+					sep := "?"
+					if strings.Contains(base, "?") {
+						sep = "&"
+					}
+					send(fmt.Sprintf("query %s=%q", q, v), base+sep+url.QueryEscape(q)+"="+url.QueryEscape(v), nil, http.StatusBadRequest, q)
+				}
+			}
+			for _, v := range hostileHeader {
+				for _, h := range headers {
+					send(fmt.Sprintf("header %s: %q", h, v), base, map[string]string{h: v}, http.StatusBadRequest, http.CanonicalHeaderKey(h))
+				}
+			}
+		})
+	}
+}
+
+// bodyFor is a body the row would accept, as far as its shape goes: an
+// empty object for writes (the request is refused before it is read).
+func bodyFor(row handlers.Endpoint) any {
+	if row.Method == http.MethodGet {
+		return nil
+	}
+	return "{}"
 }

@@ -5,15 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"selfcare/domain"
 )
 
 type ctxKey int
@@ -165,4 +170,53 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// withCleanInput refuses, before any handler or rights check reads them,
+// request parts that are not valid UTF-8 or hold a NUL byte: PostgreSQL
+// stores neither in text (SQLSTATE 22021), so letting them through turns a
+// client's mistake into a 500. A path value names a resource that cannot
+// exist (404); a query parameter or a header is bad input (400, naming it).
+// Bodies are checked by decode.
+func withCleanInput(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, value := range mux.Vars(r) {
+			if !cleanText(value) {
+				writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: http.StatusNotFound,
+					Detail: "the path's " + name + " is not valid UTF-8 text: no such resource", Instance: strings.ToValidUTF8(r.URL.Path, "\uFFFD")})
+				return
+			}
+		}
+		var bad domain.ValidationError
+		query := r.URL.Query()
+		for _, name := range slices.Sorted(maps.Keys(query)) {
+			if !cleanText(name) || !allClean(query[name]) {
+				bad.Add(printable(name), "invalid_encoding", "the query parameter must be valid UTF-8 text without NUL bytes")
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.Header)) {
+			if !allClean(r.Header[name]) {
+				bad.Add(printable(name), "invalid_encoding", "the header must be valid UTF-8 text without NUL bytes")
+			}
+		}
+		if err := bad.Err(); err != nil {
+			fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanText reports whether s can be stored as PostgreSQL text.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func allClean(values []string) bool {
+	return !slices.ContainsFunc(values, func(v string) bool { return !cleanText(v) })
+}
+
+// printable makes s safe to echo back in a problem.
+func printable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

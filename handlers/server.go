@@ -77,7 +77,7 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
-	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders)
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders, withCleanInput)
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
