@@ -237,3 +237,79 @@ func bodyFor(row handlers.Endpoint) any {
 	}
 	return "{}"
 }
+
+// bodyProperties returns the names of the top-level properties of op's
+// JSON request body, or nil when op takes no body.
+func bodyProperties(op *openapi3.Operation) []string {
+	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
+		return nil
+	}
+	mt := op.RequestBody.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil {
+		return nil
+	}
+	var names []string
+	var walk func(s *openapi3.Schema)
+	walk = func(s *openapi3.Schema) {
+		for name := range s.Properties {
+			names = append(names, name)
+		}
+		for _, sub := range s.AllOf {
+			walk(sub.Value)
+		}
+	}
+	walk(mt.Schema.Value)
+	slices.Sort(names)
+	return names
+}
+
+// TestEveryBodyRefusesUnknownAndDuplicateFields sends every route of the
+// rights table that takes a JSON body, as a caller it lets through, a body
+// with a member the API does not define and a body naming a field twice:
+// both are refused with 400 naming the field, and nothing is appended.
+func TestEveryBodyRefusesUnknownAndDuplicateFields(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Strict bodies")
+	member := env.AddSignedInUser(a, "strict.", access.ReferentProfiles().Map(), access.RoleAdmin)
+	ops := map[string]*openapi3.Operation{}
+	for endpoint, op := range documented(loadOpenAPI(t)) {
+		ops[normalise(endpoint)] = op
+	}
+	walked := 0
+	for _, row := range handlers.RightsTable() {
+		props := bodyProperties(ops[normalise(row.Key())])
+		if len(props) == 0 {
+			continue
+		}
+		walked++
+		t.Run(row.Key(), func(t *testing.T) {
+			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
+			bodies := []struct {
+				name, body, field, code string
+			}{
+				{"unknown field", `{"frist_name": "x"}`, "frist_name", "unknown_field"},
+				{"known field in another case", fmt.Sprintf(`{%q: null}`, strings.ToUpper(props[0])), strings.ToUpper(props[0]), "unknown_field"},
+				{"duplicate field", fmt.Sprintf(`{%q: null, %q: null}`, props[0], props[0]), props[0], "duplicate_field"},
+			}
+			for _, b := range bodies {
+				before := env.RequestEventCount()
+				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: allowedToken(env, row, member), Body: b.body})
+				if r.Status != http.StatusBadRequest {
+					t.Errorf("%s: %d %s, want 400", b.name, r.Status, r.Body)
+					continue
+				}
+				p := checkProblem(t, b.name, r)
+				if codes := r.FieldCodes(t); codes[b.field] != b.code {
+					t.Errorf("%s: errors %+v, want %s %s", b.name, p.Errors, b.field, b.code)
+				}
+				if after := env.RequestEventCount(); after != before {
+					t.Errorf("%s: refused, yet %d events were appended", b.name, after-before)
+				}
+			}
+		})
+	}
+	if walked < 15 {
+		t.Fatalf("only %d routes take a body: the walk is broken", walked)
+	}
+}

@@ -72,7 +72,7 @@ func (c *Catalog) Quote(code string, params map[string]any) (Quote, error) {
 		}
 		val, err := normalize(p.typ, raw)
 		if err != nil || !p.allows(val) {
-			v.Add(field, "invalid", "%s must be one of %s", p.name, p.allowedList())
+			v.Add(field, "invalid", "%s must be one of %s (a JSON %s)", p.name, p.allowedList(), p.typ)
 			continue
 		}
 		canon[p.name] = val
@@ -141,7 +141,9 @@ func (p parameter) allowedList() string {
 }
 
 // normalize returns v in the canonical string form of typ, or an error if v
-// is not a value of that type.
+// is not a value of that type. The type is the JSON one: an integer
+// parameter is a JSON number and a boolean one a JSON boolean, never their
+// spelling as a string ("12", "false"), as the API's schema says.
 func normalize(typ ParamType, v any) (string, error) {
 	switch typ {
 	case TypeString:
@@ -164,20 +166,26 @@ func normalize(typ ParamType, v any) (string, error) {
 			if i, err := n.Int64(); err == nil {
 				return strconv.FormatInt(i, 10), nil
 			}
-		case string:
-			if i, err := strconv.ParseInt(n, 10, 64); err == nil {
-				return strconv.FormatInt(i, 10), nil
-			}
 		}
 	case TypeBoolean:
-		switch b := v.(type) {
-		case bool:
+		if b, ok := v.(bool); ok {
 			return strconv.FormatBool(b), nil
-		case string:
-			if b == "true" || b == "false" {
-				return b, nil
-			}
 		}
 	}
 	return "", fmt.Errorf("%v is not a %s", v, typ)
+}
+
+// canonical reports whether s, a value written in the catalog, is the
+// canonical string form of a value of typ.
+func canonical(typ ParamType, s string) bool {
+	switch typ {
+	case TypeString:
+		return s != ""
+	case TypeInteger:
+		i, err := strconv.ParseInt(s, 10, 64)
+		return err == nil && strconv.FormatInt(i, 10) == s
+	case TypeBoolean:
+		return s == "true" || s == "false"
+	}
+	return false
 }
