@@ -29,7 +29,7 @@ const (
 // auditor.
 type principal struct {
 	kind  principalKind
-	login string // for users
+	login string // the user's login, or the operator's or auditor's name
 	token string // the bearer token as presented (never logged)
 }
 
@@ -39,9 +39,9 @@ func (p principal) id(r *http.Request) string {
 	case userPrincipal:
 		return "user:" + identity.LoginKey(p.login)
 	case operatorPrincipal:
-		return "operator"
+		return "operator:" + p.login
 	case auditorPrincipal:
-		return "auditor"
+		return "auditor:" + p.login
 	default:
 		return "anonymous:" + clientIP(r)
 	}
@@ -84,9 +84,21 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 	}
 	switch {
 	case s.deps.AdminToken != "" && auth.Equal(token, s.deps.AdminToken):
-		return principal{kind: operatorPrincipal, token: token}, nil
+		return principal{kind: operatorPrincipal, login: commands.BootstrapAdmin, token: token}, nil
 	case s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken):
-		return principal{kind: auditorPrincipal, token: token}, nil
+		return principal{kind: auditorPrincipal, login: commands.BootstrapAuditor, token: token}, nil
+	}
+	if strings.HasPrefix(token, commands.OperatorTokenPrefix) && s.deps.Operators != nil {
+		op, err := s.deps.Operators.Resolve(r.Context(), token)
+		switch {
+		case err == nil && op.Role == commands.RoleAdmin:
+			return principal{kind: operatorPrincipal, login: op.Name, token: token}, nil
+		case err == nil && op.Role == commands.RoleAuditor:
+			return principal{kind: auditorPrincipal, login: op.Name, token: token}, nil
+		case err != nil && !errors.Is(err, domain.ErrUnauthenticated):
+			return principal{}, err
+		}
+		// Not an operator's: a session token may start the same way.
 	}
 	if s.deps.Sessions == nil {
 		return principal{}, fmt.Errorf("%w: unknown token", domain.ErrUnauthenticated)
@@ -166,9 +178,9 @@ func actorOf(r *http.Request, p principal) commands.Actor {
 	case userPrincipal:
 		a.Kind, a.Login = commands.ActorUser, p.login
 	case operatorPrincipal:
-		a.Kind, a.Login = commands.ActorOperator, "operator"
+		a.Kind, a.Login = commands.ActorOperator, p.login
 	case auditorPrincipal:
-		a.Kind, a.Login = commands.ActorAuditor, "auditor"
+		a.Kind, a.Login = commands.ActorAuditor, p.login
 	default:
 		a.Kind = "anonymous"
 	}

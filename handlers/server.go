@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"selfcare/commands"
 	"selfcare/domain/access"
 	"selfcare/internal/clock"
 )
@@ -34,6 +35,13 @@ type Members interface {
 	Roles(ctx context.Context, contractID, login string) (roles access.Roles, referent, found bool, err error)
 }
 
+// Operators resolves the tokens of named operators and auditors.
+type Operators interface {
+	// Resolve returns the live operator holding token; an error wrapping
+	// domain.ErrUnauthenticated for an unknown or revoked token.
+	Resolve(ctx context.Context, token string) (commands.Operator, error)
+}
+
 // Deps is what the HTTP layer needs from the rest of the program.
 type Deps struct {
 	Logger   *slog.Logger
@@ -45,7 +53,11 @@ type Deps struct {
 	// Ready reports whether the server can serve (database, migrations,
 	// read models); its detail is shown by /readyz.
 	Ready func(ctx context.Context) (ok bool, detail any)
-	// AdminToken and AuditorToken: empty refuses every such call.
+	// Operators holds the named operators and auditors, whose tokens act
+	// under their names.
+	Operators Operators
+	// AdminToken and AuditorToken are the bootstrap tokens, recorded as
+	// commands.BootstrapAdmin and BootstrapAuditor; empty refuses them.
 	AdminToken   string
 	AuditorToken string
 	// Features registers the routes of each feature (see Routes).

@@ -4,6 +4,7 @@
 //	selfcare migrate                     apply migrations
 //	selfcare projections rebuild [--force] [NAME]  rebuild read models from the events
 //	selfcare audit verify [--anchor P:H]           check that the event log was not altered
+//	selfcare operators add|list|revoke   manage named operators and auditors
 //	selfcare bench                       measure the event store against raw INSERTs
 //	selfcare db start|stop|url           manage the embedded PostgreSQL cluster
 //
@@ -28,6 +29,8 @@ commands:
   projections rebuild [--force] [NAME]
                               rebuild one read model (or all) from the events
   audit verify [--anchor P:H] verify the event log's hash chain
+  operators add NAME --role admin|auditor | list | revoke NAME
+                              manage named back-office operators and auditors
   bench                       benchmark the event store (prints ratios to raw INSERTs)
   db start|stop|url           manage the embedded PostgreSQL cluster
 
@@ -53,6 +56,8 @@ func main() {
 		err = runProjections(ctx, args, logger)
 	case "audit":
 		err = runAudit(ctx, args, logger)
+	case "operators":
+		err = runOperators(ctx, args, logger)
 	case "bench":
 		err = runBench(ctx, args, logger)
 	case "db":

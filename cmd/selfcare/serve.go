@@ -134,10 +134,10 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer db.close(logger)
 	if srv.Config.AdminToken == "" {
-		logger.Warn("SELFCARE_ADMIN_TOKEN is not set: the back-office API refuses every call")
+		logger.Warn("SELFCARE_ADMIN_TOKEN is not set: only named operators (selfcare operators add) can call the back-office API")
 	}
 	if srv.Config.AuditorToken == "" {
-		logger.Warn("SELFCARE_AUDITOR_TOKEN is not set: the auditor API refuses every call")
+		logger.Warn("SELFCARE_AUDITOR_TOKEN is not set: only named auditors (selfcare operators add) can call the auditor API")
 	}
 	// Background workers (projections, ...) outlive the signal: requests
 	// being drained still wait for the read models. Stop ends them after.

@@ -112,6 +112,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.HTTP = handlers.New(handlers.Deps{
 		Sessions:     s.Sessions,
+		Operators:    &commands.Operators{App: s.App},
 		Members:      members.Queries{Pool: opts.Pool},
 		Logger:       opts.Logger,
 		Pool:         opts.Pool,
