@@ -16,7 +16,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"selfcare/commands"
 	"selfcare/handlers"
+	"selfcare/internal/auth"
 	"selfcare/internal/server"
 )
 
@@ -51,6 +53,12 @@ func checkOpenAPI(t testing.TB, o *server.Options, h http.Handler) http.Handler 
 	if err != nil {
 		t.Fatalf("openapi check: %v", err)
 	}
+	pool := o.Pool
+	c.operatorRole = func(ctx context.Context, token string) string {
+		var role string
+		_ = pool.QueryRow(ctx, `SELECT role FROM operators WHERE token_hash = $1`, auth.HashToken(token)).Scan(&role)
+		return role // "" for no operator's: the token is then taken for a session's
+	}
 	t.Cleanup(func() {
 		if vs := c.Violations(); len(vs) > 0 {
 			t.Errorf("%d exchange(s) with the test server do not match handlers/openapi.json:\n%s",
@@ -81,6 +89,8 @@ type OpenAPIChecker struct {
 	router       routers.Router
 	adminToken   string
 	auditorToken string
+	// operatorRole, if set, returns the role of a named operator's token.
+	operatorRole func(ctx context.Context, token string) string
 
 	mu         sync.Mutex
 	violations map[string]*violation // by message
@@ -206,7 +216,7 @@ func (c *OpenAPIChecker) check(r *http.Request, reqBody []byte, resp recorded) {
 
 // authenticate tells which kind of bearer token the request carries, and
 // whether the security scheme being checked is that kind.
-func (c *OpenAPIChecker) authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+func (c *OpenAPIChecker) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	h := in.RequestValidationInput.Request.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
@@ -219,6 +229,14 @@ func (c *OpenAPIChecker) authenticate(_ context.Context, in *openapi3filter.Auth
 		kind = "backOffice"
 	case c.auditorToken:
 		kind = "auditor"
+	}
+	if strings.HasPrefix(token, commands.OperatorTokenPrefix) && c.operatorRole != nil {
+		switch c.operatorRole(ctx, token) {
+		case commands.RoleAdmin:
+			kind = "backOffice"
+		case commands.RoleAuditor:
+			kind = "auditor"
+		}
 	}
 	if kind != in.SecuritySchemeName {
 		return in.NewError(fmt.Errorf("a bearer token of security scheme %q, not %q", kind, in.SecuritySchemeName))
