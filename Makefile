@@ -1,7 +1,8 @@
-# selfcare — make run | test | bench | build | lint
+# selfcare — make run | test | bench | build | lint | screenshots
 #
 # run, test and bench first install what they need from Debian when it is
-# missing (PostgreSQL; for test also chromium), with sudo unless run as root.
+# missing (PostgreSQL; for test also chromium and nats-server), with sudo
+# unless run as root.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,12 +14,15 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 HAVE_POSTGRESQL := compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 HAVE_CHROMIUM := test -x /usr/bin/chromium
+HAVE_NATS_SERVER := test -x /usr/sbin/nats-server || command -v nats-server >/dev/null
 GO_FILES := find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*' -not -path '*/testdata/*' -print0
 
-.PHONY: run test bench build lint fmt-check postgresql test-dependencies
+.PHONY: run test bench build lint fmt-check postgresql test-dependencies screenshots
 
+# run prints, once the server listens, where to open the UI and how to
+# create a first contract.
 run: postgresql
-	go run ./cmd/selfcare serve
+	SELFCARE_START_HINTS=1 go run ./cmd/selfcare serve
 
 bench: postgresql
 	go run ./cmd/selfcare bench
@@ -55,13 +59,31 @@ test: test-dependencies
 	# openapi.json (testkit.CheckOpenAPI), so the document cannot drift.
 	SELFCARE_TEST_OPENAPI=1 go test -race -count=1 -timeout 15m ./...
 
+# screenshots regenerates the README's screenshots (docs/screenshots/*.png)
+# with the browser tests' chromium: the test that walks every page at a
+# desktop's and a phone's width saves them on its way.
+screenshots: test-dependencies
+	tmp=$$(mktemp -d -t selfcare-shots-XXXXXX)
+	chmod 755 "$$tmp"
+	stop_cluster() {
+		if [[ -x "$$tmp/selfcare" ]]; then "$$tmp/selfcare" db stop --dir "$$tmp/pg"; fi
+		rm -rf "$$tmp"
+	}
+	trap stop_cluster EXIT
+	go build -o "$$tmp/selfcare" ./cmd/selfcare
+	export SELFCARE_TEST_DATABASE_URL=$$("$$tmp/selfcare" db start --test --dir "$$tmp/pg")
+	mkdir -p docs/screenshots
+	SELFCARE_SCREENSHOTS="$(CURDIR)/docs/screenshots" go test -count=1 -run 'TestCustomerAreaInABrowser/phones' ./web/
+
 postgresql:
 	if ! $(HAVE_POSTGRESQL); then $(APT_INSTALL) postgresql; fi
 
-# One apt-get run for whatever is missing: PostgreSQL, and Debian's chromium
-# for the headless UI tests.
+# One apt-get run for whatever is missing: PostgreSQL, Debian's chromium
+# for the headless UI tests, and nats-server (JetStream) for the NATS
+# forwarding and consumer tests.
 test-dependencies:
 	missing=()
 	$(HAVE_POSTGRESQL) || missing+=(postgresql)
 	$(HAVE_CHROMIUM) || missing+=(chromium)
+	$(HAVE_NATS_SERVER) || missing+=(nats-server)
 	if (( $${#missing[@]} > 0 )); then $(APT_INSTALL) "$${missing[@]}"; fi

@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"selfcare/domain"
 	"selfcare/domain/identity"
@@ -18,6 +22,8 @@ import (
 type Account struct {
 	*App
 	Sessions *Sessions
+	// Links issues and reads the link that confirms a new email.
+	Links *Passwords
 }
 
 // ErrWrongCurrentPassword: the current password typed is not the user's.
@@ -41,11 +47,31 @@ func ProfileETag(login string, p identity.ProfileData) string {
 // UpdateProfile applies patch to login's personal data. With ifMatch set,
 // the profile must still have that ETag, else ErrProfileChanged; without
 // it a concurrent change is merged (a patch only names the fields it
-// changes). A new email is claimed and the old one released in the same
-// transaction: it returns identity.ErrEmailTaken (409) when another
-// identity has it, and a *domain.ValidationError for bad fields.
-func (a *Account) UpdateProfile(ctx context.Context, login string, patch identity.ProfilePatch, ifMatch string) error {
-	_, err := a.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+// changes). A new email address does not take effect here (SPEC §10): it
+// needs currentPassword, and a link valid 24 h goes to the new address
+// (and a notice to the current one) by the EmailChangeRequested event; the
+// current address stays in force until ConfirmEmail. It returns a
+// *domain.ValidationError for bad fields or a missing current password,
+// ErrWrongCurrentPassword (403), or a *ThrottledError after too many
+// wrong current passwords (they count as failed sign-ins).
+func (a *Account) UpdateProfile(ctx context.Context, login string, patch identity.ProfilePatch, ifMatch, currentPassword string) error {
+	newEmail, moving, err := a.emailMove(ctx, login, patch.Email)
+	if err != nil {
+		return err
+	}
+	if moving {
+		if currentPassword == "" {
+			return domain.Invalid("current_password", "required", "type your current password to change your email address")
+		}
+		_, ok, err := a.Sessions.checkPassword(ctx, login, currentPassword, nil) // signed in: no captcha
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrWrongCurrentPassword
+		}
+	}
+	_, err = a.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
 		stream, id, version, err := a.loadRegistered(ctx, tx, login)
 		if err != nil {
 			return err
@@ -54,30 +80,106 @@ func (a *Account) UpdateProfile(ctx context.Context, login string, patch identit
 			return ErrProfileChanged
 		}
 		now := a.Now()
-		events, err := id.UpdateProfile(patch, now)
-		if err != nil || len(events) == 0 {
-			return err
+		rest := patch
+		if moving {
+			rest.Email = nil
 		}
-		oldEmail := id.Email()
-		newEmail, err := identity.NewEmail(events[0].(identity.ProfileUpdated).After.Email)
+		events, err := id.UpdateProfile(rest, now)
 		if err != nil {
 			return err
 		}
-		moved := newEmail.Key() != oldEmail.Key()
-		if moved {
-			if err := a.claimEmail(ctx, tx, newEmail, id.Login(), true); err != nil {
+		if moving {
+			requested, err := id.RequestEmailChange(newEmail, now.Truncate(time.Microsecond))
+			if err != nil {
 				return err
 			}
+			if len(requested) > 0 {
+				return a.Links.issue(ctx, tx, stream, version, id.Login().Key(), LinkEmail, "", uuid.Nil, append(events, requested...))
+			}
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		_, err = a.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...)
+		return err
+	})
+	return err
+}
+
+// emailMove reports whether typed (nil: not in the patch) is another
+// address than login's current one, and parses it. A malformed address is
+// left for UpdateProfile to report with the other fields.
+func (a *Account) emailMove(ctx context.Context, login string, typed *string) (identity.Email, bool, error) {
+	if typed == nil {
+		return identity.Email{}, false, nil
+	}
+	email, err := identity.NewEmail(*typed)
+	if err != nil {
+		return identity.Email{}, false, nil
+	}
+	var current identity.Email
+	err = a.Store.Transact(ctx, func(tx *eventstore.Tx) error {
+		_, id, _, err := a.loadRegistered(ctx, tx, login)
+		current = id.Email()
+		return err
+	})
+	if err != nil {
+		return identity.Email{}, false, err
+	}
+	return email, email.Key() != current.Key(), nil
+}
+
+// ConfirmEmail applies the change of email whose link carries token (SPEC
+// §10): the new address is claimed, the old one released, and the
+// identity's email changes, in one transaction. It returns the login;
+// identity.ErrEmailLinkInvalid (410) for an unknown, expired, used or
+// voided link; identity.ErrEmailTaken (409) when another identity got the
+// address meanwhile.
+func (a *Account) ConfirmEmail(ctx context.Context, token string) (string, error) {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", domain.Invalid("token", "required", "the token of the confirmation link is required")
+	}
+	hash := auth.HashToken(token)
+	var login string
+	_, err := a.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+		link, found, err := a.Links.link(ctx, tx.Pgx(), hash, true)
+		if err != nil {
+			return err
+		}
+		if !found || link.Purpose != LinkEmail || link.UsedAt != nil {
+			return identity.ErrEmailLinkInvalid
+		}
+		stream, id, version, err := a.loadRegistered(ctx, tx, link.LoginKey)
+		if err != nil {
+			return err
+		}
+		now := a.Now()
+		events, err := id.ConfirmEmailChange(link.RequestedAt, now)
+		if err != nil {
+			return err
+		}
+		changed := events[0].(identity.ProfileUpdated)
+		newEmail, err := identity.NewEmail(changed.After.Email)
+		if err != nil {
+			return err
+		}
+		if err := a.claimEmail(ctx, tx, newEmail, id.Login(), true); err != nil {
+			return err
+		}
+		if _, err := tx.Pgx().Exec(ctx, `UPDATE password_tokens SET used_at = $2 WHERE token_hash = $1`, hash, now); err != nil {
+			return fmt.Errorf("use the confirmation link: %w", err)
 		}
 		if _, err := a.Append(ctx, tx, stream, eventstore.Exactly(version), "", events...); err != nil {
 			return err
 		}
-		if moved {
-			return a.claimEmail(ctx, tx, oldEmail, id.Login(), false)
-		}
-		return nil
+		login = id.Login().String()
+		return a.claimEmail(ctx, tx, id.Email(), id.Login(), false)
 	})
-	return err
+	if err != nil {
+		return "", err
+	}
+	return login, nil
 }
 
 // claimEmail claims (or releases) email for login in its claim stream.
@@ -119,7 +221,7 @@ func (a *Account) ChangePassword(ctx context.Context, login, current, password, 
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	_, ok, err := a.Sessions.checkPassword(ctx, login, current)
+	_, ok, err := a.Sessions.checkPassword(ctx, login, current, nil)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,9 @@
 // Package commands is selfcare's command side: each command loads the streams it
 // decides on, asks the domain to decide, and appends the resulting events
-// (with who/where metadata) in one transaction, then waits until the read
-// models show them so that the caller can read its own writes.
+// (with who/where metadata) in one transaction. Then either it waits until
+// the read models show them, so that the caller can read its own writes,
+// or, when the caller carries Positions (HTTP requests), it records the
+// position of its last event for the client to wait on at its next read.
 package commands
 
 import (
@@ -71,6 +73,9 @@ type App struct {
 	// ("ok", "conflict", "invalid", "error"), how long its transaction took
 	// (retries included) and how long it then waited for the read models.
 	Observe func(outcome string, decide, readYourWrites time.Duration)
+	// Loaded, if set, is told how many events each Load read from stream
+	// (tests count them).
+	Loaded func(stream string, events int)
 }
 
 // Aggregate is anything folded from its stream's events.
@@ -79,8 +84,15 @@ type Aggregate interface {
 }
 
 // Load folds stream into agg and returns the stream's version (0 when the
-// stream does not exist yet, which is not an error here).
+// stream does not exist yet, which is not an error here). An aggregate
+// that can be snapshotted (Snapshotted) is folded from its latest snapshot
+// and the events after it, and a new snapshot is written in tx once
+// SnapshotEvery events were folded past the last one: a command on a long
+// stream folds at most SnapshotEvery events.
 func (a *App) Load(ctx context.Context, tx *eventstore.Tx, stream string, agg Aggregate) (int64, error) {
+	if s, ok := agg.(Snapshotted); ok {
+		return a.loadSnapshotted(ctx, tx, stream, s)
+	}
 	recs, err := tx.Load(ctx, stream, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
 		return 0, nil
@@ -88,7 +100,14 @@ func (a *App) Load(ctx context.Context, tx *eventstore.Tx, stream string, agg Ag
 	if err != nil {
 		return 0, err
 	}
+	a.loaded(stream, len(recs))
 	return a.Fold(recs, agg)
+}
+
+func (a *App) loaded(stream string, events int) {
+	if a.Loaded != nil {
+		a.Loaded(stream, events)
+	}
 }
 
 // Fold applies stored records to agg and returns the last version.
@@ -181,12 +200,19 @@ const (
 // conflict re-runs fn on fresh state. After the commit it waits (bounded)
 // for the read models to show the appended events, and returns the
 // position of the last one.
+//
+// When ctx carries Positions (WithPositions), the position is recorded
+// there instead, and Execute does not wait: the caller's client will.
 func (a *App) Execute(ctx context.Context, policy Policy, fn func(tx *eventstore.Tx) error) (int64, error) {
 	start := time.Now()
 	last, err := a.execute(ctx, policy, fn)
 	decided := time.Since(start)
 	if err == nil {
-		a.waitReadModels(ctx, last)
+		if p := positionsFrom(ctx); p != nil {
+			p.record(last)
+		} else {
+			a.waitReadModels(ctx, last)
+		}
 	}
 	if a.Observe != nil {
 		a.Observe(outcome(err), decided, time.Since(start)-decided)

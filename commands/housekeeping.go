@@ -17,7 +17,8 @@ const (
 
 // PurgeExpired deletes what can no longer serve: expired captchas,
 // sign-in counts of windows long past, set-password links expired for a
-// week, and emails sent or given up a month ago. It is safe to run from
+// week, the OpenID provider's expired authorization requests and tokens,
+// and emails sent or given up a month ago. It is safe to run from
 // several processes at once.
 func (a *App) PurgeExpired(ctx context.Context, throttle Throttle) error {
 	now := a.Now()
@@ -29,6 +30,8 @@ func (a *App) PurgeExpired(ctx context.Context, throttle Throttle) error {
 		{`DELETE FROM captchas WHERE expires_at <= $1`, now},
 		{`DELETE FROM sign_in_attempts WHERE window_start <= $1`, now.Add(-throttle.window())},
 		{`DELETE FROM password_tokens WHERE expires_at <= $1`, now.Add(-SpentTokenRetention)},
+		{`DELETE FROM oidc_auth_requests WHERE expires_at <= $1`, now},
+		{`DELETE FROM oidc_access_tokens WHERE expires_at <= $1`, now},
 		{`DELETE FROM mail_outbox WHERE coalesce(sent_at, failed_at) <= $1`, real.Add(-SentMailRetention)},
 	} {
 		if _, err := a.Store.Pool().Exec(ctx, q.sql, q.arg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"selfcare/domain"
 	"selfcare/eventstore"
 )
 
@@ -13,7 +14,15 @@ type idemKey struct{}
 type IdempotencyKey struct {
 	Principal string
 	Key       string
+	// Claim is the lease the request holds on the key: the key is marked
+	// applied only under it.
+	Claim string
 }
+
+// ErrIdempotencyLeaseLost: the request held its Idempotency-Key so long
+// that a retry reclaimed it; the retry applies the request, this one must
+// not (its transaction rolls back).
+var ErrIdempotencyLeaseLost = fmt.Errorf("%w: a retry with this Idempotency-Key took over the request; read the resource", domain.ErrConflict)
 
 // WithIdempotencyKey marks ctx as serving an Idempotency-Key request: the
 // command's transaction then records, atomically with its events, that the
@@ -28,11 +37,14 @@ func markIdempotent(ctx context.Context, tx *eventstore.Tx) error {
 	if !ok || tx.LastPosition() == 0 {
 		return nil
 	}
-	_, err := tx.Pgx().Exec(ctx,
-		`UPDATE idempotency_keys SET state = 'committed' WHERE principal = $1 AND key = $2 AND state = 'pending'`,
-		k.Principal, k.Key)
+	tag, err := tx.Pgx().Exec(ctx,
+		`UPDATE idempotency_keys SET state = 'committed' WHERE principal = $1 AND key = $2 AND claim = $3 AND state <> 'done'`,
+		k.Principal, k.Key, k.Claim)
 	if err != nil {
 		return fmt.Errorf("idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrIdempotencyLeaseLost
 	}
 	return nil
 }

@@ -4,130 +4,125 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"selfcare/domain"
+	"selfcare/domain/operator"
+	"selfcare/eventstore"
 	"selfcare/internal/auth"
 )
 
-// Operator roles: an admin acts for the back office, an auditor reads the
-// audit and the event feed.
-const (
-	RoleAdmin   = "admin"
-	RoleAuditor = "auditor"
-)
-
-// The bootstrap actors: whoever holds SELFCARE_ADMIN_TOKEN or
-// SELFCARE_AUDITOR_TOKEN. Those tokens name nobody, so the events they
-// cause say so; named operators are for everyday work.
-const (
-	BootstrapAdmin   = "bootstrap-admin"
-	BootstrapAuditor = "bootstrap-auditor"
-)
-
-// OperatorTokenPrefix starts every operator token, so that the server
-// looks a token up among operators or among sessions without trying both.
-const OperatorTokenPrefix = "op_"
-
-// Operator is a named back-office or auditor account.
-type Operator struct {
-	Name      string
-	Role      string
-	CreatedAt time.Time
-	RevokedAt *time.Time
-}
-
-// ErrUnknownOperator is returned for a token or name that is no live
-// operator's.
-var ErrUnknownOperator = fmt.Errorf("%w: unknown or revoked operator token", domain.ErrUnauthenticated)
-
-// operatorName is what a name may look like: it is recorded as the actor
-// of events, next to users' logins.
-var operatorName = regexp.MustCompile(`^[a-z][a-z0-9._-]{1,63}$`)
-
-// Operators manages the named operator accounts (selfcare operators ...)
-// and resolves their tokens.
+// Operators manages the named accounts of the back office and of auditors
+// (SPEC §10, `selfcare operators`): an account's token is shown once and
+// kept hashed; its name is the actor the event log records.
 type Operators struct {
 	*App
 }
 
-// Add creates the operator name with role and returns its token, which is
-// shown once and stored only hashed. It returns a *domain.ValidationError
-// for a malformed name or role, and a domain.ErrConflict if the name was
-// ever used (a revoked name stays taken, so that the audit trail names one
-// person).
+// OperatorInfo is an account as listed.
+type OperatorInfo struct {
+	Name      string
+	Role      operator.Role
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Add creates the account name with role and returns its token, which is
+// never shown again. It returns a *domain.ValidationError for a bad name
+// or role, and operator.ErrExists if the name was ever given.
 func (o *Operators) Add(ctx context.Context, name, role string) (string, error) {
-	var v domain.ValidationError
-	if !operatorName.MatchString(name) || strings.HasPrefix(name, "bootstrap-") {
-		v.Add("name", "invalid", "a name is 2 to 64 characters a-z 0-9 . _ -, starting with a letter, not bootstrap-…")
-	}
-	if role != RoleAdmin && role != RoleAuditor {
-		v.Add("role", "invalid", "the role is %s or %s", RoleAdmin, RoleAuditor)
-	}
-	if err := v.Err(); err != nil {
-		return "", err
-	}
-	random, _, err := auth.NewToken()
+	n, err := operator.NewName(name)
 	if err != nil {
 		return "", err
 	}
-	token := OperatorTokenPrefix + random
-	hash := auth.HashToken(token)
-	_, err = o.Store.Pool().Exec(ctx, `INSERT INTO operators (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
-		name, role, hash, o.Now())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return "", domain.Conflictf("operator %q already exists (revoked names are not reused)", name)
-	}
+	r, err := operator.NewRole(role)
 	if err != nil {
-		return "", fmt.Errorf("add operator: %w", err)
+		return "", err
+	}
+	token, hash, err := auth.NewToken()
+	if err != nil {
+		return "", err
+	}
+	err = o.decide(ctx, n, func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error) {
+		events, err := a.Add(n, r, now)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Pgx().Exec(ctx, `INSERT INTO operator_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			n.String(), string(r), hash, now); err != nil {
+			return nil, fmt.Errorf("store the operator's token: %w", err)
+		}
+		return events, nil
+	})
+	if err != nil {
+		return "", err
 	}
 	return token, nil
 }
 
-// List returns every operator, revoked ones included, by name.
-func (o *Operators) List(ctx context.Context) ([]Operator, error) {
-	rows, err := o.Store.Pool().Query(ctx, `SELECT name, role, created_at, revoked_at FROM operators ORDER BY name`)
+// Revoke ends the account name: its token stops working at once. It
+// returns operator.ErrNoAccount for a name never given.
+func (o *Operators) Revoke(ctx context.Context, name string) error {
+	n, err := operator.NewName(name)
 	if err != nil {
-		return nil, fmt.Errorf("list operators: %w", err)
+		return err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Operator, error) {
-		var op Operator
-		err := row.Scan(&op.Name, &op.Role, &op.CreatedAt, &op.RevokedAt)
-		return op, err
+	return o.decide(ctx, n, func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error) {
+		events, err := a.Revoke(n, now)
+		if err != nil || len(events) == 0 {
+			return nil, err
+		}
+		if _, err := tx.Pgx().Exec(ctx, `UPDATE operator_tokens SET revoked_at = $2 WHERE name = $1`, n.String(), now); err != nil {
+			return nil, fmt.Errorf("revoke the operator's token: %w", err)
+		}
+		return events, nil
 	})
 }
 
-// Revoke ends the operator name's token at once. It returns
-// domain.ErrNotFound for a name that is no live operator's.
-func (o *Operators) Revoke(ctx context.Context, name string) error {
-	tag, err := o.Store.Pool().Exec(ctx, `UPDATE operators SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL`, name, o.Now())
-	if err != nil {
-		return fmt.Errorf("revoke operator: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: no live operator %q", domain.ErrNotFound, name)
-	}
-	return nil
+// decide loads the account n, lets fn decide (and write its token's row)
+// in the same transaction, and appends the events fn returns.
+func (o *Operators) decide(ctx context.Context, n operator.Name, fn func(tx *eventstore.Tx, a operator.Account, now time.Time) ([]domain.Event, error)) error {
+	_, err := o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
+		var a operator.Account
+		version, err := o.Load(ctx, tx, operator.Stream(n), &a)
+		if err != nil {
+			return err
+		}
+		events, err := fn(tx, a, o.Now())
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		_, err = o.Append(ctx, tx, operator.Stream(n), eventstore.Exactly(version), "", events...)
+		return err
+	})
+	return err
 }
 
-// Resolve returns the live operator holding token; ErrUnknownOperator
-// otherwise.
-func (o *Operators) Resolve(ctx context.Context, token string) (Operator, error) {
-	var op Operator
-	err := o.Store.Pool().QueryRow(ctx, `
-SELECT name, role, created_at FROM operators WHERE token_hash = $1 AND revoked_at IS NULL`,
-		auth.HashToken(token)).Scan(&op.Name, &op.Role, &op.CreatedAt)
+// List returns every account, revoked ones too, by name.
+func (o *Operators) List(ctx context.Context) ([]OperatorInfo, error) {
+	rows, err := o.Store.Pool().Query(ctx, `SELECT name, role, created_at, revoked_at FROM operator_tokens ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (OperatorInfo, error) {
+		var i OperatorInfo
+		err := row.Scan(&i.Name, &i.Role, &i.CreatedAt, &i.RevokedAt)
+		return i, err
+	})
+}
+
+// Resolve returns the account whose token is token; ok is false for no
+// account, or a revoked one.
+func (o *Operators) Resolve(ctx context.Context, token string) (name string, role operator.Role, ok bool, err error) {
+	err = o.Store.Pool().QueryRow(ctx, `SELECT name, role FROM operator_tokens WHERE token_hash = $1 AND revoked_at IS NULL`,
+		auth.HashToken(token)).Scan(&name, &role)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Operator{}, ErrUnknownOperator
+		return "", "", false, nil
 	}
 	if err != nil {
-		return Operator{}, fmt.Errorf("resolve operator: %w", err)
+		return "", "", false, fmt.Errorf("operator token: %w", err)
 	}
-	return op, nil
+	return name, role, true, nil
 }

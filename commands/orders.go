@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"selfcare/domain"
 	"selfcare/domain/catalog"
 	"selfcare/domain/contract"
@@ -41,6 +43,13 @@ type PlaceOrderInput struct {
 // contact ("contact.*"), and an error wrapping domain.ErrNotFound for an
 // unknown contract.
 func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) {
+	placed, err := o.PlaceOrder(ctx, in)
+	return placed.Ref, err
+}
+
+// PlaceOrder is Place, returning the whole OrderPlaced event: what the
+// order is, for an answer that need not wait for the read models.
+func (o *Orders) PlaceOrder(ctx context.Context, in PlaceOrderInput) (order.OrderPlaced, error) {
 	quote, err := o.Catalog.Quote(in.ServiceCode, in.Parameters)
 	if errors.Is(err, domain.ErrNotFound) {
 		err = domain.Invalid("service_code", "unknown", "there is no service %q in the catalog", in.ServiceCode)
@@ -48,10 +57,10 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 	if err != nil {
 		var v domain.ValidationError
 		if !v.Merge("", err) {
-			return "", err
+			return order.OrderPlaced{}, err
 		}
 		v.Merge("", order.CheckContact(in.Contact))
-		return "", v.Err()
+		return order.OrderPlaced{}, v.Err()
 	}
 	cmd := order.PlaceOrder{
 		ContractID:  in.ContractID,
@@ -59,22 +68,19 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 		PlacedBy:    ActorFrom(ctx).Login,
 		Contact:     in.Contact,
 	}
-	var ref string
+	var placed order.OrderPlaced
 	_, err = o.Execute(ctx, RetryOnConflict, func(tx *eventstore.Tx) error {
-		if err := lockStream(ctx, tx, order.Stream(in.ContractID)); err != nil {
-			return err
-		}
 		var k contract.Contract
-		if _, err := o.Load(ctx, tx, contract.Stream(in.ContractID), &k); err != nil {
+		var counter order.Counter
+		var version int64
+		// The lock, the contract and the counter: one round trip.
+		if err := o.LoadAll(ctx, tx, []string{order.Stream(in.ContractID)},
+			Loading{Stream: contract.Stream(in.ContractID), Agg: &k},
+			Loading{Stream: order.Stream(in.ContractID), Agg: &counter, Version: &version}); err != nil {
 			return err
 		}
 		if !k.Exists() {
 			return fmt.Errorf("contract %s: %w", in.ContractID, domain.ErrNotFound)
-		}
-		var counter order.Counter
-		version, err := o.Load(ctx, tx, order.Stream(in.ContractID), &counter)
-		if err != nil {
-			return err
 		}
 		events, err := order.Place(cmd, quote, counter.Next(), order.ContractCode(k.ID(), k.Name()), o.Now())
 		if err != nil {
@@ -83,10 +89,10 @@ func (o *Orders) Place(ctx context.Context, in PlaceOrderInput) (string, error) 
 		if _, err := o.Append(ctx, tx, order.Stream(in.ContractID), eventstore.Exactly(version), in.ContractID, events...); err != nil {
 			return err
 		}
-		ref = events[0].(order.OrderPlaced).Ref
+		placed = events[0].(order.OrderPlaced)
 		return nil
 	})
-	return ref, err
+	return placed, err
 }
 
 // Complete records that the back office fulfilled order ref. For a
@@ -114,13 +120,11 @@ func (o *Orders) decide(ctx context.Context, ref string, decide func(order.Order
 		if err := lockStream(ctx, tx, stream); err != nil {
 			return err
 		}
-		var book order.Book
-		version, err := o.Load(ctx, tx, stream, &book)
+		ord, version, err := o.loadOrder(ctx, tx, stream, ref)
 		if err != nil {
 			return err
 		}
-		ord, ok := book.Get(ref)
-		if !ok {
+		if !ord.Exists() {
 			return fmt.Errorf("order %q: %w", ref, domain.ErrNotFound)
 		}
 		events, err := decide(ord)
@@ -156,11 +160,13 @@ func (o *Orders) decide(ctx context.Context, ref string, decide func(order.Order
 // failing on the append's expected version and retrying. The expected
 // version still guarantees correctness; the lock only avoids the thrash.
 func lockStream(ctx context.Context, tx *eventstore.Tx, stream string) error {
-	if _, err := tx.Pgx().Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('stream:' || $1, 0))`, stream); err != nil {
+	if _, err := tx.Pgx().Exec(ctx, lockSQL, stream); err != nil {
 		return fmt.Errorf("lock %s: %w", stream, err)
 	}
 	return nil
 }
+
+const lockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('stream:' || $1, 0))`
 
 // tryLockStream is lockStream without waiting: false if another
 // transaction holds the lock.
@@ -170,4 +176,29 @@ func tryLockStream(ctx context.Context, tx *eventstore.Tx, stream string) (bool,
 		return false, fmt.Errorf("lock %s: %w", stream, err)
 	}
 	return ok, nil
+}
+
+// loadOrder folds order ref from its contract's order stream, reading only
+// its own events (found by the order_events index that the database keeps
+// beside the events), and returns it with the stream's current version:
+// completing order #N reads two events whatever N.
+func (o *Orders) loadOrder(ctx context.Context, tx *eventstore.Tx, stream, ref string) (order.Order, int64, error) {
+	ord := order.For(ref)
+	rows, err := tx.Pgx().Query(ctx, `SELECT stream_version FROM order_events WHERE ref = $1 AND stream_id = $2 ORDER BY stream_version`, ref, stream)
+	if err != nil {
+		return ord, 0, fmt.Errorf("order %s: %w", ref, err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return ord, 0, fmt.Errorf("order %s: %w", ref, err)
+	}
+	recs, version, err := tx.LoadVersions(ctx, stream, versions)
+	if err != nil {
+		return ord, 0, err
+	}
+	o.loaded(stream, len(recs))
+	if _, err := o.Fold(recs, &ord); err != nil {
+		return ord, 0, err
+	}
+	return ord, version, nil
 }

@@ -22,6 +22,7 @@ import (
 const (
 	LinkAccess = "access" // the first password of a new identity
 	LinkReset  = "reset"  // a forgotten password
+	LinkEmail  = "email"  // confirms a new email address (not a set-password link)
 )
 
 // Passwords are the anonymous account-recovery commands (SPEC §4):
@@ -68,7 +69,7 @@ func (p *Passwords) RequestReset(ctx context.Context, login string) error {
 		case err != nil:
 			return false, err
 		}
-		return known, p.issueLink(ctx, tx, stream, version, identity.LoginKey(login), LinkReset, "", uuid.Nil, events)
+		return known, p.issue(ctx, tx, stream, version, identity.LoginKey(login), LinkReset, "", uuid.Nil, events)
 	})
 }
 
@@ -131,26 +132,33 @@ func (p *Passwords) anonymously(ctx context.Context, fn func(tx *eventstore.Tx) 
 // compares it with the event's exactly.
 func (p *Passwords) linkTime() time.Time { return p.Now().Truncate(time.Microsecond) }
 
-// issueLink appends the PasswordResetRequested event of events to stream
-// and stores the hash of its link's token, derived from the event's id (id,
-// or a new one when uuid.Nil).
-func (p *Passwords) issueLink(ctx context.Context, tx *eventstore.Tx, stream string, version int64, loginKey, purpose, contractID string, id uuid.UUID, events []domain.Event) error {
+// issue appends events to stream and stores the hash of the token of the
+// link their last event sends (a PasswordResetRequested or an
+// EmailChangeRequested), derived from that event's id (id, or a new one
+// when uuid.Nil).
+func (p *Passwords) issue(ctx context.Context, tx *eventstore.Tx, stream string, version int64, loginKey, purpose, contractID string, id uuid.UUID, events []domain.Event) error {
 	envs, err := p.Envelopes(ctx, contractID, events...)
 	if err != nil {
 		return err
 	}
+	last := len(envs) - 1
 	if id != uuid.Nil {
-		envs[0].ID = id
+		envs[last].ID = id
 	}
-	req, ok := events[0].(identity.PasswordResetRequested)
-	if !ok {
-		return fmt.Errorf("issue link: unexpected event %T", events[0])
+	var req struct{ RequestedAt, ExpiresAt time.Time }
+	switch e := events[last].(type) {
+	case identity.PasswordResetRequested:
+		req.RequestedAt, req.ExpiresAt = e.RequestedAt, e.ExpiresAt
+	case identity.EmailChangeRequested:
+		req.RequestedAt, req.ExpiresAt = e.RequestedAt, e.ExpiresAt
+	default:
+		return fmt.Errorf("issue link: unexpected event %T", events[last])
 	}
 	var contract *string
 	if contractID != "" {
 		contract = &contractID
 	}
-	token := auth.LinkToken(p.Keys, envs[0].ID)
+	token := auth.LinkToken(p.Keys, envs[last].ID)
 	if _, err := tx.Pgx().Exec(ctx, `
 INSERT INTO password_tokens (token_hash, login_key, purpose, contract_id, requested_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (token_hash) DO NOTHING`,
@@ -183,13 +191,14 @@ func (p *Passwords) SendAccessLink(ctx context.Context, cause uuid.UUID, login, 
 		if err != nil {
 			return err
 		}
-		return p.issueLink(ctx, tx, stream, version, id.Login().Key(), LinkAccess, contractID, reactionID(cause, 0), events)
+		return p.issue(ctx, tx, stream, version, id.Login().Key(), LinkAccess, contractID, reactionID(cause, 0), events)
 	})
 }
 
-// linkInfo is what a set-password token opens.
+// linkInfo is what a link's token opens.
 type linkInfo struct {
 	LoginKey    string
+	Purpose     string
 	RequestedAt time.Time
 	ExpiresAt   time.Time
 	UsedAt      *time.Time
@@ -199,11 +208,11 @@ type linkInfo struct {
 // unknown token.
 func (p *Passwords) link(ctx context.Context, q eventstore.Querier, tokenHash []byte, forUpdate bool) (linkInfo, bool, error) {
 	var l linkInfo
-	sql := `SELECT login_key, requested_at, expires_at, used_at FROM password_tokens WHERE token_hash = $1`
+	sql := `SELECT login_key, purpose, requested_at, expires_at, used_at FROM password_tokens WHERE token_hash = $1`
 	if forUpdate {
 		sql += ` FOR UPDATE`
 	}
-	err := q.QueryRow(ctx, sql, tokenHash).Scan(&l.LoginKey, &l.RequestedAt, &l.ExpiresAt, &l.UsedAt)
+	err := q.QueryRow(ctx, sql, tokenHash).Scan(&l.LoginKey, &l.Purpose, &l.RequestedAt, &l.ExpiresAt, &l.UsedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return linkInfo{}, false, nil
 	}
@@ -230,7 +239,7 @@ func (p *Passwords) Reset(ctx context.Context, token, password, confirm string) 
 		return "", err
 	}
 	now := p.Now()
-	if !found || link.UsedAt != nil || !now.Before(link.ExpiresAt) {
+	if !found || link.Purpose == LinkEmail || link.UsedAt != nil || !now.Before(link.ExpiresAt) {
 		return "", identity.ErrResetLinkInvalid
 	}
 	// The login's key, not the login as registered: the two differ only
@@ -251,7 +260,7 @@ func (p *Passwords) Reset(ctx context.Context, token, password, confirm string) 
 		if err != nil {
 			return err
 		}
-		if !found || link.UsedAt != nil {
+		if !found || link.Purpose == LinkEmail || link.UsedAt != nil {
 			return identity.ErrResetLinkInvalid
 		}
 		stream := identity.Stream(link.LoginKey)

@@ -21,6 +21,15 @@ type Sessions struct {
 	TTL time.Duration
 	// Throttle limits password guesses per login and per client address.
 	Throttle Throttle
+	// Captchas checks the captcha a login past Throttle.CaptchaAfter needs.
+	Captchas *Captchas
+}
+
+// CaptchaAnswer is the solved captcha a sign-in may carry; it is checked
+// only when the login needs one (see Throttle).
+type CaptchaAnswer struct {
+	ID     string
+	Answer string
 }
 
 // ErrBadCredentials is the one answer to a failed sign-in, whether the
@@ -39,35 +48,115 @@ func (s *Sessions) ttl() time.Duration {
 
 // SignIn checks a login and password and opens a session. An unknown
 // login costs the same time as a wrong password and gets the same error.
-// Too many attempts for the login or from the client's address get a
-// *ThrottledError, before any password check (see Throttle).
-func (s *Sessions) SignIn(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
-	realLogin, ok, err := s.checkPassword(ctx, login, password)
+// Too many attempts for the login from the client's address, or from that
+// address, get a *ThrottledError; too many for the login from anywhere get
+// ErrCaptchaRequired (or a *CaptchaError for a wrong answer) unless captcha
+// is solved; all before any password check (see Throttle). The password
+// check returns auth.ErrBusy when too many run at once.
+func (s *Sessions) SignIn(ctx context.Context, login, password string, captcha CaptchaAnswer) (token string, expires time.Time, err error) {
+	realLogin, ok, err := s.checkPassword(ctx, login, password, &captcha)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	if !ok {
 		return "", time.Time{}, ErrBadCredentials
 	}
-	return s.open(ctx, realLogin)
+	return s.open(ctx, realLogin, purposeAPI)
+}
+
+// Session purposes: a bearer token of the API, or the OpenID provider's
+// session held in a cookie, which the API never accepts as a bearer.
+const (
+	purposeAPI      = "api"
+	purposeProvider = "provider"
+)
+
+// SignInProvider is SignIn for the OpenID provider's sign-in page: the
+// same password check and throttle, but the session it opens is the
+// provider's (a cookie), not an API bearer token. Its page draws no
+// captcha: past the login's captcha threshold it gets ErrCaptchaRequired,
+// and the user signs in once on the customer area, which asks for one.
+func (s *Sessions) SignInProvider(ctx context.Context, login, password string) (token string, expires time.Time, err error) {
+	realLogin, ok, err := s.checkPassword(ctx, login, password, &CaptchaAnswer{})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !ok {
+		return "", time.Time{}, ErrBadCredentials
+	}
+	return s.open(ctx, realLogin, purposeProvider)
+}
+
+// OpenProviderSession opens a provider session for the user of a live API
+// session (the "Access the technical console" button: the user is signed
+// in to the customer area, so the console's sign-in asks no password).
+// It ends no later than the API session.
+func (s *Sessions) OpenProviderSession(ctx context.Context, apiToken string) (token string, expires time.Time, err error) {
+	var login string
+	var until time.Time
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, expires_at FROM sessions WHERE token_hash = $1 AND purpose = 'api' AND revoked_at IS NULL AND expires_at > $2`,
+		auth.HashToken(apiToken), s.Now()).Scan(&login, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrSessionEnded
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("provider session: %w", err)
+	}
+	token, expires, err = s.open(ctx, login, purposeProvider)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if expires.After(until) {
+		_, err = s.Store.Pool().Exec(ctx, `UPDATE sessions SET expires_at = $2 WHERE token_hash = $1`, auth.HashToken(token), until)
+		expires = until
+	}
+	return token, expires, err
+}
+
+// ProviderSession returns the login and sign-in time of a live provider
+// session; ErrSessionEnded otherwise.
+func (s *Sessions) ProviderSession(ctx context.Context, token string) (login string, since time.Time, err error) {
+	err = s.Store.Pool().QueryRow(ctx, `
+SELECT login, created_at FROM sessions WHERE token_hash = $1 AND purpose = 'provider' AND revoked_at IS NULL AND expires_at > $2`,
+		auth.HashToken(token), s.Now()).Scan(&login, &since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrSessionEnded
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("provider session: %w", err)
+	}
+	return login, since, nil
 }
 
 // checkPassword checks login's password under the sign-in throttle: too
-// many attempts get a *ThrottledError before any check, a right password
-// resets the login's count, and an unknown login costs the same time as a
-// wrong password. ok is false for both; realLogin is the login as
-// registered.
-func (s *Sessions) checkPassword(ctx context.Context, login, password string) (realLogin string, ok bool, err error) {
+// many attempts get a *ThrottledError before any check, a login past its
+// captcha threshold needs captcha solved (nil: the caller proved who it is
+// otherwise, holding a session), a right password resets the login's
+// counts, and an unknown login costs the same time as a wrong password. ok
+// is false for both; realLogin is the login as registered.
+func (s *Sessions) checkPassword(ctx context.Context, login, password string, captcha *CaptchaAnswer) (realLogin string, ok bool, err error) {
 	ip := ActorFrom(ctx).IP
-	if err := s.attempt(ctx, s.Throttle, login, ip); err != nil {
+	needCaptcha, err := s.attempt(ctx, s.Throttle, login, ip)
+	if err != nil {
 		return "", false, err
+	}
+	if needCaptcha && captcha != nil {
+		if captcha.ID == "" && captcha.Answer == "" {
+			return "", false, ErrCaptchaRequired
+		}
+		if s.Captchas == nil {
+			return "", false, ErrCaptchaRequired
+		}
+		if err := s.Captchas.Check(ctx, captcha.ID, captcha.Answer); err != nil {
+			return "", false, &CaptchaError{Err: err}
+		}
 	}
 	var hash string
 	err = s.Store.Pool().QueryRow(ctx, `
 SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.LoginKey(login)).Scan(&realLogin, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		auth.CheckAgainstNothing(password)
-		return "", false, nil
+		return "", false, auth.CheckAgainstNothing(password)
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("check password: %w", err)
@@ -84,8 +173,8 @@ SELECT login, password_hash FROM credentials WHERE login_key = $1`, identity.Log
 	return realLogin, true, nil
 }
 
-// open starts a session for login.
-func (s *Sessions) open(ctx context.Context, realLogin string) (token string, expires time.Time, err error) {
+// open starts a session of purpose for login.
+func (s *Sessions) open(ctx context.Context, realLogin, purpose string) (token string, expires time.Time, err error) {
 	token, tokenHash, err := auth.NewToken()
 	if err != nil {
 		return "", time.Time{}, err
@@ -93,8 +182,8 @@ func (s *Sessions) open(ctx context.Context, realLogin string) (token string, ex
 	now := s.Now()
 	expires = now.Add(s.ttl())
 	_, err = s.Store.Pool().Exec(ctx, `
-INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip) VALUES ($1, $2, $3, $4, $5, $6)`,
-		tokenHash, identity.LoginKey(realLogin), realLogin, now, expires, ActorFrom(ctx).IP)
+INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, source_ip, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		tokenHash, identity.LoginKey(realLogin), realLogin, now, expires, ActorFrom(ctx).IP, purpose)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign in: %w", err)
 	}
@@ -105,7 +194,7 @@ INSERT INTO sessions (token_hash, login_key, login, created_at, expires_at, sour
 func (s *Sessions) Resolve(ctx context.Context, token string) (string, error) {
 	var login string
 	err := s.Store.Pool().QueryRow(ctx, `
-SELECT login FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2`,
+SELECT login FROM sessions WHERE token_hash = $1 AND purpose = 'api' AND revoked_at IS NULL AND expires_at > $2`,
 		auth.HashToken(token), s.Now()).Scan(&login)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrSessionEnded

@@ -146,7 +146,7 @@ func (u *Users) ChangeRoles(ctx context.Context, cid, login string, by membershi
 			return err
 		}
 		current := m.Roles()
-		cmd := membership.ChangeRoles{By: by, Console: current.Console}
+		cmd := membership.ChangeRoles{By: by, Actor: actingUser(ctx), Console: current.Console}
 		var v domain.ValidationError
 		if in.Profiles == nil && in.Console == nil {
 			v.Add("profiles", "required", "give the new profiles, console roles, or both")
@@ -172,6 +172,15 @@ func (u *Users) ChangeRoles(ctx context.Context, cid, login string, by membershi
 	return err
 }
 
+// actingUser is the login of the user acting in ctx, "" when the back
+// office (or the system) acts.
+func actingUser(ctx context.Context) string {
+	if a := ActorFrom(ctx); a.Kind == ActorUser {
+		return a.Login
+	}
+	return ""
+}
+
 // Remove takes login off contract cid (never the referent), with the same
 // concurrency rules as ChangeRoles. It returns membership.ErrNotMember,
 // ErrPreconditionFailed, domain.ErrForbidden and
@@ -182,7 +191,7 @@ func (u *Users) Remove(ctx context.Context, cid, login string, by membership.Aut
 		if err != nil {
 			return err
 		}
-		events, err := m.Remove(by, u.Now())
+		events, err := m.Remove(by, actingUser(ctx), u.Now())
 		if err != nil {
 			return err
 		}

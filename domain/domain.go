@@ -5,6 +5,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,4 +121,19 @@ func DecodeJSON[T Event](data []byte) (Event, error) {
 		return nil, fmt.Errorf("decode %T: %w", e, err)
 	}
 	return e, nil
+}
+
+// DecodeSnapshot decodes an aggregate's snapshot strictly: one JSON object
+// of exactly the fields of T, nothing after it. A snapshot that does not
+// decode is not trusted: the caller folds the stream from its start.
+func DecodeSnapshot[T any](data []byte, v *T) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if dec.More() {
+		return errors.New("snapshot: data after the object")
+	}
+	return nil
 }

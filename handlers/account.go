@@ -22,9 +22,11 @@ func (f AccountAPI) Routes(r *Routes) {
 	r.Handle("GET /api/v1/me", f.get)
 	r.Handle("PATCH /api/v1/me", f.patch)
 	r.Handle("PUT /api/v1/me/password", f.password)
+	r.Handle("POST /api/v1/email-confirmations", f.confirmEmail)
 }
 
 func (f AccountAPI) writeMe(w http.ResponseWriter, r *http.Request) {
+	readOwnWrites(r, members.Name)
 	me, err := f.Members.Identity(r.Context(), principalFrom(r.Context()).login)
 	if err != nil {
 		fail(w, r, err)
@@ -40,6 +42,8 @@ func (f AccountAPI) patch(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		identity.ProfilePatch
 		Login *string `json:"login"`
+		// CurrentPassword is required to change the email (SPEC §10).
+		CurrentPassword string `json:"current_password"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		fail(w, r, err)
@@ -50,7 +54,7 @@ func (f AccountAPI) patch(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, domain.Invalid("login", "read_only", "the login cannot be changed"))
 		return
 	}
-	if err := f.Account.UpdateProfile(r.Context(), login, in.ProfilePatch, r.Header.Get("If-Match")); err != nil {
+	if err := f.Account.UpdateProfile(r.Context(), login, in.ProfilePatch, r.Header.Get("If-Match"), in.CurrentPassword); err != nil {
 		fail(w, r, err)
 		return
 	}
@@ -78,4 +82,29 @@ func (f AccountAPI) password(w http.ResponseWriter, r *http.Request) {
 		"other_sessions":  "revoked",
 		"current_session": "kept",
 	})
+}
+
+// confirmEmail applies a change of email through the link mailed to the
+// new address. Anyone holding the link may: it may be opened on another
+// device than the one that asked.
+func (f AccountAPI) confirmEmail(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		fail(w, r, err)
+		return
+	}
+	login, err := f.Account.ConfirmEmail(r.Context(), in.Token)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	readOwnWrites(r, members.Name)
+	me, err := f.Members.Identity(r.Context(), login)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login": me.Login, "email": me.Email})
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/membership"
 	"selfcare/internal/clock"
@@ -98,7 +97,7 @@ func TestRoleChangesTellWhoChangedWhatWhenAndFromWhere(t *testing.T) {
 		t.Fatalf("role changes of %s: %+v", h.a.ID, all)
 	}
 	referent := all.Items[0]
-	if referent.Change != "added" || referent.User != h.a.ReferentLogin || referent.Actor != commands.BootstrapAdmin ||
+	if referent.Change != "added" || referent.User != h.a.ReferentLogin || referent.Actor != "bootstrap-admin" ||
 		referent.ActorKind != "operator" || referent.Before != nil ||
 		referent.After.Profiles["users"] != "manager" || referent.SourceIP != "127.0.0.1" || referent.RequestID == "" {
 		t.Fatalf("the referent's addition by the back office: %+v", referent)
@@ -137,7 +136,7 @@ func TestRoleChangesTellWhoChangedWhatWhenAndFromWhere(t *testing.T) {
 		"user":              {url.Values{"contract": {h.a.ID}, "user": {h.outside}}, []int64{added.Position, changed.Position, removed.Position}},
 		"user any case":     {url.Values{"contract": {h.a.ID}, "user": {"  " + upper(h.outside)}}, []int64{added.Position, changed.Position, removed.Position}},
 		"actor":             {url.Values{"actor": {h.actor}}, []int64{added.Position, changed.Position, removed.Position}},
-		"back office":       {url.Values{"actor": {commands.BootstrapAdmin}, "contract": {h.a.ID}}, []int64{referent.Position}},
+		"back office":       {url.Values{"actor": {"bootstrap-admin"}, "contract": {h.a.ID}}, []int64{referent.Position}},
 		"from":              {url.Values{"contract": {h.a.ID}, "from": {h.times[1].Format(time.RFC3339)}}, []int64{changed.Position, removed.Position}},
 		"to instant":        {url.Values{"contract": {h.a.ID}, "to": {h.times[1].Format(time.RFC3339)}}, []int64{referent.Position, added.Position}},
 		"from to":           {url.Values{"from": {h.times[0].Add(time.Second).Format(time.RFC3339)}, "to": {h.times[2].Add(-time.Second).Format(time.RFC3339)}}, []int64{changed.Position}},

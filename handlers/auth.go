@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"selfcare/domain"
 	"selfcare/domain/access"
 	"selfcare/domain/identity"
+	opaccount "selfcare/domain/operator"
 	"selfcare/internal/auth"
 )
 
@@ -29,7 +31,7 @@ const (
 // auditor.
 type principal struct {
 	kind  principalKind
-	login string // the user's login, or the operator's or auditor's name
+	login string // for users; for operators and auditors, the account's name ("" for the bootstrap tokens)
 	token string // the bearer token as presented (never logged)
 }
 
@@ -84,21 +86,12 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 	}
 	switch {
 	case s.deps.AdminToken != "" && auth.Equal(token, s.deps.AdminToken):
-		return principal{kind: operatorPrincipal, login: commands.BootstrapAdmin, token: token}, nil
+		return principal{kind: operatorPrincipal, token: token}, nil
 	case s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken):
-		return principal{kind: auditorPrincipal, login: commands.BootstrapAuditor, token: token}, nil
+		return principal{kind: auditorPrincipal, token: token}, nil
 	}
-	if strings.HasPrefix(token, commands.OperatorTokenPrefix) && s.deps.Operators != nil {
-		op, err := s.deps.Operators.Resolve(r.Context(), token)
-		switch {
-		case err == nil && op.Role == commands.RoleAdmin:
-			return principal{kind: operatorPrincipal, login: op.Name, token: token}, nil
-		case err == nil && op.Role == commands.RoleAuditor:
-			return principal{kind: auditorPrincipal, login: op.Name, token: token}, nil
-		case err != nil && !errors.Is(err, domain.ErrUnauthenticated):
-			return principal{}, err
-		}
-		// Not an operator's: a session token may start the same way.
+	if p, ok, err := s.namedOperator(r.Context(), token); ok || err != nil {
+		return p, err
 	}
 	if s.deps.Sessions == nil {
 		return principal{}, fmt.Errorf("%w: unknown token", domain.ErrUnauthenticated)
@@ -108,6 +101,68 @@ func (s *Server) identify(r *http.Request) (principal, error) {
 		return principal{}, err
 	}
 	return principal{kind: userPrincipal, login: login, token: token}, nil
+}
+
+// namedOperator resolves token as a named operator's or auditor's; ok is
+// false when it is none.
+func (s *Server) namedOperator(ctx context.Context, token string) (principal, bool, error) {
+	if s.deps.Operators == nil {
+		return principal{}, false, nil
+	}
+	name, role, ok, err := s.deps.Operators.Resolve(ctx, token)
+	if err != nil || !ok {
+		return principal{}, false, err
+	}
+	kind := auditorPrincipal
+	if role == opaccount.RoleAdmin {
+		kind = operatorPrincipal
+	}
+	return principal{kind: kind, login: name, token: token}, true, nil
+}
+
+// standing is a member's roles on a contract, as read with the session.
+type standing struct {
+	contractID string
+	roles      access.Roles
+	referent   bool
+	found      bool
+}
+
+// identifyFor is identify, which for the endpoints of a contract also
+// reads the user's standing on it in the same query (nil otherwise).
+func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, error) {
+	if s.deps.SessionMembers == nil || (rl.who != member && rl.who != auditorOrMember) {
+		p, err := s.identify(r)
+		return p, nil, err
+	}
+	token, cid := bearerToken(r), contractOf(r)
+	if token == "" || cid == "" ||
+		s.deps.AdminToken != "" && auth.Equal(token, s.deps.AdminToken) ||
+		s.deps.AuditorToken != "" && auth.Equal(token, s.deps.AuditorToken) {
+		p, err := s.identify(r)
+		return p, nil, err
+	}
+	login, roles, referent, found, err := s.deps.SessionMembers.ResolveMember(r.Context(), token, cid)
+	if errors.Is(err, domain.ErrUnauthenticated) {
+		// Not a session: maybe a named auditor's token.
+		if p, ok, oerr := s.namedOperator(r.Context(), token); ok || oerr != nil {
+			return p, nil, oerr
+		}
+	}
+	if err != nil {
+		return principal{}, nil, err
+	}
+	return principal{kind: userPrincipal, login: login, token: token},
+		&standing{contractID: cid, roles: roles, referent: referent, found: found}, nil
+}
+
+// contractOf is the contract a request names: {cid} in its path, else
+// ?contract=.
+func contractOf(r *http.Request) string {
+	if cid := mux.Vars(r)["cid"]; cid != "" {
+		return cid
+	}
+	return r.URL.Query().Get("contract")
 }
 
 var (
@@ -124,14 +179,20 @@ var (
 // principal, the caller's membership and the command actor to the request.
 func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.identify(r)
+		if rl.who == oidcProtocol {
+			// The Authorization header is the provider's business.
+			ctx := commands.WithActor(r.Context(), actorOf(r, principal{kind: anonymous}))
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		p, pre, err := s.identifyFor(rl, r)
 		if err != nil {
 			refuse(w, r, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = commands.WithActor(ctx, actorOf(r, p))
-		m, err := s.check(ctx, rl, p, r)
+		m, err := s.check(ctx, rl, p, r, pre)
 		if err != nil {
 			refuse(w, r, err)
 			return
@@ -178,9 +239,9 @@ func actorOf(r *http.Request, p principal) commands.Actor {
 	case userPrincipal:
 		a.Kind, a.Login = commands.ActorUser, p.login
 	case operatorPrincipal:
-		a.Kind, a.Login = commands.ActorOperator, p.login
+		a.Kind, a.Login = commands.ActorOperator, cmp.Or(p.login, opaccount.BootstrapPrefix+"admin")
 	case auditorPrincipal:
-		a.Kind, a.Login = commands.ActorAuditor, p.login
+		a.Kind, a.Login = commands.ActorAuditor, cmp.Or(p.login, opaccount.BootstrapPrefix+"auditor")
 	default:
 		a.Kind = "anonymous"
 	}
@@ -190,9 +251,9 @@ func actorOf(r *http.Request, p principal) commands.Actor {
 	return a
 }
 
-func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Request, pre *standing) (membership, error) {
 	switch rl.who {
-	case public:
+	case public, oidcProtocol:
 		return membership{}, nil
 	case signedIn:
 		return membership{}, requireKind(p, userPrincipal, errNotUser)
@@ -209,9 +270,9 @@ func (s *Server) check(ctx context.Context, rl rule, p principal, r *http.Reques
 		if p.kind == auditorPrincipal {
 			return membership{}, nil
 		}
-		return s.checkMember(ctx, rl, p, r)
+		return s.checkMember(ctx, rl, p, r, pre)
 	case member:
-		return s.checkMember(ctx, rl, p, r)
+		return s.checkMember(ctx, rl, p, r, pre)
 	}
 	return membership{}, fmt.Errorf("handlers: rule with unknown audience %d", rl.who)
 }
@@ -227,20 +288,23 @@ func requireKind(p principal, want principalKind, wrong error) error {
 	}
 }
 
-func (s *Server) checkMember(ctx context.Context, rl rule, p principal, r *http.Request) (membership, error) {
+func (s *Server) checkMember(ctx context.Context, rl rule, p principal, r *http.Request, pre *standing) (membership, error) {
 	if err := requireKind(p, userPrincipal, errNotUser); err != nil {
 		return membership{}, err
 	}
-	cid := mux.Vars(r)["cid"]
-	if cid == "" {
-		cid = r.URL.Query().Get("contract")
-	}
+	cid := contractOf(r)
 	if cid == "" {
 		return membership{}, domain.Invalid("contract", "required", "name the contract (?contract=OCB...)")
 	}
-	roles, referent, found, err := s.deps.Members.Roles(ctx, cid, p.login)
-	if err != nil {
-		return membership{}, err
+	var roles access.Roles
+	var referent, found bool
+	if pre != nil && pre.contractID == cid {
+		roles, referent, found = pre.roles, pre.referent, pre.found
+	} else {
+		var err error
+		if roles, referent, found, err = s.deps.Members.Roles(ctx, cid, p.login); err != nil {
+			return membership{}, err
+		}
 	}
 	if !found {
 		return membership{}, errNoContract

@@ -28,12 +28,16 @@ type ConsoleAPI struct {
 func (f ConsoleAPI) Routes(r *Routes) {
 	r.Handle("POST /api/v1/contracts/{cid}/console/sso", f.sso)
 	r.Handle("POST /api/v1/contracts/{cid}/console/verification-codes", f.sendCode)
+	r.Handle("GET /api/v1/contracts/{cid}/console/api-password", f.apiPassword)
 	r.Handle("PUT /api/v1/contracts/{cid}/console/api-password", f.setAPIPassword)
 	r.Handle("GET /api/v1/contracts/{cid}/console/access-keys", f.listKeys)
 	r.Handle("POST /api/v1/contracts/{cid}/console/access-keys", f.createKey)
 	r.Handle("DELETE /api/v1/contracts/{cid}/console/access-keys/{akid}", f.deleteKey)
 }
 
+// sso issues the home-made signed assertion. Deprecated: the console signs
+// in through the OpenID provider (oidc.go, POST .../console/sign-in); this
+// stays for consoles that still read the assertion.
 func (f ConsoleAPI) sso(w http.ResponseWriter, r *http.Request) {
 	m := memberFrom(r.Context())
 	c, err := f.Members.Contract(r.Context(), m.contractID)
@@ -94,6 +98,22 @@ func (f ConsoleAPI) setAPIPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiPassword tells whether the caller's API password on the contract is
+// set, and since when, so that a client offers access keys only once it is.
+func (f ConsoleAPI) apiPassword(w http.ResponseWriter, r *http.Request) {
+	m := memberFrom(r.Context())
+	at, err := f.Keys.APIPasswordSetAt(r.Context(), m.contractID, principalFrom(r.Context()).login)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	out := map[string]any{"set": at != nil}
+	if at != nil {
+		out["set_at"] = at.Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (f ConsoleAPI) listKeys(w http.ResponseWriter, r *http.Request) {

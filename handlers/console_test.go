@@ -95,6 +95,12 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 	if r.FieldCodes(t)["verification_code"] != "invalid" {
 		t.Fatalf("wrong code: %s", r.Body)
 	}
+	// The API password's state says it is not set yet.
+	var state map[string]any
+	testkit.Expect(t, env.Get(base+"/api-password", c.ReferentToken), http.StatusOK).JSON(t, &state)
+	if state["set"] != false || state["set_at"] != nil {
+		t.Fatalf("API password state before it is set: %v", state)
+	}
 	// No access key before the API password (the pending code is not spent).
 	r = testkit.Expect(t, env.Post(base+"/access-keys", c.ReferentToken, map[string]string{"api_password": apiPassword, "verification_code": code}), http.StatusConflict)
 	if r.FieldCodes(t)["api_password"] != "not_set" {
@@ -104,6 +110,12 @@ func TestAConsoleUserGetsAPIPasswordAndAccessKeys(t *testing.T) {
 		"email": email, "company_account": c.ID, "new_password": apiPassword, "confirm_password": apiPassword, "verification_code": code}), http.StatusNoContent)
 	testkit.Expect(t, env.Put(base+"/api-password", c.ReferentToken, map[string]string{
 		"email": email, "new_password": apiPassword, "confirm_password": apiPassword, "verification_code": code}), http.StatusGone)
+
+	env.SettleReadModels()
+	testkit.Expect(t, env.Get(base+"/api-password", c.ReferentToken), http.StatusOK).JSON(t, &state)
+	if state["set"] != true || state["set_at"] == nil {
+		t.Fatalf("API password state once set: %v", state)
+	}
 
 	// Access keys: two at most, each with a fresh code and the API password.
 	keys := testkit.Expect(t, env.Get(base+"/access-keys", c.ReferentToken), http.StatusOK)

@@ -39,6 +39,7 @@ func (f ContractsAPI) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	readOwnWrites(r, members.Name)
 	c, err := f.Members.Contract(r.Context(), created.ID)
 	if err != nil {
 		fail(w, r, err)

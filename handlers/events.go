@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/url"
@@ -41,9 +42,14 @@ func (f EventFeedAPI) Routes(r *Routes) {
 
 // feedPage is the feed's answer.
 type feedPage struct {
-	Events    []eventstore.Record `json:"events"`
-	NextAfter int64               `json:"next_after"`
+	Events    []json.RawMessage `json:"events"`
+	NextAfter int64             `json:"next_after"`
 }
+
+// FeedEvent is an event exactly as the feed shows it. The NATS forwarder
+// (internal/natsfwd) publishes these bytes, so a consumer reads the same
+// event whichever way it follows the stream.
+func FeedEvent(r eventstore.Record) ([]byte, error) { return json.Marshal(r) }
 
 type feedQuery struct {
 	after int64
@@ -66,9 +72,12 @@ func (f EventFeedAPI) read(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	events := page.Records
-	if events == nil {
-		events = []eventstore.Record{}
+	events := make([]json.RawMessage, len(page.Records))
+	for i, rec := range page.Records {
+		if events[i], err = FeedEvent(rec); err != nil {
+			fail(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, feedPage{Events: events, NextAfter: page.Next})
 }

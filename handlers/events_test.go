@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/membership"
 	"selfcare/internal/testkit"
@@ -111,7 +110,7 @@ func TestEventFeedRefusesBadParametersAndOtherCallers(t *testing.T) {
 			}
 		}
 		if first.Type != "ContractCreated" || first.Stream != "contract-"+c.ID || first.Version != 1 ||
-			first.EventID == "" || first.OccurredAt.IsZero() || first.Metadata["actor"] != commands.BootstrapAdmin ||
+			first.EventID == "" || first.OccurredAt.IsZero() || first.Metadata["actor"] != "bootstrap-admin" ||
 			first.Metadata["contract"] != c.ID || first.Metadata["source_ip"] == nil {
 			t.Fatalf("first event: %+v", first)
 		}

@@ -29,6 +29,7 @@ var audienceNames = map[audience]string{
 	feedReader:      "feed_reader",
 	member:          "member",
 	auditorOrMember: "auditor_or_member",
+	oidcProtocol:    "oidc_protocol",
 }
 
 // RightsTable returns every row of the rights table, sorted.
@@ -60,5 +61,25 @@ func RightsRows() map[string]string {
 		}
 		out[e.Key()] = who
 	}
+	return out
+}
+
+// ThrottleTable returns the throttle table: "METHOD /path" → the requests
+// one address may make in a burst.
+func ThrottleTable() map[string]int {
+	out := map[string]int{}
+	for k, l := range throttles {
+		out[k] = l.Burst
+	}
+	return out
+}
+
+// SecretResponses lists the endpoints that refuse an Idempotency-Key.
+func SecretResponses() []string {
+	var out []string
+	for k := range secretResponses {
+		out = append(out, k)
+	}
+	sort.Strings(out)
 	return out
 }

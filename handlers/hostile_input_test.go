@@ -2,14 +2,9 @@ package handlers_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/getkin/kin-openapi/openapi3"
 
 	"selfcare/domain/access"
 	"selfcare/handlers"
@@ -33,6 +28,24 @@ var hostileBodies = []struct {
 	{"a form", "login=a&password=b", "application/x-www-form-urlencoded"},
 }
 
+// tokenFor is a token the rights table lets through row: the back office's,
+// an auditor's, or member's (a spare session for a row that ends it; none
+// for a public row).
+func tokenFor(env *testkit.Env, row handlers.Endpoint, member testkit.User) string {
+	switch row.Audience {
+	case "operator", "feed_reader":
+		return testkit.AdminToken
+	case "auditor":
+		return testkit.AuditorToken
+	case "signed_in", "member", "auditor_or_member":
+		if endsSession[row.Key()] {
+			return env.SignIn(member.Login, testkit.Password)
+		}
+		return member.Token
+	}
+	return ""
+}
+
 // TestHostileInputNeverFailsOrWrites sends every endpoint of the rights
 // table, as a caller it lets through, bodies that are not valid input:
 // the answer is never a 5xx, a refusal is a problem+json, and a refused
@@ -51,7 +64,7 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 		t.Run(row.Key(), func(t *testing.T) {
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
 			for _, hb := range hostileBodies {
-				token := allowedToken(env, row, member)
+				token := tokenFor(env, row, member)
 				before := env.RequestEventCount()
 				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: token, Body: hb.body,
 					Header: map[string]string{"Content-Type": hb.contentType}})
@@ -61,255 +74,183 @@ func TestHostileInputNeverFailsOrWrites(t *testing.T) {
 				if r.Status < 400 {
 					continue // an endpoint that reads no body (DELETE, sign-out...)
 				}
-				checkProblem(t, hb.name, r)
 				if after := env.RequestEventCount(); after != before {
 					t.Errorf("%s: refused with %d, yet %d events were appended", hb.name, r.Status, after-before)
 				}
+				if row.Audience == "oidc_protocol" {
+					continue // OAuth errors (RFC 6749 §5.2) or the sign-in page, not problems
+				}
+				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+					t.Errorf("%s: %d with Content-Type %q", hb.name, r.Status, ct)
+				}
+				var p struct {
+					Status int    `json:"status"`
+					Title  string `json:"title"`
+				}
+				if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.Status || p.Title == "" {
+					t.Errorf("%s: problem %s (%v), want status %d and a title", hb.name, r.Body, err, r.Status)
+				}
 			}
 		})
 	}
 }
 
-// allowedToken is a token of a caller the row lets through (a fresh
-// session for the rows that end it).
-func allowedToken(env *testkit.Env, row handlers.Endpoint, member testkit.User) string {
-	switch row.Audience {
-	case "operator", "feed_reader":
-		return testkit.AdminToken
-	case "auditor":
-		return testkit.AuditorToken
-	case "signed_in", "member", "auditor_or_member":
-		if endsSession[row.Key()] {
-			return env.SignIn(member.Login, testkit.Password)
-		}
-		return member.Token
-	}
-	return ""
+// hostileText are path, query and header values that are not text
+// PostgreSQL accepts: invalid UTF-8 and NUL characters.
+var hostileText = []struct{ name, escaped, raw string }{
+	{"invalid UTF-8", "%FF%FE", "\xff\xfe"},
+	{"a NUL", "a%00b", ""}, // Go's client refuses a NUL in a header
+	{"a truncated sequence", "%C3%28", "\xc3\x28"},
 }
 
-type problemFields struct {
-	Status int    `json:"status"`
-	Title  string `json:"title"`
-	Errors []struct {
-		Field string `json:"field"`
-		Code  string `json:"code"`
-	} `json:"errors"`
-}
+// listParameters are the query parameters the API reads somewhere.
+var listParameters = []string{"q", "sort", "cursor", "limit", "status", "as_of", "contract", "user", "actor", "from", "to", "after", "types", "wait", "period"}
 
-// checkProblem fails unless r is an application/problem+json whose status
-// is r's, with a title.
-func checkProblem(t *testing.T, name string, r *testkit.Response) problemFields {
-	t.Helper()
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-		t.Errorf("%s: %d with Content-Type %q", name, r.Status, ct)
-	}
-	var p problemFields
-	if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.Status || p.Title == "" {
-		t.Errorf("%s: problem %s (%v), want status %d and a title", name, r.Body, err, r.Status)
-	}
-	return p
-}
-
-// hostileText are values PostgreSQL cannot store as text: NUL bytes and
-// invalid UTF-8. Go's HTTP client refuses to send a NUL in a header, so
-// headers get only the invalid UTF-8.
-var (
-	hostileText   = []string{"\x00", "x\x00y", "\xff", "a\xc3\x28b"}
-	hostileHeader = []string{"\xff", "a\xc3\x28b"}
-)
-
-// everyRouteHeaders are the headers selfcare reads on any route, beside
-// the ones openapi.json documents per operation.
-var everyRouteHeaders = []string{"Idempotency-Key", "If-Match", "If-None-Match", "X-Correlation-Id", "Accept-Language", "Authorization"}
-
-// TestHostileBytesAreRefusedAtTheEdge sends every route of the rights
-// table, as a caller it lets through, NUL bytes and invalid UTF-8 in each
-// of its path values, in each query parameter openapi.json lists for it
-// (and one it does not), and in each header it reads: a path value is
-// answered 404, a query parameter or header 400 naming it, always as a
-// problem, never a 5xx, and nothing is appended.
-func TestHostileBytesAreRefusedAtTheEdge(t *testing.T) {
+// TestHostileTextInPathsQueriesAndHeadersNeverFailsOrWrites walks every
+// route of the rights table, as a caller it lets through, with values
+// that are not text in each path variable, in every query parameter the
+// API reads and in the headers it reads: never a 5xx, a refusal is a
+// problem+json, and nothing is appended.
+func TestHostileTextInPathsQueriesAndHeadersNeverFailsOrWrites(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
-	a := env.NewContract("Hostile bytes")
-	member := env.AddSignedInUser(a, "bytes.", access.ReferentProfiles().Map(), access.RoleAdmin)
-	ops := map[string]*openapi3.Operation{}
-	for endpoint, op := range documented(loadOpenAPI(t)) {
-		ops[normalise(endpoint)] = op
-	}
+	a := env.NewContract("HostileText")
+	member := env.AddSignedInUser(a, "hostile.text.", access.ReferentProfiles().Map(), access.RoleAdmin)
 
+	check := func(t *testing.T, what string, req testkit.Request) {
+		t.Helper()
+		before := env.RequestEventCount()
+		r := env.Do(req)
+		if r.Status >= 500 {
+			t.Fatalf("%s: %d %s", what, r.Status, r.Body)
+		}
+		if r.Status < 400 {
+			t.Errorf("%s: %d, want a refusal", what, r.Status)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+			t.Errorf("%s: %d with Content-Type %q", what, r.Status, ct)
+		}
+		if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: %d without the security headers: %v", what, r.Status, r.Header)
+		}
+		if after := env.RequestEventCount(); after != before {
+			t.Errorf("%s: refused with %d, yet %d events were appended", what, r.Status, after-before)
+		}
+	}
 	for _, row := range handlers.RightsTable() {
 		t.Run(row.Key(), func(t *testing.T) {
-			values := map[string]string{"cid": a.ID, "login": member.Login}
-			fill := func(name, value string) string {
-				return templateParam.ReplaceAllStringFunc(row.Path, func(p string) string {
-					n := strings.Trim(p, "{}")
-					switch {
-					case n == name:
-						return url.PathEscape(value)
-					case values[n] != "":
-						return url.PathEscape(values[n])
+			token := tokenFor(env, row, member)
+			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
+			body := map[string]any{}
+			for _, ht := range hostileText {
+				// Each path variable in turn.
+				for v := strings.Index(row.Path, "{"); v >= 0; {
+					end := strings.Index(row.Path[v:], "}") + v
+					p := strings.ReplaceAll(concrete(handlers.Endpoint{Method: row.Method, Path: row.Path[:v] + "\x00" + row.Path[end+1:], Audience: row.Audience}, a.ID), "nobody.at.all", member.Login)
+					p = strings.Replace(p, "\x00", ht.escaped, 1)
+					check(t, ht.name+" in "+row.Path[v:end+1], testkit.Request{Method: row.Method, Path: p, Token: token, Body: body})
+					next := strings.Index(row.Path[end:], "{")
+					if next < 0 {
+						break
 					}
-					return "x"
-				})
-			}
-			base := fill("", "")
-			if !strings.Contains(row.Path, "{cid}") && strings.Contains(row.Audience, "member") {
-				base += "?contract=" + url.QueryEscape(a.ID)
-			}
-			var queries []string
-			headers := slices.Clone(everyRouteHeaders)
-			if op := ops[normalise(row.Key())]; op != nil {
-				for _, p := range op.Parameters {
-					switch p.Value.In {
-					case "query":
-						queries = append(queries, p.Value.Name)
-					case "header":
-						headers = append(headers, p.Value.Name)
+					v = end + next
+				}
+				// Every query parameter.
+				sep := "?"
+				if strings.Contains(path, "?") {
+					sep = "&"
+				}
+				for _, q := range listParameters {
+					check(t, ht.name+" in ?"+q, testkit.Request{Method: row.Method, Path: path + sep + q + "=" + ht.escaped, Token: token, Body: body})
+				}
+				// The headers the API reads.
+				if ht.raw != "" {
+					for _, h := range []string{"Idempotency-Key", "If-Match", "X-Request-Id"} {
+						check(t, ht.name+" in "+h, testkit.Request{Method: row.Method, Path: path, Token: token, Body: body,
+							Header: map[string]string{h: ht.raw}})
 					}
-				}
-			} else if strings.HasPrefix(row.Path, "/api/") {
-				t.Fatalf("%s is not in openapi.json", row.Key())
-			}
-			queries = append(queries, "undocumented")
-
-			send := func(name, path string, header map[string]string, want int, field string) {
-				t.Helper()
-				if header == nil {
-					header = map[string]string{}
-				}
-				token := allowedToken(env, row, member)
-				if _, set := header["Authorization"]; !set && token != "" {
-					header["Authorization"] = "Bearer " + token
-				}
-				if row.Method != http.MethodGet {
-					header["Content-Type"] = "application/json"
-				}
-				before := env.RequestEventCount()
-				r := env.Do(testkit.Request{Method: row.Method, Path: path, Header: header, Body: bodyFor(row)})
-				if r.Status != want {
-					t.Errorf("%s: %d %s, want %d", name, r.Status, r.Body, want)
-				}
-				p := checkProblem(t, name, r)
-				if field != "" && !slices.ContainsFunc(p.Errors, func(e struct {
-					Field string `json:"field"`
-					Code  string `json:"code"`
-				}) bool {
-					return e.Field == field && e.Code == "invalid_encoding"
-				}) {
-					t.Errorf("%s: errors %+v do not name %s as invalid_encoding", name, p.Errors, field)
-				}
-				if after := env.RequestEventCount(); after != before {
-					t.Errorf("%s: refused with %d, yet %d events were appended", name, r.Status, after-before)
-				}
-			}
-			for _, v := range hostileText {
-				for _, m := range templateParam.FindAllString(row.Path, -1) {
-					name := strings.Trim(m, "{}")
-					path := fill(name, v)
-					if strings.Contains(base, "?") {
-						path += base[strings.Index(base, "?"):]
-					}
-					send(fmt.Sprintf("path %s=%q", name, v), path, nil, http.StatusNotFound, "")
-				}
-				for _, q := range queries {
-					sep := "?"
-					if strings.Contains(base, "?") {
-						sep = "&"
-					}
-					send(fmt.Sprintf("query %s=%q", q, v), base+sep+url.QueryEscape(q)+"="+url.QueryEscape(v), nil, http.StatusBadRequest, q)
-				}
-			}
-			for _, v := range hostileHeader {
-				for _, h := range headers {
-					send(fmt.Sprintf("header %s: %q", h, v), base, map[string]string{h: v}, http.StatusBadRequest, http.CanonicalHeaderKey(h))
 				}
 			}
 		})
 	}
 }
 
-// bodyFor is a body the row would accept, as far as its shape goes: an
-// empty object for writes (the request is refused before it is read).
-func bodyFor(row handlers.Endpoint) any {
-	if row.Method == http.MethodGet {
-		return nil
-	}
-	return "{}"
-}
-
-// bodyProperties returns the names of the top-level properties of op's
-// JSON request body, or nil when op takes no body.
-func bodyProperties(op *openapi3.Operation) []string {
-	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
-		return nil
-	}
-	mt := op.RequestBody.Value.Content.Get("application/json")
-	if mt == nil || mt.Schema == nil {
-		return nil
-	}
-	var names []string
-	var walk func(s *openapi3.Schema)
-	walk = func(s *openapi3.Schema) {
-		for name := range s.Properties {
-			names = append(names, name)
-		}
-		for _, sub := range s.AllOf {
-			walk(sub.Value)
-		}
-	}
-	walk(mt.Schema.Value)
-	slices.Sort(names)
-	return names
-}
-
-// TestEveryBodyRefusesUnknownAndDuplicateFields sends every route of the
-// rights table that takes a JSON body, as a caller it lets through, a body
-// with a member the API does not define and a body naming a field twice:
-// both are refused with 400 naming the field, and nothing is appended.
-func TestEveryBodyRefusesUnknownAndDuplicateFields(t *testing.T) {
+// TestEveryAnswerCarriesTheSecurityHeadersAndHeadWorksWhereGetDoes: the
+// router's own 404 and 405 carry the same security headers as the rest,
+// and HEAD answers as GET would, without a body.
+func TestEveryAnswerCarriesTheSecurityHeadersAndHeadWorksWhereGetDoes(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
-	a := env.NewContract("Strict bodies")
-	member := env.AddSignedInUser(a, "strict.", access.ReferentProfiles().Map(), access.RoleAdmin)
-	ops := map[string]*openapi3.Operation{}
-	for endpoint, op := range documented(loadOpenAPI(t)) {
-		ops[normalise(endpoint)] = op
+	c := env.NewContract("Heads")
+	for _, req := range []testkit.Request{
+		{Method: "GET", Path: "/no/such/page"},
+		{Method: "PATCH", Path: "/api/v1/sessions"},
+		{Method: "GET", Path: "/api/v1/captchas/%FF.png"},
+		{Method: "GET", Path: "/api/v1/me", Token: c.ReferentToken},
+	} {
+		r := env.Do(req)
+		for _, h := range []string{"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"} {
+			if r.Header.Get(h) == "" {
+				t.Errorf("%s %s → %d lacks %s", req.Method, req.Path, r.Status, h)
+			}
+		}
+		if r.Status >= 500 {
+			t.Errorf("%s %s → %d %s", req.Method, req.Path, r.Status, r.Body)
+		}
 	}
+	for _, path := range []string{"/api/v1/me", "/api/v1/contracts/" + c.ID + "/users", "/healthz", "/openapi.json", "/"} {
+		get := env.Do(testkit.Request{Method: "GET", Path: path, Token: c.ReferentToken})
+		head := env.Do(testkit.Request{Method: "HEAD", Path: path, Token: c.ReferentToken})
+		if head.Status != get.Status || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") || len(head.Body) != 0 {
+			t.Errorf("HEAD %s → %d %q with %d bytes; GET → %d %q", path, head.Status, head.Header.Get("Content-Type"), len(head.Body), get.Status, get.Header.Get("Content-Type"))
+		}
+	}
+	if r := env.Do(testkit.Request{Method: "HEAD", Path: "/api/v1/me"}); r.Status != 401 {
+		t.Errorf("HEAD /api/v1/me signed out → %d, want 401 as GET", r.Status)
+	}
+}
+
+// TestEveryBodyIsDecodedStrictly walks every operation of openapi.json
+// that takes a JSON body, as a caller the rights table lets through: a
+// field the endpoint does not know, or a field given twice, is refused
+// with 400 naming it, and nothing is written.
+func TestEveryBodyIsDecodedStrictly(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Strict")
+	member := env.AddSignedInUser(a, "strict.", access.ReferentProfiles().Map(), access.RoleAdmin)
+	doc := loadOpenAPI(t)
 	walked := 0
 	for _, row := range handlers.RightsTable() {
-		props := bodyProperties(ops[normalise(row.Key())])
-		if len(props) == 0 {
+		item := doc.Paths.Find(strings.TrimPrefix(row.Path, ""))
+		if item == nil {
+			continue
+		}
+		op := item.GetOperation(row.Method)
+		if op == nil || op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 			continue
 		}
 		walked++
 		t.Run(row.Key(), func(t *testing.T) {
+			token := tokenFor(env, row, member)
 			path := strings.ReplaceAll(concrete(row, a.ID), "nobody.at.all", member.Login)
-			bodies := []struct {
-				name, body, field, code string
-			}{
-				{"unknown field", `{"frist_name": "x"}`, "frist_name", "unknown_field"},
-				{"known field in another case", fmt.Sprintf(`{%q: null}`, strings.ToUpper(props[0])), strings.ToUpper(props[0]), "unknown_field"},
-				{"duplicate field", fmt.Sprintf(`{%q: null, %q: null}`, props[0], props[0]), props[0], "duplicate_field"},
-			}
-			for _, b := range bodies {
+			for _, tc := range []struct{ body, field, code string }{
+				{`{"zz_not_a_field": 1}`, "zz_not_a_field", "unknown_field"},
+				{`{"zz_twice": 1, "zz_twice": 2}`, "zz_twice", "duplicate_field"},
+			} {
 				before := env.RequestEventCount()
-				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: allowedToken(env, row, member), Body: b.body})
-				if r.Status != http.StatusBadRequest {
-					t.Errorf("%s: %d %s, want 400", b.name, r.Status, r.Body)
-					continue
+				r := env.Do(testkit.Request{Method: row.Method, Path: path, Token: token, Body: tc.body})
+				if r.Status != http.StatusBadRequest || r.FieldCodes(t)[tc.field] != tc.code {
+					t.Errorf("%s: %d %s, want 400 with %s on %s", tc.body, r.Status, r.Body, tc.code, tc.field)
 				}
-				p := checkProblem(t, b.name, r)
-				if codes := r.FieldCodes(t); codes[b.field] != b.code {
-					t.Errorf("%s: errors %+v, want %s %s", b.name, p.Errors, b.field, b.code)
-				}
-				if after := env.RequestEventCount(); after != before {
-					t.Errorf("%s: refused, yet %d events were appended", b.name, after-before)
+				if env.RequestEventCount() != before {
+					t.Errorf("%s: refused, yet events were appended", tc.body)
 				}
 			}
 		})
 	}
-	if walked < 15 {
-		t.Fatalf("only %d routes take a body: the walk is broken", walked)
+	if walked < 20 {
+		t.Fatalf("only %d operations with a JSON body were walked", walked)
 	}
 }

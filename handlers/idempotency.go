@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"selfcare/commands"
@@ -19,6 +20,14 @@ import (
 
 // idempotencyTTL is how long a key is remembered.
 const idempotencyTTL = 24 * time.Hour
+
+// idempotencyLease is how long a pending key belongs to the request that
+// claimed it. Past it, a retry reclaims the key: its holder died (kill -9,
+// a lost connection) or is very slow. Each claim has its own id, and the
+// command's transaction marks the key applied only if its claim still
+// holds (commands.WithIdempotencyKey), so a slow holder that lost its lease
+// cannot apply the request a second time.
+const idempotencyLease = 30 * time.Second
 
 var (
 	errKeyReused     = fmt.Errorf("%w: this Idempotency-Key was used for another request", domain.ErrConflict)
@@ -39,6 +48,31 @@ func showsSecretOnce(r *http.Request) {
 	if p, ok := r.Context().Value(replayKey{}).(*replayPolicy); ok {
 		p.secret = true
 	}
+}
+
+// secretResponses are the endpoints whose every success is a credential
+// (a session token, a signed SSO assertion): storing it to replay it would
+// keep a secret in clear and hand it to whoever repeats the request, so
+// they refuse an Idempotency-Key (400) instead. A retried sign-in just
+// signs in again. (Creating an access key keeps its key: only its answer,
+// which shows the secret once, is not stored; see showsSecretOnce.)
+var secretResponses = map[string]bool{
+	"POST /api/v1/sessions":                    true,
+	"POST /api/v1/contracts/{cid}/console/sso": true,
+	// The button's sign-in opens a provider session (a cookie).
+	"POST /api/v1/contracts/{cid}/console/sign-in": true,
+}
+
+// refuseIdempotencyKey answers 400 to a request with an Idempotency-Key.
+func refuseIdempotencyKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Idempotency-Key") != "" {
+			fail(w, r, domain.Invalid("Idempotency-Key", "not_allowed",
+				"this endpoint answers with a secret, which is never stored for a replay: send it without Idempotency-Key"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // replayed response headers.
@@ -70,7 +104,8 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		hash := h.Sum(nil)
 		who := principalFrom(r.Context()).id(r)
 
-		claimed, err := s.claimKey(r.Context(), who, key, r, hash)
+		claim := uuid.NewString()
+		claimed, err := s.claimKey(r.Context(), who, key, claim, r, hash)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -81,12 +116,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		rec := &bufferedResponse{header: http.Header{}}
 		policy := &replayPolicy{}
-		ctx := commands.WithIdempotencyKey(r.Context(), commands.IdempotencyKey{Principal: who, Key: key})
+		ctx := commands.WithIdempotencyKey(r.Context(), commands.IdempotencyKey{Principal: who, Key: key, Claim: claim})
 		ctx = context.WithValue(ctx, replayKey{}, policy)
 		func() {
 			defer func() {
 				if v := recover(); v != nil {
-					s.releaseKey(r.Context(), who, key)
+					s.releaseKey(r.Context(), who, key, claim)
 					panic(v)
 				}
 			}()
@@ -94,27 +129,30 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}()
 		switch {
 		case rec.status >= 500:
-			s.releaseKey(r.Context(), who, key)
+			s.releaseKey(r.Context(), who, key, claim)
 		case policy.secret && rec.status < 300:
 			// Not stored: the key stays "committed", answered 409.
 		default:
-			s.storeResponse(r.Context(), who, key, rec)
+			s.storeResponse(r.Context(), who, key, claim, rec)
 		}
 		rec.flushTo(w)
 	})
 }
 
-// claimKey records a pending key; false if the key is already known.
-func (s *Server) claimKey(ctx context.Context, who, key string, r *http.Request, hash []byte) (bool, error) {
+// claimKey records a pending key under claim; false if the key is known,
+// and neither expired nor a pending lease past idempotencyLease.
+func (s *Server) claimKey(ctx context.Context, who, key, claim string, r *http.Request, hash []byte) (bool, error) {
 	now := s.deps.Clock.Now()
 	tag, err := s.deps.Pool.Exec(ctx, `
-INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at)
-VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at, claim)
+VALUES ($1, $2, $3, $4, $5, 'pending', $6, $9)
 ON CONFLICT (principal, key) DO UPDATE
    SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-       state = 'pending', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at
-   WHERE idempotency_keys.created_at < $7`,
-		who, key, r.Method, r.URL.RequestURI(), hash, now, now.Add(-idempotencyTTL))
+       state = 'pending', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at,
+       claim = excluded.claim
+   WHERE idempotency_keys.created_at < $7
+      OR (idempotency_keys.state = 'pending' AND idempotency_keys.created_at < $8)`,
+		who, key, r.Method, r.URL.RequestURI(), hash, now, now.Add(-idempotencyTTL), now.Add(-idempotencyLease), claim)
 	if err != nil {
 		return false, fmt.Errorf("idempotency key: %w", err)
 	}
@@ -157,7 +195,7 @@ SELECT request_hash, state, status, headers, body FROM idempotency_keys WHERE pr
 	}
 }
 
-func (s *Server) storeResponse(ctx context.Context, who, key string, rec *bufferedResponse) {
+func (s *Server) storeResponse(ctx context.Context, who, key, claim string, rec *bufferedResponse) {
 	hs := map[string]string{}
 	for _, k := range replayHeaders {
 		if v := rec.header.Get(k); v != "" {
@@ -166,8 +204,8 @@ func (s *Server) storeResponse(ctx context.Context, who, key string, rec *buffer
 	}
 	headers, _ := json.Marshal(hs)
 	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx), `
-UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5 WHERE principal = $1 AND key = $2`,
-		who, key, rec.status, headers, rec.body.Bytes())
+UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5 WHERE principal = $1 AND key = $2 AND claim = $6`,
+		who, key, rec.status, headers, rec.body.Bytes(), claim)
 	if err != nil {
 		loggerFrom(ctx).Error("store idempotent response", "err", err)
 	}
@@ -175,9 +213,9 @@ UPDATE idempotency_keys SET state = 'done', status = $3, headers = $4, body = $5
 
 // releaseKey forgets a key whose request failed before applying anything,
 // so that a retry can go through.
-func (s *Server) releaseKey(ctx context.Context, who, key string) {
+func (s *Server) releaseKey(ctx context.Context, who, key, claim string) {
 	_, err := s.deps.Pool.Exec(context.WithoutCancel(ctx),
-		`DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND state = 'pending'`, who, key)
+		`DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND state = 'pending' AND claim = $3`, who, key, claim)
 	if err != nil {
 		loggerFrom(ctx).Error("release idempotency key", "err", err)
 	}

@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,15 +149,72 @@ func withAccessLog(metrics *Metrics) mux.MiddlewareFunc {
 	}
 }
 
-// withSecurityHeaders sets the headers every response should carry.
-func withSecurityHeaders(next http.Handler) http.Handler {
+// edge is what every request goes through before routing, so that it
+// holds for every answer, the router's own 404 and 405 included:
+//   - the security headers (a UI page replaces the default
+//     Content-Security-Policy with its own);
+//   - HEAD is served wherever GET is, without a body (net/http drops the
+//     body of an answer to HEAD);
+//   - text that is not valid UTF-8, or holds a NUL, never reaches the
+//     database (PostgreSQL refuses it with an error that would be a 500):
+//     in the path it names nothing (404), in the query or a header it is
+//     bad input (400).
+func edge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		if !cleanText(r.URL.Path) {
+			writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: http.StatusNotFound,
+				Detail: "no such resource: the path is not valid UTF-8 text"})
+			return
+		}
+		if p := badInput(r); p != "" {
+			writeProblem(w, Problem{Type: "about:blank", Title: "bad request", Status: http.StatusBadRequest,
+				Detail: p + " is not valid UTF-8 text", Errors: []domain.FieldError{{Field: p, Code: "invalid_text", Message: "not valid UTF-8 text, or holds a NUL character"}}})
+			return
+		}
+		if r.Method == http.MethodHead {
+			r = r.Clone(r.Context())
+			r.Method = http.MethodGet
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// badInput names the first query parameter or header of r that is not
+// clean text, "" when there is none.
+func badInput(r *http.Request) string {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "query"
+	}
+	for k, vs := range query {
+		if !cleanText(k) {
+			return "query"
+		}
+		for _, v := range vs {
+			if !cleanText(v) {
+				return k
+			}
+		}
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			if !cleanText(v) {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// cleanText reports whether s is valid UTF-8 without NUL characters: text
+// PostgreSQL accepts.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // clientIP is the peer address of the request. X-Forwarded-For is not
@@ -170,53 +226,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// withCleanInput refuses, before any handler or rights check reads them,
-// request parts that are not valid UTF-8 or hold a NUL byte: PostgreSQL
-// stores neither in text (SQLSTATE 22021), so letting them through turns a
-// client's mistake into a 500. A path value names a resource that cannot
-// exist (404); a query parameter or a header is bad input (400, naming it).
-// Bodies are checked by decode.
-func withCleanInput(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for name, value := range mux.Vars(r) {
-			if !cleanText(value) {
-				writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: http.StatusNotFound,
-					Detail: "the path's " + name + " is not valid UTF-8 text: no such resource", Instance: strings.ToValidUTF8(r.URL.Path, "\uFFFD")})
-				return
-			}
-		}
-		var bad domain.ValidationError
-		query := r.URL.Query()
-		for _, name := range slices.Sorted(maps.Keys(query)) {
-			if !cleanText(name) || !allClean(query[name]) {
-				bad.Add(printable(name), "invalid_encoding", "the query parameter must be valid UTF-8 text without NUL bytes")
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(r.Header)) {
-			if !allClean(r.Header[name]) {
-				bad.Add(printable(name), "invalid_encoding", "the header must be valid UTF-8 text without NUL bytes")
-			}
-		}
-		if err := bad.Err(); err != nil {
-			fail(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// cleanText reports whether s can be stored as PostgreSQL text.
-func cleanText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-func allClean(values []string) bool {
-	return !slices.ContainsFunc(values, func(v string) bool { return !cleanText(v) })
-}
-
-// printable makes s safe to echo back in a problem.
-func printable(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -214,7 +214,14 @@ func TestOpenAPIOperationsFollowTheConventions(t *testing.T) {
 			}
 			ids[op.OperationID] = endpoint
 			isWrite := method != http.MethodGet
-			if isWrite != (op.Parameters.GetByInAndName("header", "Idempotency-Key") != nil) {
+			// Writes whose answer is a credential refuse the header.
+			if slices.Contains(handlers.SecretResponses(), endpoint) {
+				if op.Parameters.GetByInAndName("header", "Idempotency-Key") != nil || op.Responses.Status(400) == nil ||
+					!strings.Contains(op.Description, "No `Idempotency-Key`") {
+					t.Errorf("answers a secret: must not take Idempotency-Key, and must say it refuses it (400)")
+				}
+				isWrite = false
+			} else if isWrite != (op.Parameters.GetByInAndName("header", "Idempotency-Key") != nil) {
 				t.Errorf("Idempotency-Key: writes, and only writes, take it (write: %v)", isWrite)
 			}
 			if isWrite && (op.Responses.Status(400) == nil || op.Responses.Status(409) == nil) {

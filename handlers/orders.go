@@ -41,25 +41,22 @@ func (f OrdersAPI) place(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cid := memberFrom(r.Context()).contractID
-	ref, err := f.Orders.Place(r.Context(), commands.PlaceOrderInput{
+	placed, err := f.Orders.PlaceOrder(r.Context(), commands.PlaceOrderInput{
 		ContractID: cid, ServiceCode: in.ServiceCode, Parameters: in.Parameters, Contact: in.Contact,
 	})
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/contracts/"+cid+"/orders/"+ref)
-	o, err := f.Queries.Get(r.Context(), cid, ref)
-	if errors.Is(err, orders.ErrNoOrder) {
-		// Placed, but the read model has not caught up in time: say so
-		// rather than fail a command that succeeded.
-		writeJSON(w, http.StatusCreated, map[string]any{"ref": ref, "contract_id": cid, "status": order.StatusInProgress})
-		return
-	}
+	// The answer is the order as the read model will show it, built from
+	// the event: the write does not wait for the read model (the client's
+	// next read does, by X-Selfcare-Position).
+	o, err := orders.Placed(placed)
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", "/api/v1/contracts/"+cid+"/orders/"+placed.Ref)
 	writeJSON(w, http.StatusCreated, o)
 }
 
@@ -118,6 +115,7 @@ func (f OrdersAPI) reject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f OrdersAPI) writeOrder(w http.ResponseWriter, r *http.Request, ref string) {
+	readOwnWrites(r, orders.Name)
 	o, err := f.Queries.ByRef(r.Context(), ref)
 	if err != nil {
 		fail(w, r, err)

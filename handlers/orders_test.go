@@ -1,6 +1,9 @@
 package handlers_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -61,6 +64,11 @@ func TestOrdersArePricedAsTheGuideSays(t *testing.T) {
 		}
 		if got := amount(t, o["monthly_price"]); got != tt.monthly {
 			t.Errorf("%s: monthly price %s, want %s", tt.name, got, tt.monthly)
+		}
+		// The name in each language of the customer area, for French readers.
+		names, _ := o["names"].(map[string]any)
+		if names["en"] != tt.name || !strings.HasPrefix(fmt.Sprint(names["fr"]), "Réservation "+tt.flavor+" ") {
+			t.Errorf("%s: names %v", tt.name, o["names"])
 		}
 		if got := amount(t, o["price"]); got != tt.monthly {
 			t.Errorf("%s: price %s, want the monthly price %s", tt.name, got, tt.monthly)
@@ -370,4 +378,70 @@ func TestMyOrdersAreMineAndThoseOfContractsIAmReferentOf(t *testing.T) {
 	}
 	testkit.Expect(t, env.Get("/api/v1/me/orders?sort=colour", a.ReferentToken), http.StatusBadRequest)
 	testkit.Expect(t, env.Get("/api/v1/me/orders?status=lost", a.ReferentToken), http.StatusBadRequest)
+}
+
+// TestPlacedOrderIsAnsweredAsTheReadModelShowsIt: the answer to a placed
+// order is built from its event, without waiting for the read model; it
+// must be exactly what the read model then shows, with the real clock's
+// sub-second instants, for a reservation and a one-off with a contact.
+// The answer carries the write's position, which the next read waits for.
+func TestPlacedOrderIsAnsweredAsTheReadModelShowsIt(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("SL_Prod")
+	for _, body := range []map[string]any{
+		reservation("c2.xlarge", 36, true),
+		{"service_code": "PS104", "contact": map[string]any{"name": "Paul Dupont", "email": "paul@example.com", "phone": "+33 1 23 45 67 89"}},
+	} {
+		placed := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, body), http.StatusCreated)
+		if placed.Header.Get("X-Selfcare-Position") == "" {
+			t.Errorf("the answer to a placed order has no X-Selfcare-Position")
+		}
+		ref := placed.Map(t)["ref"].(string)
+		read := testkit.Expect(t, env.Get(ordersPath(c.ID)+"/"+ref, c.ReferentToken), http.StatusOK)
+		if string(placed.Body) != string(read.Body) {
+			t.Errorf("placing answered\n%s\nthe read model shows\n%s", placed.Body, read.Body)
+		}
+	}
+}
+
+// TestAPendingIdempotencyKeyIsALeaseTakenOverAfterACrash: a server killed
+// while placing an order leaves its key pending, with nothing applied; a
+// retry once the short lease ran out places the order, once.
+func TestAPendingIdempotencyKeyIsALeaseTakenOverAfterACrash(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewManual(t0)
+	env := testkit.New(t, testkit.WithClock(clk))
+	c := env.NewContract("Crashy")
+	body := reservation("c2.xlarge", 12, false)
+	place := func() *testkit.Response {
+		return env.Do(testkit.Request{Method: http.MethodPost, Path: ordersPath(c.ID), Token: c.ReferentToken,
+			Body: body, Header: map[string]string{"Idempotency-Key": "before-the-crash"}})
+	}
+	// What the killed server left: the key claimed, by a holder now gone,
+	// for this very request (same method, path and body), and no order.
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", http.MethodPost, ordersPath(c.ID))
+	h.Write(raw)
+	if _, err := env.Server.Pool.Exec(context.Background(), `
+INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at, claim)
+VALUES ($1, 'before-the-crash', 'POST', $2, $3, 'pending', $4, gen_random_uuid())`,
+		"user:"+strings.ToLower(c.ReferentLogin), ordersPath(c.ID), h.Sum(nil), clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Within the lease, the retry is told the request is in flight.
+	testkit.Expect(t, place(), http.StatusConflict)
+	clk.Advance(31 * time.Second)
+	first := testkit.Expect(t, place(), http.StatusCreated)
+	again := testkit.Expect(t, place(), http.StatusCreated)
+	if again.Header.Get("Idempotent-Replayed") != "true" || again.Map(t)["ref"] != first.Map(t)["ref"] {
+		t.Errorf("the second retry was not the first response replayed: %s vs %s", again, first)
+	}
+	if n := env.CountEvents("OrderPlaced"); n != 1 {
+		t.Fatalf("%d orders placed, want 1", n)
+	}
 }

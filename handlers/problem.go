@@ -12,12 +12,10 @@ import (
 	"strconv"
 	"strings"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/eventstore"
+	"selfcare/internal/auth"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -35,11 +33,17 @@ var (
 	errUnsupportedMedia = errors.New("the request body must be JSON (Content-Type: application/json)")
 )
 
+// captchaRequiredType is the problem type of a sign-in that needs a solved
+// captcha (401): its errors name "captcha_answer".
+const captchaRequiredType = "/problems/captcha-required"
+
 // statusOf is the one table mapping errors to HTTP statuses.
 func statusOf(err error) (int, string) {
 	var ve *domain.ValidationError
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(err, commands.ErrCaptchaRequired):
+		return http.StatusUnauthorized, "captcha required"
 	case errors.As(err, &ve):
 		return http.StatusBadRequest, "invalid input"
 	case errors.As(err, &tooLarge):
@@ -62,6 +66,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusGone, "expired or already used"
 	case errors.As(err, new(*commands.ThrottledError)):
 		return http.StatusTooManyRequests, "too many requests"
+	case errors.Is(err, auth.ErrBusy):
+		return http.StatusServiceUnavailable, "busy"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timed out"
 	default:
@@ -78,6 +84,9 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())))
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(auth.BusyRetryAfter.Seconds())))
+	}
 	p := Problem{
 		Type:     "about:blank",
 		Title:    title,
@@ -93,6 +102,16 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fc *fieldConflict
 	if errors.As(err, &fc) {
 		p.Errors = []domain.FieldError{fc.field}
+	}
+	if errors.Is(err, commands.ErrCaptchaRequired) {
+		// A problem type of its own, and the field to show, so that a
+		// client knows to show a captcha rather than a wrong password.
+		p.Type = captchaRequiredType
+		p.Detail = commands.ErrCaptchaRequired.Error()
+		if len(p.Errors) == 0 {
+			p.Errors = []domain.FieldError{{Field: "captcha_answer", Code: "captcha_required",
+				Message: "solve a captcha: POST /api/v1/captchas, then send captcha_id and captcha_answer"}}
+		}
 	}
 	if status >= 500 {
 		loggerFrom(r.Context()).Error("request failed", "err", err)
@@ -138,13 +157,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxBody bounds request bodies; a larger one is refused with 413.
 const maxBody = 1 << 20
 
-// decode reads a JSON request body into v, strictly: a member v does not
-// know, a name given twice, a string where a number or boolean is expected
-// (or the reverse) and malformed JSON come back as a *domain.ValidationError
-// naming the field ("unknown_field", "duplicate_field", "invalid_type",
-// "invalid_json"). Accepting them silently would let a typo ("frist_name")
-// answer 200 while changing nothing, and let two readers of one body
-// disagree on which of two names counts.
+// decode reads a JSON request body into v. Malformed JSON and wrongly typed
+// fields come back as a *domain.ValidationError naming the field; unknown
+// fields are ignored (clients may send more than this version reads).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") &&
 		!strings.HasSuffix(strings.ToLower(strings.SplitN(ct, ";", 2)[0]), "+json") {
@@ -154,30 +169,79 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return jsonError(err)
 	}
-	start := bytes.TrimLeft(body, " \t\r\n")
-	if len(start) == 0 {
-		return domain.Invalid("body", "required", "a JSON body is required")
-	}
 	// Every body of the API is an object: a bare null would decode into
 	// nothing at all, an array or a string into a confusing type error.
-	if start[0] != '{' && wantsObject(v) {
+	if start := bytes.TrimLeft(body, " \t\r\n"); len(start) > 0 && start[0] != '{' && wantsObject(v) {
 		return domain.Invalid("body", "invalid_type", "the body must be a JSON object")
 	}
-	return unmarshalStrict(body, v)
-}
-
-// strictJSON are the options of every decoding of client input: names
-// match exactly and unknown members are refused; jsonv2 refuses duplicate
-// names, invalid UTF-8 and trailing data by default.
-var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(false))
-
-// unmarshalStrict decodes the single JSON value data into v as decode
-// does, for parts of a body a handler decodes in a second step.
-func unmarshalStrict(data []byte, v any) error {
-	if err := jsonv2.Unmarshal(data, v, strictJSON); err != nil {
+	// Strict: a field twice, or a field the endpoint does not know (a
+	// typo the caller would otherwise never hear of), is refused.
+	if field, ok := duplicateField(body); ok {
+		return domain.Invalid(field, "duplicate_field", "the field %q appears twice in the same object", field)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			field = strings.Trim(field, `"`)
+			return domain.Invalid(field, "unknown_field", "%q is not a field of this request", field)
+		}
 		return jsonError(err)
 	}
+	if dec.More() {
+		return domain.Invalid("body", "invalid_json", "the body must hold a single JSON object")
+	}
 	return nil
+}
+
+// duplicateField finds a member name that appears twice in one object of
+// the JSON text body, and returns its path ("profiles.users"). Malformed
+// JSON is left for the decoder to report.
+func duplicateField(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type scope struct {
+		path   string
+		seen   map[string]bool // nil in an array
+		member string          // the member whose value comes next
+		inName bool            // an object's next token is a member name
+	}
+	var stack []*scope
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if tok == json.Delim('}') || tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return "", false
+			}
+			continue
+		}
+		path := ""
+		if n := len(stack); n > 0 {
+			top := stack[n-1]
+			if top.seen != nil && top.inName {
+				key, _ := tok.(string)
+				if top.seen[key] {
+					return strings.TrimPrefix(top.path+"."+key, "."), true
+				}
+				top.seen[key], top.member, top.inName = true, key, false
+				continue
+			}
+			path = top.path
+			if top.seen != nil {
+				path = strings.TrimPrefix(path+"."+top.member, ".")
+				top.inName = true
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &scope{path: path, seen: map[string]bool{}, inName: true})
+		case json.Delim('['):
+			stack = append(stack, &scope{path: path})
+		}
+	}
 }
 
 // wantsObject reports whether v, a pointer, decodes a JSON object.
@@ -190,54 +254,40 @@ func wantsObject(v any) bool {
 }
 
 func jsonError(err error) error {
-	var semErr *jsonv2.SemanticError
-	var synErr *jsontext.SyntacticError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
-	case errors.As(err, &synErr) && errors.Is(synErr.Err, jsontext.ErrDuplicateName):
-		return domain.Invalid(apiField(synErr.JSONPointer), "duplicate_field", "%q is given twice", synErr.JSONPointer.LastToken())
-	case errors.As(err, &semErr) && errors.Is(semErr.Err, jsonv2.ErrUnknownName):
-		return domain.Invalid(apiField(semErr.JSONPointer), "unknown_field", "there is no field %q here", semErr.JSONPointer.LastToken())
-	case errors.As(err, &semErr) && semErr.JSONPointer != "":
-		got := map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}[semErr.JSONKind]
-		if got == "" {
-			got = "value"
+	case errors.As(err, &typeErr):
+		field := apiField(typeErr.Field)
+		if field == "" {
+			field = "body"
 		}
-		want := "a value"
-		if semErr.GoType != nil {
-			want = describeKind(semErr.GoType.Kind())
-		}
-		return domain.Invalid(apiField(semErr.JSONPointer), "invalid_type", "expected %s, got JSON %s", want, got)
-	case errors.As(err, &synErr):
-		return domain.Invalid("body", "invalid_json", "malformed JSON at byte %d: %v", synErr.ByteOffset, synErr.Err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return domain.Invalid("body", "invalid_json", "the JSON body is truncated")
+		return domain.Invalid(field, "invalid_type", "expected %s, got JSON %s", describeKind(typeErr.Type.Kind()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return domain.Invalid("body", "invalid_json", "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.EOF):
+		return domain.Invalid("body", "required", "a JSON body is required")
 	default:
 		return domain.Invalid("body", "invalid_json", "malformed JSON: %v", err)
 	}
 }
 
-// apiField turns a JSON pointer into the API's field name:
-// "/referent/login" → "referent.login", "/lines/0/quantity" →
-// "lines[0].quantity"; the root is "body".
-func apiField(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
-			b.WriteString("[" + tok + "]")
-			continue
+// apiField turns the path of a JSON type error into the API's field name:
+// encoding/json names an embedded struct by its Go type
+// ("referent.PersonInput.phone"), which is no field of the API. The API's
+// names are snake_case, so a segment starting with a capital is a Go type.
+func apiField(path string) string {
+	parts := strings.Split(path, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			kept = append(kept, p)
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
 	}
-	if b.Len() == 0 {
-		return "body"
-	}
-	return b.String()
+	return strings.Join(kept, ".")
 }
 
 func describeKind(k reflect.Kind) string {

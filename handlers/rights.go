@@ -15,6 +15,11 @@ const (
 	feedReader                      // a billing consumer: auditor or admin token
 	member                          // a user declared on the contract, with a capability
 	auditorOrMember                 // an auditor, or a member with the capability
+	// oidcProtocol: an endpoint of the OpenID provider, open to anyone,
+	// that authenticates its callers itself (client secret, the provider's
+	// access tokens, its session cookie): the API's bearer tokens are not
+	// looked at.
+	oidcProtocol
 )
 
 // rule is one row of the rights table.
@@ -34,19 +39,20 @@ type rule struct {
 // 404, a member without the capability 403, an anonymous caller 401.
 var rights = map[string]rule{
 	// Sign-in and account.
-	"POST /api/v1/sessions":           {who: public},
-	"DELETE /api/v1/sessions/current": {who: signedIn},
-	"POST /api/v1/captchas":           {who: public},
-	"GET /api/v1/captchas/{id}.png":   {who: public},
-	"POST /api/v1/password-requests":  {who: public},
-	"POST /api/v1/password-resets":    {who: public},
-	"POST /api/v1/login-reminders":    {who: public},
-	"GET /api/v1/me":                  {who: signedIn},
-	"PATCH /api/v1/me":                {who: signedIn},
-	"PUT /api/v1/me/password":         {who: signedIn},
-	"GET /api/v1/me/contracts":        {who: signedIn},
-	"GET /api/v1/me/orders":           {who: signedIn},
-	"GET /api/v1/me/subscriptions":    {who: signedIn},
+	"POST /api/v1/sessions":            {who: public},
+	"DELETE /api/v1/sessions/current":  {who: signedIn},
+	"POST /api/v1/captchas":            {who: public},
+	"GET /api/v1/captchas/{id}.png":    {who: public},
+	"POST /api/v1/password-requests":   {who: public},
+	"POST /api/v1/password-resets":     {who: public},
+	"POST /api/v1/login-reminders":     {who: public},
+	"GET /api/v1/me":                   {who: signedIn},
+	"PATCH /api/v1/me":                 {who: signedIn},
+	"PUT /api/v1/me/password":          {who: signedIn},
+	"POST /api/v1/email-confirmations": {who: public},
+	"GET /api/v1/me/contracts":         {who: signedIn},
+	"GET /api/v1/me/orders":            {who: signedIn},
+	"GET /api/v1/me/subscriptions":     {who: signedIn},
 
 	// A contract.
 	"GET /api/v1/contracts/{cid}":                               {who: member, can: access.CanSeeContract},
@@ -62,7 +68,9 @@ var rights = map[string]rule{
 	"PUT /api/v1/contracts/{cid}/console-users/{login}/roles":   {who: member, can: access.CanChangeConsoleRoles},
 	"GET /api/v1/contracts/{cid}/console-roles":                 {who: member, can: access.CanListConsoleUsers},
 	"POST /api/v1/contracts/{cid}/console/sso":                  {who: member, can: access.CanUseConsole},
+	"POST /api/v1/contracts/{cid}/console/sign-in":              {who: member, can: access.CanUseConsole},
 	"POST /api/v1/contracts/{cid}/console/verification-codes":   {who: member, can: access.CanUseConsole},
+	"GET /api/v1/contracts/{cid}/console/api-password":          {who: member, can: access.CanUseConsole},
 	"PUT /api/v1/contracts/{cid}/console/api-password":          {who: member, can: access.CanUseConsole},
 	"GET /api/v1/contracts/{cid}/console/access-keys":           {who: member, can: access.CanUseConsole},
 	"POST /api/v1/contracts/{cid}/console/access-keys":          {who: member, can: access.CanUseConsole},
@@ -101,6 +109,22 @@ var rights = map[string]rule{
 	"GET /readyz":       {who: public},
 	"GET /metrics":      {who: public},
 	"GET /openapi.json": {who: public},
+
+	// The OpenID provider of the console (oidc.go, internal/oidcop).
+	"GET /.well-known/openid-configuration": {who: oidcProtocol},
+	"GET /oidc/authorize":                   {who: oidcProtocol},
+	"POST /oidc/authorize":                  {who: oidcProtocol},
+	"GET /oidc/authorize/callback":          {who: oidcProtocol},
+	"POST /oidc/token":                      {who: oidcProtocol},
+	"GET /oidc/userinfo":                    {who: oidcProtocol},
+	"POST /oidc/userinfo":                   {who: oidcProtocol},
+	"GET /oidc/keys":                        {who: oidcProtocol},
+	"GET /oidc/end_session":                 {who: oidcProtocol},
+	"POST /oidc/end_session":                {who: oidcProtocol},
+	"POST /oidc/revoke":                     {who: oidcProtocol},
+	"POST /oidc/introspect":                 {who: oidcProtocol},
+	"GET /oidc/login":                       {who: oidcProtocol},
+	"POST /oidc/login":                      {who: oidcProtocol},
 
 	// The web UI (web.go): its page and static assets, public like the
 	// sign-in page; every datum it shows comes from the rows above.

@@ -10,6 +10,7 @@ import (
 
 	"selfcare/domain/access"
 	"selfcare/handlers"
+	"selfcare/internal/config"
 	"selfcare/internal/testkit"
 )
 
@@ -48,11 +49,11 @@ type caller struct {
 // expected derives the outcome of a call from the row's audience and, for
 // members, from the capability table of domain/access.
 func expected(row handlers.Endpoint, c caller) string {
-	if c.kind == anonymousCaller && row.Audience != "public" {
+	if c.kind == anonymousCaller && row.Audience != "public" && row.Audience != "oidc_protocol" {
 		return unauthorized
 	}
 	switch row.Audience {
-	case "public":
+	case "public", "oidc_protocol": // the provider authenticates its callers itself
 		return allowed
 	case "signed_in":
 		return when(c.kind == outsiderCaller || c.kind == memberCaller, allowed, forbidden)
@@ -190,7 +191,9 @@ func memberRoles(t *testing.T) map[string]access.Roles {
 // answer against the capability table of domain/access.
 func TestRightsMatrix(t *testing.T) {
 	t.Parallel()
-	env := testkit.New(t)
+	// Every profile calls every row from one address: the throttle table,
+	// which TestThrottleTable walks, would refuse most of them.
+	env := testkit.New(t, testkit.WithConfig(func(c *config.Config) { c.RateLimitsDisabled = true }))
 	a := env.NewContract("Matrix")
 	b := env.NewContract("Elsewhere")
 
@@ -246,5 +249,69 @@ func TestRightsMatrix(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNobodyChangesTheirOwnRolesNorAConsoleManagerThoseAboveIt walks the
+// rows that change or remove a member with every actor that may call them
+// and every kind of target (SPEC §10): nobody changes their own roles or
+// removes themselves, and a console manager leaves the referent's and the
+// users managers' console roles alone. The rights table lets all of these
+// calls through; the decision refuses them.
+func TestNobodyChangesTheirOwnRolesNorAConsoleManagerThoseAboveIt(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	a := env.NewContract("Targets")
+	manager := env.AddSignedInUser(a, "manager.", map[string]string{"users": "manager"}, "guest")
+	consoleManager := env.AddSignedInUser(a, "consolemgr.", map[string]string{"users": "console_manager"}, "guest")
+	plain := env.AddSignedInUser(a, "plain.", nil, "guest")
+	referent := testkit.User{Login: a.ReferentLogin, Token: a.ReferentToken}
+
+	type member struct {
+		name    string
+		u       testkit.User
+		manager bool // users: manager (the referent is one)
+	}
+	actors := []member{{"the referent", referent, true}, {"a users manager", manager, true}, {"a console manager", consoleManager, false}}
+	targets := []member{{"the referent", referent, true}, {"a users manager", manager, true}, {"a console manager", consoleManager, false}, {"a plain user", plain, false}}
+	rows := []struct {
+		method, path string
+		body         any
+		ok           int
+		// allowed tells whether actor may do it to target, besides the
+		// self rule; the rights table's capability included.
+		allowed func(actor, target member) bool
+	}{
+		{"PUT", "/users/%s/roles", map[string]any{"console": []string{"power_user"}}, http.StatusOK,
+			func(actor, _ member) bool { return actor.manager }},
+		{"PUT", "/console-users/%s/roles", map[string]any{"console": []string{"admin"}}, http.StatusOK,
+			func(actor, target member) bool { return actor.manager || !target.manager }},
+		{"DELETE", "/users/%s", nil, 0, // never carried out here: every target below stays
+			func(actor, target member) bool { return false }},
+	}
+	for _, row := range rows {
+		for _, actor := range actors {
+			for _, target := range targets {
+				want := row.ok
+				switch {
+				case row.method == "DELETE" && actor.manager && target.u.Login == referent.Login:
+					want = http.StatusConflict // the referent is never removed, by anyone
+				case actor.u.Login == target.u.Login || !row.allowed(actor, target):
+					want = http.StatusForbidden
+				}
+				if row.method == "DELETE" && actor.manager && actor.u.Login != target.u.Login {
+					continue // removing others is tested elsewhere; it would end this walk
+				}
+				path := "/api/v1/contracts/" + a.ID + strings.Replace(row.path, "%s", target.u.Login, 1)
+				before := env.RequestEventCount()
+				r := env.Do(testkit.Request{Method: row.method, Path: path, Token: actor.u.Token, Body: row.body})
+				if r.Status != want {
+					t.Errorf("%s %s by %s on %s: got %d %s, want %d", row.method, row.path, actor.name, target.name, r.Status, r.Body, want)
+				}
+				if want >= 400 && env.RequestEventCount() != before {
+					t.Errorf("%s %s by %s on %s: refused, yet events were written", row.method, row.path, actor.name, target.name)
+				}
+			}
+		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"selfcare/commands"
 	"selfcare/domain/access"
+	opaccount "selfcare/domain/operator"
 	"selfcare/internal/clock"
 )
 
@@ -35,11 +35,21 @@ type Members interface {
 	Roles(ctx context.Context, contractID, login string) (roles access.Roles, referent, found bool, err error)
 }
 
-// Operators resolves the tokens of named operators and auditors.
+// SessionMembers resolves a session and the user's standing on a contract
+// in one round trip: Sessions.Resolve and Members.Roles at once, for the
+// endpoints of a contract (optional: without it, two queries).
+type SessionMembers interface {
+	// ResolveMember returns the session's login (an error wrapping
+	// domain.ErrUnauthenticated as Resolve's) and what Roles returns.
+	ResolveMember(ctx context.Context, token, contractID string) (login string, roles access.Roles, referent, found bool, err error)
+}
+
+// Operators resolves the bearer tokens of named back-office and auditor
+// accounts (`selfcare operators`).
 type Operators interface {
-	// Resolve returns the live operator holding token; an error wrapping
-	// domain.ErrUnauthenticated for an unknown or revoked token.
-	Resolve(ctx context.Context, token string) (commands.Operator, error)
+	// Resolve returns the account's name and role ("admin" or "auditor");
+	// ok is false for an unknown or revoked token.
+	Resolve(ctx context.Context, token string) (name string, role opaccount.Role, ok bool, err error)
 }
 
 // Deps is what the HTTP layer needs from the rest of the program.
@@ -50,16 +60,28 @@ type Deps struct {
 	Registry *prometheus.Registry
 	Sessions Sessions
 	Members  Members
+	// SessionMembers, if set, resolves Sessions and Members in one query
+	// for the endpoints of a contract.
+	SessionMembers SessionMembers
+	// ReadModels, if set, is waited for by a request whose client sends
+	// X-Selfcare-Min-Position (see position.go); requests do not wait
+	// otherwise, and commands leave read-your-writes to that contract.
+	ReadModels ReadModels
 	// Ready reports whether the server can serve (database, migrations,
 	// read models); its detail is shown by /readyz.
 	Ready func(ctx context.Context) (ok bool, detail any)
-	// Operators holds the named operators and auditors, whose tokens act
-	// under their names.
-	Operators Operators
-	// AdminToken and AuditorToken are the bootstrap tokens, recorded as
-	// commands.BootstrapAdmin and BootstrapAuditor; empty refuses them.
+	// AdminToken and AuditorToken: empty refuses every such call. They
+	// are a bootstrap: events record them as "bootstrap-admin" and
+	// "bootstrap-auditor"; named accounts (Operators) record their name.
 	AdminToken   string
 	AuditorToken string
+	// Operators, if set, resolves named operator and auditor tokens.
+	Operators Operators
+	// MetricsElsewhere: /metrics is served on its own address
+	// (SELFCARE_METRICS_ADDR), and the public one answers 404 for it.
+	MetricsElsewhere bool
+	// RateLimitsDisabled turns the throttle table off (tests only).
+	RateLimitsDisabled bool
 	// Features registers the routes of each feature (see Routes).
 	Features []Feature
 }
@@ -89,10 +111,11 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{deps: deps, router: mux.NewRouter(), routes: map[string]bool{}}
 	s.metrics = NewMetrics(deps.Registry)
-	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withSecurityHeaders, withCleanInput)
-	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.router.Use(withRequestID(deps.Logger), withAccessLog(s.metrics), withPositions(deps.ReadModels))
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "not found", Status: 404, Detail: "no such endpoint: " + r.URL.Path})
 	})
+	s.router.NotFoundHandler = notFound
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "about:blank", Title: "method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
@@ -103,15 +126,20 @@ func New(deps Deps) *Server {
 	rt := &Routes{s: s}
 	rt.Handle("GET /healthz", s.healthz)
 	rt.Handle("GET /readyz", s.readyz)
-	rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	if deps.MetricsElsewhere {
+		rt.HandleHTTP("GET /metrics", notFound)
+	} else {
+		rt.HandleHTTP("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	}
 	for _, f := range deps.Features {
 		f.Routes(rt)
 	}
 	return s
 }
 
-// ServeHTTP serves a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP serves a request, through the edge checks that hold for every
+// answer, the router's 404 and 405 included (see edge).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { edge(s.router).ServeHTTP(w, r) }
 
 // MissingRoutes lists rights-table rows that no feature registered: a
 // complete program has none (tests check it).
@@ -152,10 +180,18 @@ func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
 	}
 	rt.s.routes[endpoint] = true
 	handler := h
-	if method != http.MethodGet {
+	switch {
+	case method == http.MethodGet, rl.who == oidcProtocol:
+	case secretResponses[endpoint]:
+		handler = refuseIdempotencyKey(handler)
+	default:
 		handler = rt.s.idempotent(handler)
 	}
-	rt.s.router.Handle(path, rt.s.authorize(rl, handler)).Methods(method)
+	methods := []string{method}
+	if method == http.MethodGet {
+		methods = append(methods, http.MethodHead) // net/http drops a HEAD's body
+	}
+	rt.s.router.Handle(path, rt.s.throttled(endpoint, rt.s.authorize(rl, handler))).Methods(methods...)
 }
 
 // Deps returns the server's dependencies (for features).

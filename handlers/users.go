@@ -111,6 +111,7 @@ func (f UsersAPI) addWith(w http.ResponseWriter, r *http.Request, add addFunc) {
 		fail(w, r, err)
 		return
 	}
+	readOwnWrites(r, members.Name)
 	u, err := f.Members.User(r.Context(), cid, added.Login)
 	if err != nil {
 		fail(w, r, err)
@@ -127,6 +128,7 @@ func (f UsersAPI) get(w http.ResponseWriter, r *http.Request) {
 
 // writeUser answers with the user and their ETag.
 func (f UsersAPI) writeUser(w http.ResponseWriter, r *http.Request, login string) {
+	readOwnWrites(r, members.Name)
 	u, err := f.Members.User(r.Context(), mux.Vars(r)["cid"], login)
 	if err != nil {
 		fail(w, r, err)

@@ -223,7 +223,10 @@ func TestSpecUsersWalk(t *testing.T) {
 
 	// The referent stays.
 	testkit.Expect(t, env.Delete(base+"/users/"+a.ReferentLogin, ref), http.StatusConflict)
-	testkit.Expect(t, env.Put(base+"/users/"+a.ReferentLogin+"/roles", ref, map[string]any{"profiles": map[string]string{"users": "visitor"}}), http.StatusConflict)
+	second := env.AddSignedInUser(a, "second.manager.", map[string]string{"users": "manager"})
+	testkit.Expect(t, env.Put(base+"/users/"+a.ReferentLogin+"/roles", second.Token, map[string]any{"profiles": map[string]string{"users": "visitor"}}), http.StatusConflict)
+	// Nobody changes their own roles, the referent neither (SPEC §10).
+	testkit.Expect(t, env.Put(base+"/users/"+a.ReferentLogin+"/roles", ref, map[string]any{"console": []string{"admin"}}), http.StatusForbidden)
 
 	// The same person added on another contract reuses their identity.
 	b := env.NewContract("SL_Dev")
@@ -380,6 +383,8 @@ func concurrentChangesConflict(t *testing.T, env *testkit.Env, c testkit.Contrac
 	if n := countEvents(t, env, "RolesChanged") - changedBefore; n != 1 {
 		t.Fatalf("%d RolesChanged for two concurrent changes, want 1", n)
 	}
+	// The raw PUTs above did not keep their X-Selfcare-Position.
+	env.SettleReadModels()
 	got := decodeUser(t, testkit.Expect(t, env.Get("/api/v1/contracts/"+c.ID+"/users/"+login, c.ReferentToken), http.StatusOK))
 	if !reflect.DeepEqual(got.Console, winner) {
 		t.Fatalf("the user holds %v, but the change that succeeded set %v", got.Console, winner)

@@ -104,6 +104,7 @@ type Runner struct {
 	waiting    waiters                       // WaitFor calls
 	waitingAll waiters                       // WaitForAll calls
 	applied    *eventstore.Signal            // a batch of events was committed
+	progressed *eventstore.Signal            // a read model's progress moved (WaitForModel)
 	work       map[string]*eventstore.Signal // the tail found events for a projector
 	tailPage   int                           // how many event headers the tail reads at a time
 	// PollInterval bounds how long an idle projector waits without a
@@ -123,6 +124,7 @@ func NewRunner(store *eventstore.Store, logger *slog.Logger, projectors ...Proje
 		progress:     map[string]*atomic.Int64{},
 		failing:      map[string]*atomic.Value{},
 		applied:      eventstore.NewSignal(),
+		progressed:   eventstore.NewSignal(),
 		work:         map[string]*eventstore.Signal{},
 		PollInterval: time.Second,
 		tailPage:     tailPage,
@@ -441,6 +443,7 @@ func (r *Runner) advance(name string, pos int64) {
 			return
 		}
 		if c.CompareAndSwap(cur, pos) {
+			r.progressed.Notify()
 			r.wake()
 			return
 		}
@@ -452,6 +455,28 @@ func (r *Runner) advance(name string, pos int64) {
 // write sees it. It returns ctx's error if that takes too long.
 func (r *Runner) WaitFor(ctx context.Context, position int64) error {
 	return r.wait(ctx, &r.waiting, r.reachedAwaited, position)
+}
+
+// WaitForModel waits until the read model name reflects the events up to
+// position: for a request that reads that one read model right after its
+// own write. It returns ctx's error if that takes too long, and an error
+// for an unknown name.
+func (r *Runner) WaitForModel(ctx context.Context, name string, position int64) error {
+	progress, ok := r.progress[name]
+	if !ok {
+		return fmt.Errorf("projections: no read model %q", name)
+	}
+	for {
+		moved := r.progressed.C()
+		if progress.Load() >= position {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for read model %s to reach %d: %w", name, position, ctx.Err())
+		}
+	}
 }
 
 // WaitForAll is WaitFor for every read model, the background ones too.

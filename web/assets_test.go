@@ -107,3 +107,50 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestModulesImportNoCycle checks that the UI's modules import each other
+// without a cycle: a module of a cycle may run before the one it imports
+// has defined what it exports, so pages share state through state.js
+// rather than by importing the shell.
+func TestModulesImportNoCycle(t *testing.T) {
+	t.Parallel()
+	imports := regexp.MustCompile(`(?m)^\s*import\s(?:[^'"]*?\sfrom\s)?['"]\./([\w.-]+\.js)['"]`)
+	graph := map[string][]string{}
+	for name, src := range uiScripts(t) {
+		for _, m := range imports.FindAllStringSubmatch(src, -1) {
+			graph[name] = append(graph[name], m[1])
+		}
+	}
+	if len(graph["app.js"]) == 0 {
+		t.Fatal("found no import in app.js: the import pattern is wrong")
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string, path []string)
+	visit = func(name string, path []string) {
+		switch state[name] {
+		case onPath:
+			t.Errorf("import cycle: %s", strings.Join(append(path, name), " → "))
+			return
+		case done:
+			return
+		}
+		state[name] = onPath
+		for _, dep := range graph[name] {
+			visit(dep, append(path, name))
+		}
+		state[name] = done
+	}
+	names := make([]string, 0, len(graph))
+	for name := range graph {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		visit(name, nil)
+	}
+}

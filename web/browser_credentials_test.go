@@ -83,6 +83,16 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 		}
 	}
 
+	// No API password yet: the page says so, and offers no access key,
+	// saying why, before any captcha or code.
+	if got := tb.text(`#api-password-state`); got != "You have no API password yet: set one to use the API and to create access keys." {
+		t.Errorf("the API password's state before it is set: %q", got)
+	}
+	if got := tb.text(`#api-password-start`); got != "Set the API password" {
+		t.Errorf("the API password button says %q", got)
+	}
+	tb.startOffered(false, "Set your API password first: an access key is created with it.")
+
 	// API password, step 1: the captcha, then a code by email.
 	tb.click(`#api-password-start`)
 	tb.captchaShown("api-password")
@@ -110,7 +120,7 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 	if got := fieldError("email"); got != "This is not the email of your console account." {
 		t.Errorf("email error %q", got)
 	}
-	if got := fieldError("new_password"); got != "Too short." {
+	if got := fieldError("new_password"); got != "Too short: at least 8 characters." {
 		t.Errorf("new password error %q", got)
 	}
 	if got := tb.text(`#api-password-error`); got != "Please correct the fields shown." {
@@ -129,10 +139,17 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 	if n := tb.count(`#api-password-form, #api-password-new_password`); n != 0 {
 		t.Errorf("the API password form stays after success")
 	}
+	if got := tb.text(`#api-password-state`); !strings.HasPrefix(got, "Your API password is set (last changed ") {
+		t.Errorf("the API password's state once set: %q", got)
+	}
+	if got := tb.text(`#api-password-start`); got != "Change the API password" {
+		t.Errorf("once set, the API password button says %q", got)
+	}
+	tb.startOffered(true, "")
 
 	// Access keys: none yet.
 	tb.listLoaded("access-keys-list")
-	if got := tb.text(`#access-keys-list .list-status`); got != "You have no access key." {
+	if got := tb.text(`#access-keys-list .list-status`); got != "You have no access key yet. Create one below for your scripts." {
 		t.Errorf("empty list says %q", got)
 	}
 	createKey := func() {
@@ -213,17 +230,12 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 		t.Errorf("a secret box is shown after a reload")
 	}
 
-	// A third key is refused, readably; nothing is created.
-	createKey()
-	if got := tb.text(`#access-key-error`); got != "You already have 2 access keys, the most a console account may have: delete one to create another." {
-		t.Errorf("a third key: %q", got)
+	// A third key is not offered, and the page says why; a reload
+	// knows the API password is set.
+	if got := tb.text(`#api-password-state`); !strings.HasPrefix(got, "Your API password is set") {
+		t.Errorf("after a reload the API password's state is %q", got)
 	}
-	if n := tb.count(`#new-access-key`); n != 0 {
-		t.Errorf("a secret box is shown for a refused key")
-	}
-	if keys := listed(); len(keys) != 2 {
-		t.Errorf("after the refusal the account has %d keys", len(keys))
-	}
+	tb.startOffered(false, "You already have 2 access keys, the most a console account may have: delete one to create another.")
 
 	// Deleting asks first; the list follows.
 	tb.click(`#access-keys-list tr[data-key="` + ids[0] + `"] button.delete-key`)
@@ -249,6 +261,18 @@ func (f *fixture) consoleCredentials(t *testing.T) {
 	}
 	if got := tb.text(`#access-keys-count`); got != "1 of 2 access keys." {
 		t.Errorf("count %q", got)
+	}
+	tb.startOffered(true, "")
+}
+
+// startOffered checks that "Create an access key" is enabled or not, and
+// the reason shown beside it ("" for none).
+func (tb *tab) startOffered(enabled bool, why string) {
+	tb.t.Helper()
+	tb.until(fmt.Sprintf(`document.querySelector('#access-key-start')?.disabled === %t`, !enabled))
+	got := eval[string](tb, `(() => { const w = document.querySelector('#access-key-why'); return w && !w.hidden ? w.textContent : '' })()`)
+	if got != why {
+		tb.t.Errorf("beside Create an access key (enabled: %t): %q, want %q", enabled, got, why)
 	}
 }
 

@@ -9,6 +9,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -295,6 +296,42 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 	f.c.ReferentToken = env.SignIn(f.c.ReferentLogin, testkit.Password)
 	c, other, visitor := f.c, f.other, f.visitor
 
+	t.Run("a new email takes effect through the link sent to it", f.emailChange)
+
+	t.Run("past too many failures from elsewhere, the sign-in form asks for a captcha", func(t *testing.T) {
+		t.Parallel()
+		u := env.AddSignedInUser(c, "captcha.", nil)
+		// Five wrong passwords from another address (127.0.0.2): the owner
+		// here is asked for a captcha, not refused.
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		elsewhere := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		for i := range 5 {
+			resp, err := elsewhere.Post(env.URL+"/api/v1/sessions", "application/json",
+				strings.NewReader(fmt.Sprintf(`{"login": %q, "password": "Guess.%d-pass"}`, u.Login, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("guess %d: %d", i, resp.StatusCode)
+			}
+		}
+		tb := openTab(t, browser, env.URL)
+		tb.open("")
+		tb.signIn(u.Login, testkit.Password)
+		tb.visible(`#signin-captcha-image`)
+		if got := tb.text(`#signin-error`); !strings.HasPrefix(got, "Too many failed sign-ins") {
+			t.Errorf("error shown = %q", got)
+		}
+		if tok := tb.sessionToken(); tok != "" {
+			t.Fatalf("signed in without the captcha: %q", tok)
+		}
+		// Captchas are not checked in tests: any digits do.
+		tb.do(chromedp.SetValue(chromedp.CSS(`#signin-captcha_answer`), "123456"))
+		tb.signIn(u.Login, testkit.Password)
+		tb.until(`!!(JSON.parse(sessionStorage.getItem('selfcare.session') || '{}').token)`)
+	})
+
 	t.Run("a wrong password shows an error and opens no session", func(t *testing.T) {
 		t.Parallel()
 		tb := openTab(t, browser, env.URL)
@@ -512,6 +549,8 @@ func TestCustomerAreaInABrowser(t *testing.T) {
 		{"the dashboard signs a console user on to the console", f.dashboard},
 		{"a console user sets the API password and manages access keys", f.consoleCredentials},
 		{"a user without console role is not offered the console credentials", f.consoleCredentialsRefused},
+		{"a users manager reads the role history, exports it, and a user's roles as of a date", f.roleHistory},
+		{"phones and desktops: every page fits the width, menus and key columns in view", f.phones},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()

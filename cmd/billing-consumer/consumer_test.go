@@ -68,11 +68,18 @@ type consumer struct {
 
 func startConsumer(t *testing.T, bin, selfcareURL, dbURL string) *consumer {
 	t.Helper()
-	c := &consumer{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	// Small pages and short polls: many checkpoints, so a kill lands mid-stream.
-	c.cmd = exec.Command(bin, "-wait", "1s", "-limit", "3")
-	c.cmd.Env = append(os.Environ(), "SELFCARE_URL="+selfcareURL, "SELFCARE_FEED_TOKEN="+testkit.AuditorToken,
-		"CONSUMER_DATABASE_URL="+dbURL)
+	return startConsumerWith(t, bin, []string{"SELFCARE_URL=" + selfcareURL, "SELFCARE_FEED_TOKEN=" + testkit.AuditorToken,
+		"CONSUMER_DATABASE_URL=" + dbURL}, "-wait", "1s", "-limit", "3")
+}
+
+// startConsumerWith starts the program with env added to the
+// environment and args.
+func startConsumerWith(t *testing.T, bin string, env []string, args ...string) *consumer {
+	t.Helper()
+	c := &consumer{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -103,8 +110,13 @@ func (c *consumer) kill9(t *testing.T) {
 
 func checkpoint(t *testing.T, pool *pgxpool.Pool) int64 {
 	t.Helper()
+	return checkpointOf(t, pool, "billing")
+}
+
+func checkpointOf(t *testing.T, pool *pgxpool.Pool, consumer string) int64 {
+	t.Helper()
 	var after int64
-	err := pool.QueryRow(context.Background(), `SELECT after_position FROM billing_checkpoints WHERE consumer = 'billing'`).Scan(&after)
+	err := pool.QueryRow(context.Background(), `SELECT after_position FROM billing_checkpoints WHERE consumer = $1`, consumer).Scan(&after)
 	if err != nil && err != pgx.ErrNoRows && !strings.Contains(err.Error(), "does not exist") {
 		t.Fatal(err)
 	}
@@ -245,9 +257,14 @@ FROM billing_revenue WHERE consumer = 'billing' ORDER BY 1, 2`
 // round in two, ended); every fourth round an order left in progress; and
 // the invoice of one more month each round.
 func produce(h testkit.History, c testkit.Contract, rounds int, started func()) error {
+	return produceWhile(h, c, func(i int) bool { return i < rounds }, started)
+}
+
+// produceWhile is produce for as many rounds as more allows.
+func produceWhile(h testkit.History, c testkit.Contract, more func(round int) bool, started func()) error {
 	user, op, sys := testkit.UserActor(c.ReferentLogin), testkit.OperatorActor(), testkit.SystemActor("scheduler")
 	period := billing.PeriodOf(subscription.DateOf(time.Now()))
-	for i := 0; i < rounds; i++ {
+	for i := 0; more(i); i++ {
 		oneOff, err := h.PlaceOrder(user, c.ID, "PS104", nil)
 		if err != nil {
 			return err

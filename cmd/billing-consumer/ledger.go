@@ -233,3 +233,35 @@ FROM billing_contracts WHERE consumer = $1 AND contract_id = ANY($2) ORDER BY co
 		return s, err
 	})
 }
+
+// applyEvent records one event of the NATS stream, with the checkpoint
+// moved to its position, in one transaction. An event at or below the
+// checkpoint was recorded already (a redelivery after a lost ack, a
+// republish): it is skipped, so each event counts once. Events come in
+// position order (one unacknowledged at a time), so the checkpoint never
+// passes an event not yet recorded. ok is false for a skipped event.
+func (l *ledger) applyEvent(ctx context.Context, e event) (s summary, ok bool, err error) {
+	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		var current int64
+		if err := tx.QueryRow(ctx, `SELECT after_position FROM billing_checkpoints WHERE consumer = $1 FOR UPDATE`, l.consumer).Scan(&current); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if e.Position <= current {
+			return nil
+		}
+		contract, err := l.record(ctx, tx, e)
+		if err != nil {
+			return fmt.Errorf("event %d (%s %s): %w", e.Position, e.Type, e.EventID, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE billing_checkpoints SET after_position = $2, updated_at = now() WHERE consumer = $1`, l.consumer, e.Position); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		summaries, err := l.summaries(ctx, tx, map[string]bool{contract: true})
+		if err != nil || len(summaries) != 1 {
+			return fmt.Errorf("summary of %s: %v", contract, err)
+		}
+		s, ok = summaries[0], true
+		return nil
+	})
+	return s, ok, err
+}

@@ -22,9 +22,15 @@
 // feed token (auditor or back-office). The feed is gap-safe, so following
 // next_after sees every event exactly once, in commit order.
 //
+// With -nats URL it follows instead the stream that selfcare serve
+// forwards to NATS JetStream (SELFCARE_NATS_URL), through a durable
+// consumer, optionally of some subjects only (one contract, some event
+// types), into the same ledger: see nats.go.
+//
 // Usage:
 //
 //	billing-consumer [-url URL] [-database URL] [-name NAME] [-wait 30s] [-limit 500]
+//	billing-consumer -nats URL [-subject selfcare.events.>] [-durable NAME] [-ack-wait 30s] [-database URL] [-name NAME]
 //
 // Configuration, flags first, else the environment: SELFCARE_URL (default
 // http://127.0.0.1:8080), SELFCARE_FEED_TOKEN (required; prefer the
@@ -42,10 +48,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"selfcare/internal/natsfwd"
 )
 
 type config struct {
@@ -55,6 +65,11 @@ type config struct {
 	Name        string
 	Wait        time.Duration
 	Limit       int
+	// NATS mode (-nats): the stream on NATS JetStream instead of the feed.
+	NATS    string
+	Subject string
+	Durable string
+	AckWait time.Duration
 }
 
 func parseConfig(args []string) (config, error) {
@@ -66,13 +81,26 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.Name, "name", envOr("CONSUMER_NAME", "billing"), "consumer name: its checkpoint and totals (CONSUMER_NAME)")
 	fs.DurationVar(&c.Wait, "wait", 30*time.Second, "how long each feed request waits for new events (at most 60s)")
 	fs.IntVar(&c.Limit, "limit", 500, "events per page (1 to 1000)")
+	fs.StringVar(&c.NATS, "nats", os.Getenv("CONSUMER_NATS_URL"), "follow the stream on NATS JetStream at this URL instead of the feed (CONSUMER_NATS_URL)")
+	fs.StringVar(&c.Subject, "subject", natsfwd.SubjectPrefix+".>", "with -nats: the subjects to follow, e.g. selfcare.events.OCB0000124.> or selfcare.events.*.InvoiceIssued")
+	fs.StringVar(&c.Durable, "durable", "", "with -nats: the durable JetStream consumer (default billing-<name>)")
+	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "with -nats: how long JetStream waits for an ack before it delivers a message again")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.Durable == "" {
+		c.Durable = durableName(c.Name)
 	}
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("unexpected arguments %v", fs.Args())
-	case c.Token == "":
+	case c.NATS != "" && !strings.HasPrefix(c.Subject, natsfwd.SubjectPrefix+"."):
+		return c, fmt.Errorf("-subject must start with %s.", natsfwd.SubjectPrefix)
+	case c.NATS != "" && !regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(c.Durable):
+		return c, errors.New("-durable is letters, digits, _ and - only")
+	case c.NATS != "" && c.AckWait < time.Second:
+		return c, errors.New("-ack-wait is at least 1s")
+	case c.Token == "" && c.NATS == "":
 		return c, errors.New("no feed token: set SELFCARE_FEED_TOKEN")
 	case c.DatabaseURL == "":
 		return c, errors.New("no database: set CONSUMER_DATABASE_URL")
@@ -105,7 +133,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
+	follow := run
+	if cfg.NATS != "" {
+		follow = runNATS
+	}
+	if err := follow(ctx, cfg, os.Stdout, logger); err != nil {
 		logger.Error("billing-consumer stopped", "err", err)
 		os.Exit(1)
 	}

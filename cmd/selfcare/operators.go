@@ -2,111 +2,83 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"selfcare/commands"
-	"selfcare/domain"
 )
 
 const operatorsUsage = `usage: selfcare operators add NAME --role admin|auditor
        selfcare operators list
        selfcare operators revoke NAME
 
-Named back-office operators (role admin) and auditors (role auditor). add
-prints the new operator's bearer token once: it is stored only hashed and
-cannot be shown again. The events an operator causes name them. revoke
-ends the token at once; a revoked name is not reused.`
+Manages the named accounts of the back office (admin) and of auditors.
+add prints the account's bearer token once: it is stored hashed. The
+account's name is the actor that events record for what it does; revoke
+stops its token at once. SELFCARE_ADMIN_TOKEN and SELFCARE_AUDITOR_TOKEN
+keep working as a bootstrap, recorded as bootstrap-admin and
+bootstrap-auditor.`
 
 func runOperators(ctx context.Context, args []string, logger *slog.Logger) error {
-	return operatorsCommand(ctx, args, logger, os.Stdout)
-}
-
-func operatorsCommand(ctx context.Context, args []string, logger *slog.Logger, out io.Writer) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		return usageError(operatorsUsage)
 	}
-	var name, role string
-	switch args[0] {
-	case "add":
-		flags := flag.NewFlagSet("selfcare operators add", flag.ContinueOnError)
-		flags.SetOutput(io.Discard)
-		flags.StringVar(&role, "role", "", "admin or auditor")
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			name, rest = rest[0], rest[1:]
-		}
-		if err := flags.Parse(rest); err != nil {
-			return usageError(operatorsUsage)
-		}
-		if name == "" && flags.NArg() == 1 {
-			name = flags.Arg(0)
-		} else if flags.NArg() > 0 {
-			return usageError(operatorsUsage)
-		}
-		if name == "" || role == "" {
-			return usageError(operatorsUsage)
-		}
-	case "list":
-		if len(args) != 1 {
-			return usageError(operatorsUsage)
-		}
-	case "revoke":
-		if len(args) != 2 {
-			return usageError(operatorsUsage)
-		}
-		name = args[1]
-	default:
-		return usageError(operatorsUsage)
-	}
-
 	srv, db, err := build(ctx, logger, false)
 	if err != nil {
 		return err
 	}
 	defer db.close(logger)
-	ops := &commands.Operators{App: srv.App}
+	ctx = commands.WithActor(ctx, commands.Actor{Kind: commands.ActorSystem, Login: "system:cli"})
+	return operatorsCommand(ctx, srv.Operators, args, os.Stdout)
+}
+
+// operatorsCommand runs "operators <args>".
+func operatorsCommand(ctx context.Context, ops *commands.Operators, args []string, out io.Writer) error {
 	switch args[0] {
 	case "add":
-		token, err := ops.Add(ctx, name, role)
-		var ve *domain.ValidationError
-		if errors.As(err, &ve) || errors.Is(err, domain.ErrConflict) {
-			return usageError(err.Error())
+		if len(args) < 2 {
+			return usageError(operatorsUsage)
 		}
+		flags := flag.NewFlagSet("selfcare operators add", flag.ContinueOnError)
+		flags.SetOutput(io.Discard)
+		role := flags.String("role", "", "admin or auditor")
+		if err := flags.Parse(args[2:]); err != nil || flags.NArg() > 0 || *role == "" {
+			return usageError(operatorsUsage)
+		}
+		token, err := ops.Add(ctx, args[1], *role)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "operator %s added with role %s; its bearer token, shown only this once:\n%s\n", name, role, token)
+		fmt.Fprintf(out, "name: %s\nrole: %s\ntoken: %s\n(the token is shown this once: hand it to its owner)\n", args[1], *role, token)
+		return nil
 	case "list":
+		if len(args) != 1 {
+			return usageError(operatorsUsage)
+		}
 		list, err := ops.List(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tREVOKED")
-		for _, op := range list {
-			revoked := "-"
-			if op.RevokedAt != nil {
-				revoked = op.RevokedAt.UTC().Format(time.RFC3339)
+		for _, o := range list {
+			state := "active"
+			if o.RevokedAt != nil {
+				state = "revoked " + o.RevokedAt.UTC().Format("2006-01-02T15:04:05Z")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", op.Name, op.Role, op.CreatedAt.UTC().Format(time.RFC3339), revoked)
+			fmt.Fprintf(out, "%s\t%s\tcreated %s\t%s\n", o.Name, o.Role, o.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), state)
 		}
-		return tw.Flush()
+		return nil
 	case "revoke":
-		if err := ops.Revoke(ctx, name); err != nil {
-			if errors.Is(err, domain.ErrNotFound) {
-				return usageError(err.Error())
-			}
+		if len(args) != 2 {
+			return usageError(operatorsUsage)
+		}
+		if err := ops.Revoke(ctx, args[1]); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "operator %s revoked: its token no longer works\n", name)
+		fmt.Fprintf(out, "revoked %s\n", args[1])
+		return nil
 	}
-	return nil
+	return usageError(operatorsUsage)
 }

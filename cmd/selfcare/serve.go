@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -134,10 +135,10 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer db.close(logger)
 	if srv.Config.AdminToken == "" {
-		logger.Warn("SELFCARE_ADMIN_TOKEN is not set: only named operators (selfcare operators add) can call the back-office API")
+		logger.Warn("SELFCARE_ADMIN_TOKEN is not set: the back-office API refuses every call")
 	}
 	if srv.Config.AuditorToken == "" {
-		logger.Warn("SELFCARE_AUDITOR_TOKEN is not set: only named auditors (selfcare operators add) can call the auditor API")
+		logger.Warn("SELFCARE_AUDITOR_TOKEN is not set: the auditor API refuses every call")
 	}
 	// Background workers (projections, ...) outlive the signal: requests
 	// being drained still wait for the read models. Stop ends them after.
@@ -161,8 +162,22 @@ func runServe(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("selfcare serving", "addr", ln.Addr().String(), "public_url", srv.Config.PublicURL)
-	errc := make(chan error, 1)
+	printStartHints(os.Stderr, srv.Config, ln.Addr().String())
+	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	if addr := srv.Config.MetricsAddr; addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		logger.Info("selfcare serving metrics", "addr", mln.Addr().String())
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+	}
 	select {
 	case err := <-errc:
 		return err

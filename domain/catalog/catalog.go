@@ -407,7 +407,7 @@ func loadService(fs fileService, categories map[string]text) (*service, error) {
 			fail("parameter %q: no allowed values", p.name)
 		}
 		for _, fv := range fp.Values {
-			if !canonical(p.typ, fv.Value) {
+			if canon, err := normalize(p.typ, fv.Value); err != nil || canon != fv.Value {
 				fail("parameter %q: value %q is not a canonical %s", p.name, fv.Value, p.typ)
 			}
 			if slices.ContainsFunc(p.values, func(v value) bool { return v.value == fv.Value }) {

@@ -38,3 +38,17 @@ func TestPriceTableListsEveryQuotableCell(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderNamesInBothLanguages(t *testing.T) {
+	c := Default()
+	got := c.Names("AD135", map[string]string{"region": "eu-west-0", "flavor": "c2.2xlarge", "duration_months": "24", "upfront": "true"})
+	if got["en"] != "Reservation c2.2xlarge 2 years with upfront" || got["fr"] != "Réservation c2.2xlarge 2 ans avec paiement initial" {
+		t.Errorf("reservation names = %v", got)
+	}
+	if got := c.Names("PS104", nil); got["en"] != "Expert pack 4H" || got["fr"] != "Pack Expert 4H" {
+		t.Errorf("service names = %v", got)
+	}
+	if got := c.Names("NOPE", nil); got != nil {
+		t.Errorf("unknown service names = %v", got)
+	}
+}

@@ -72,7 +72,7 @@ func (c *Catalog) Quote(code string, params map[string]any) (Quote, error) {
 		}
 		val, err := normalize(p.typ, raw)
 		if err != nil || !p.allows(val) {
-			v.Add(field, "invalid", "%s must be one of %s (a JSON %s)", p.name, p.allowedList(), p.typ)
+			v.Add(field, "invalid", "%s must be one of %s", p.name, p.allowedList())
 			continue
 		}
 		canon[p.name] = val
@@ -141,9 +141,7 @@ func (p parameter) allowedList() string {
 }
 
 // normalize returns v in the canonical string form of typ, or an error if v
-// is not a value of that type. The type is the JSON one: an integer
-// parameter is a JSON number and a boolean one a JSON boolean, never their
-// spelling as a string ("12", "false"), as the API's schema says.
+// is not a value of that type.
 func normalize(typ ParamType, v any) (string, error) {
 	switch typ {
 	case TypeString:
@@ -166,26 +164,54 @@ func normalize(typ ParamType, v any) (string, error) {
 			if i, err := n.Int64(); err == nil {
 				return strconv.FormatInt(i, 10), nil
 			}
+		case string:
+			if i, err := strconv.ParseInt(n, 10, 64); err == nil {
+				return strconv.FormatInt(i, 10), nil
+			}
 		}
 	case TypeBoolean:
-		if b, ok := v.(bool); ok {
+		switch b := v.(type) {
+		case bool:
 			return strconv.FormatBool(b), nil
+		case string:
+			if b == "true" || b == "false" {
+				return b, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("%v is not a %s", v, typ)
 }
 
-// canonical reports whether s, a value written in the catalog, is the
-// canonical string form of a value of typ.
-func canonical(typ ParamType, s string) bool {
-	switch typ {
-	case TypeString:
-		return s != ""
-	case TypeInteger:
-		i, err := strconv.ParseInt(s, 10, 64)
-		return err == nil && strconv.FormatInt(i, 10) == s
-	case TypeBoolean:
-		return s == "true" || s == "false"
+// Names gives an order's or subscription's name in both languages of the
+// customer area ("en" and "fr"), from its service code and parameters: the
+// stored name is English (the guide's), and a French user reads it in
+// French. A service unknown to the catalog gives no names.
+func (c *Catalog) Names(serviceCode string, params map[string]string) map[string]string {
+	s, err := c.Get(serviceCode)
+	if err != nil {
+		return nil
 	}
-	return false
+	names := map[string]string{"en": s.In("en").Name, "fr": s.In("fr").Name}
+	months, err := strconv.Atoi(params["duration_months"])
+	if flavor := params["flavor"]; flavor != "" && err == nil && months >= 12 {
+		upfront := params["upfront"] == "true"
+		names["en"] = SubscriptionName(flavor, months, upfront)
+		names["fr"] = subscriptionNameFR(flavor, months, upfront)
+	}
+	return names
+}
+
+// subscriptionNameFR is SubscriptionName in French: "Réservation
+// c2.2xlarge 1 an sans paiement initial".
+func subscriptionNameFR(flavor string, months int, upfront bool) string {
+	years := months / 12
+	unit := "ans"
+	if years == 1 {
+		unit = "an"
+	}
+	with := "sans"
+	if upfront {
+		with = "avec"
+	}
+	return fmt.Sprintf("Réservation %s %d %s %s paiement initial", flavor, years, unit, with)
 }

@@ -336,6 +336,8 @@ func TestEventTypesRoundTripAndHoldNoSecret(t *testing.T) {
 		AccessKeyCreated{ContractID: cid, Login: login, AccessKeyID: key1, At: t0},
 		AccessKeyDeleted{ContractID: cid, Login: login, AccessKeyID: key1, Reason: DeletedByUser, At: t0},
 		sent(),
+		ConsoleSignInGranted{ContractID: cid, Login: login, ClientID: "console", Address: "192.0.2.1", Roles: []string{"admin"}, At: t0},
+		ConsoleSignInDenied{ContractID: cid, Login: login, ClientID: "console", Address: "192.0.2.1", Reason: DeniedNoConsoleAccount, At: t0},
 	}
 	domaintest.RoundTrip(t, EventTypes, samples...)
 	for _, e := range samples {

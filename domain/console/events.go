@@ -69,4 +69,6 @@ var EventTypes = []domain.EventType{
 	{Name: "AccessKeyCreated", Version: 1, Decode: domain.DecodeJSON[AccessKeyCreated]},
 	{Name: "AccessKeyDeleted", Version: 1, Decode: domain.DecodeJSON[AccessKeyDeleted]},
 	{Name: "VerificationCodeSent", Version: 1, Decode: domain.DecodeJSON[VerificationCodeSent]},
+	{Name: "ConsoleSignInGranted", Version: 1, Decode: domain.DecodeJSON[ConsoleSignInGranted]},
+	{Name: "ConsoleSignInDenied", Version: 1, Decode: domain.DecodeJSON[ConsoleSignInDenied]},
 }

@@ -34,6 +34,22 @@ type ProfileUpdated struct {
 	Before    ProfileData `json:"before"`
 	After     ProfileData `json:"after"`
 	UpdatedAt time.Time   `json:"at"`
+	// EmailVerified is set when the email changed through the link sent
+	// to the new address (SPEC §10): its owner proved it.
+	EmailVerified bool `json:"email_verified,omitempty"`
+}
+
+// EmailChangeRequested: the identity asked to change its email to Email
+// (SPEC §10). A single-use link, valid EmailLinkValidity, goes to Email
+// (its token is not in the event, only its hash in the token store) and
+// OldEmail is told; until the link is used the current email stays in
+// force. A later request voids this one.
+type EmailChangeRequested struct {
+	Login       string    `json:"login"`
+	Email       string    `json:"email"`
+	OldEmail    string    `json:"old_email"`
+	RequestedAt time.Time `json:"requested_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 // PasswordReason says why a password was set.
@@ -91,6 +107,7 @@ func (PasswordSet) EventType() string            { return "PasswordSet" }
 func (PasswordResetRequested) EventType() string { return "PasswordResetRequested" }
 func (LoginReminderRequested) EventType() string { return "LoginReminderRequested" }
 func (EmailClaimed) EventType() string           { return "EmailClaimed" }
+func (EmailChangeRequested) EventType() string   { return "EmailChangeRequested" }
 func (EmailReleased) EventType() string          { return "EmailReleased" }
 
 // EventTypes lists the events of this package for the central registry.
@@ -101,5 +118,6 @@ var EventTypes = []domain.EventType{
 	{Name: "PasswordResetRequested", Version: 1, Decode: domain.DecodeJSON[PasswordResetRequested]},
 	{Name: "LoginReminderRequested", Version: 1, Decode: domain.DecodeJSON[LoginReminderRequested]},
 	{Name: "EmailClaimed", Version: 1, Decode: domain.DecodeJSON[EmailClaimed]},
+	{Name: "EmailChangeRequested", Version: 1, Decode: domain.DecodeJSON[EmailChangeRequested]},
 	{Name: "EmailReleased", Version: 1, Decode: domain.DecodeJSON[EmailReleased]},
 }

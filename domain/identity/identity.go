@@ -47,6 +47,9 @@ type Identity struct {
 	// resets are the set-password links sent since the last password was
 	// set; any earlier link is void.
 	resets []PasswordResetRequested
+	// emailChange is the pending change of email, if any: only the latest
+	// request's link is valid.
+	emailChange *EmailChangeRequested
 
 	version int
 }
@@ -71,13 +74,27 @@ func (id *Identity) Apply(e domain.Event) {
 		id.registeredAt = e.RegisteredAt
 		id.setProfile(e.ProfileData)
 	case ProfileUpdated:
+		if !strings.EqualFold(e.Before.Email, e.After.Email) {
+			id.emailChange = nil
+		}
 		id.setProfile(e.After)
+	case EmailChangeRequested:
+		id.emailChange = &e
 	case PasswordSet:
 		id.hasPassword = true
 		id.passwordSetAt = e.At
 		id.resets = nil
 	case PasswordResetRequested:
-		id.resets = append(id.resets, e)
+		// Links already expired when this one is sent can never be used
+		// again (time runs forward): dropping them keeps the state, and
+		// its snapshot, bounded however many links anyone requests.
+		kept := id.resets[:0:0]
+		for _, r := range id.resets {
+			if r.ExpiresAt.After(e.RequestedAt) {
+				kept = append(kept, r)
+			}
+		}
+		id.resets = append(kept, e)
 	}
 }
 
@@ -103,6 +120,15 @@ func (id Identity) Person() Person { return id.person }
 
 // RegisteredAt returns when the identity was registered.
 func (id Identity) RegisteredAt() time.Time { return id.registeredAt }
+
+// PendingEmail returns the address a change of email waits to be
+// confirmed at, and when its link expires; ok is false when none is.
+func (id Identity) PendingEmail() (email string, expiresAt time.Time, ok bool) {
+	if id.emailChange == nil {
+		return "", time.Time{}, false
+	}
+	return id.emailChange.Email, id.emailChange.ExpiresAt, true
+}
 
 // HasPassword reports whether a password was ever set.
 func (id Identity) HasPassword() bool { return id.hasPassword }
@@ -192,8 +218,10 @@ type ProfilePatch struct {
 // "phone_or_mobile_required" if no number would remain), or no event when
 // nothing actually changes.
 //
-// When the email's Key changes, the caller claims the new email before
-// appending ProfileUpdated and releases the old one after (see EmailClaim).
+// The email changes only through RequestEmailChange and its link (SPEC
+// §10): a patch whose email has another Key than the current one is
+// refused ("email", "verification_required"); one that only changes its
+// case is applied.
 func (id Identity) UpdateProfile(p ProfilePatch, now time.Time) ([]domain.Event, error) {
 	if !id.registered {
 		return nil, domain.ErrNotFound
@@ -215,10 +243,14 @@ func (id Identity) UpdateProfile(p ProfilePatch, now time.Time) ([]domain.Event,
 	email := id.email
 	if p.Email != nil {
 		e, err := NewEmail(*p.Email)
-		if err != nil {
+		switch {
+		case err != nil:
 			v.Merge("", err)
+		case e.Key() != id.email.Key():
+			v.Add("email", "verification_required", "a new email address takes effect once confirmed through the link sent to it")
+		default:
+			email = e
 		}
-		email = e
 	}
 	person, err := NewPerson(in)
 	if err != nil {
@@ -318,6 +350,56 @@ func (id Identity) checkResetLink(requestedAt, now time.Time) error {
 		}
 	}
 	return ErrResetLinkInvalid
+}
+
+// EmailLinkValidity is how long the link confirming a new email is valid.
+const EmailLinkValidity = 24 * time.Hour
+
+// ErrEmailLinkInvalid: the email confirmation link is unknown, expired,
+// used or voided by a later request.
+var ErrEmailLinkInvalid = fmt.Errorf("%w: this link has expired or was already used", domain.ErrGone)
+
+// RequestEmailChange records that the identity asks to use email from now
+// on (SPEC §10). The caller has checked the current password, keeps the
+// link token's hash with the request time, and mails the link to email and
+// a notice to the current address. It returns no event when email is the
+// current address, and domain.ErrNotFound for an unregistered identity.
+// Whether another identity owns email is decided when the link is used,
+// so that the answer does not tell who has an account.
+func (id Identity) RequestEmailChange(email Email, now time.Time) ([]domain.Event, error) {
+	if !id.registered {
+		return nil, domain.ErrNotFound
+	}
+	if email.Key() == id.email.Key() {
+		return nil, nil
+	}
+	now = now.UTC()
+	return []domain.Event{EmailChangeRequested{
+		Login: id.login.String(), Email: email.String(), OldEmail: id.email.String(),
+		RequestedAt: now, ExpiresAt: now.Add(EmailLinkValidity),
+	}}, nil
+}
+
+// ConfirmEmailChange applies the change of email requested at requestedAt,
+// through its link: a ProfileUpdated marked EmailVerified. It returns
+// ErrEmailLinkInvalid if that request is not the pending one (used,
+// voided by a later request) or has expired. The caller claims the new
+// address and releases the old one in the same transaction.
+func (id Identity) ConfirmEmailChange(requestedAt, now time.Time) ([]domain.Event, error) {
+	if !id.registered {
+		return nil, domain.ErrNotFound
+	}
+	c := id.emailChange
+	if c == nil || !c.RequestedAt.Equal(requestedAt) || !now.Before(c.ExpiresAt) {
+		return nil, ErrEmailLinkInvalid
+	}
+	before := id.Profile()
+	after := before
+	after.Email = c.Email
+	return []domain.Event{ProfileUpdated{
+		Login: id.login.String(), Changed: []string{"email"}, Before: before, After: after,
+		UpdatedAt: now.UTC(), EmailVerified: true,
+	}}, nil
 }
 
 // RequestLoginReminder records that an email telling the login is to be

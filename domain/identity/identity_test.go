@@ -98,10 +98,15 @@ func TestUpdateProfile(t *testing.T) {
 			codes: map[string][]string{"phone": {"phone_or_mobile_required"}},
 		},
 		{
-			name:    "email and language",
-			patch:   ProfilePatch{Email: ptr("paul@example.org"), Language: ptr("en")},
+			name:  "a new email is not taken from a patch: it must be confirmed",
+			patch: ProfilePatch{Email: ptr("paul@example.org"), Language: ptr("en")},
+			codes: map[string][]string{"email": {"verification_required"}},
+		},
+		{
+			name:    "the same email in other case and a language",
+			patch:   ProfilePatch{Email: ptr("Paul.Dupont@orangecloud.com"), Language: ptr("en")},
 			changed: []string{"email", "language"},
-			after:   func(d *ProfileData) { d.Email, d.Language = "paul@example.org", "en" },
+			after:   func(d *ProfileData) { d.Email, d.Language = "Paul.Dupont@orangecloud.com", "en" },
 		},
 		{
 			name:  "every bad field is reported",
@@ -304,6 +309,7 @@ func TestEventTypesRoundTripAndHoldNoSecret(t *testing.T) {
 		LoginReminderRequested{Login: "paul.dupont", Email: "p@example.com", At: t0},
 		EmailClaimed{Email: "p@example.com", Login: "paul.dupont", At: t0},
 		EmailReleased{Email: "p@example.com", Login: "paul.dupont", At: t0},
+		EmailChangeRequested{Login: "paul.dupont", Email: "p@example.org", OldEmail: "p@example.com", RequestedAt: t0, ExpiresAt: t0.Add(EmailLinkValidity)},
 	}
 	domaintest.RoundTrip(t, EventTypes, samples...)
 	for _, e := range samples {
@@ -328,5 +334,66 @@ func TestAnExistingEmailsOwnerIsUsedNotTheTypedLogin(t *testing.T) {
 	}
 	if login, existing := (EmailClaim{}).LoginFor(typed); login != "p.dupont.new" || existing {
 		t.Errorf("free email: %q existing=%v", login, existing)
+	}
+}
+
+func TestANewEmailCountsOnlyOnceConfirmedThroughItsLink(t *testing.T) {
+	newEmail, err := NewEmail("paul@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := Replay([]domain.Event{paulRegistered})
+	requested, err := id.RequestEmailChange(newEmail, t0)
+	if err != nil || len(requested) != 1 {
+		t.Fatalf("request: %v, %v", requested, err)
+	}
+	id.Apply(requested[0])
+	if id.Email().String() != paulRegistered.Email {
+		t.Errorf("email after the request = %s, want the old one still in force", id.Email())
+	}
+	if pending, exp, ok := id.PendingEmail(); !ok || pending != "paul@example.org" || !exp.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("pending = %q %v %t", pending, exp, ok)
+	}
+	at := requested[0].(EmailChangeRequested).RequestedAt
+
+	if _, err := id.ConfirmEmailChange(at, t0.Add(24*time.Hour)); !errors.Is(err, ErrEmailLinkInvalid) {
+		t.Errorf("confirm after 24 h: %v, want ErrEmailLinkInvalid", err)
+	}
+	if _, err := id.ConfirmEmailChange(at.Add(time.Second), t0.Add(time.Hour)); !errors.Is(err, ErrEmailLinkInvalid) {
+		t.Errorf("confirm another request: %v, want ErrEmailLinkInvalid", err)
+	}
+	confirmed, err := id.ConfirmEmailChange(at, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := confirmed[0].(ProfileUpdated)
+	if !u.EmailVerified || u.After.Email != "paul@example.org" || u.Before.Email != paulRegistered.Email || !reflect.DeepEqual(u.Changed, []string{"email"}) {
+		t.Errorf("confirmation = %+v", u)
+	}
+	id.Apply(u)
+	if id.Email().String() != "paul@example.org" {
+		t.Errorf("email after confirmation = %s", id.Email())
+	}
+	if _, _, ok := id.PendingEmail(); ok {
+		t.Error("a change is still pending after its confirmation")
+	}
+	if _, err := id.ConfirmEmailChange(at, t0.Add(2*time.Hour)); !errors.Is(err, ErrEmailLinkInvalid) {
+		t.Errorf("second use of the link: %v, want ErrEmailLinkInvalid", err)
+	}
+}
+
+func TestALaterEmailChangeRequestVoidsTheEarlierLink(t *testing.T) {
+	first, _ := NewEmail("first@example.org")
+	second, _ := NewEmail("second@example.org")
+	id := Replay([]domain.Event{paulRegistered})
+	e1, _ := id.RequestEmailChange(first, t0)
+	id.Apply(e1[0])
+	e2, _ := id.RequestEmailChange(second, t0.Add(time.Minute))
+	id.Apply(e2[0])
+	if _, err := id.ConfirmEmailChange(t0, t0.Add(time.Hour)); !errors.Is(err, ErrEmailLinkInvalid) {
+		t.Errorf("the first link after a second request: %v, want ErrEmailLinkInvalid", err)
+	}
+	if same, err := id.RequestEmailChange(Email{s: strings.ToUpper(paulRegistered.Email)}, t0); err != nil || len(same) != 0 {
+		t.Errorf("asking for the current address: %v, %v; want no event", same, err)
 	}
 }

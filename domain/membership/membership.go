@@ -23,6 +23,12 @@ var (
 	// ErrReferentMustStayManager: the referent keeps the manager profile on
 	// the contract and users sections.
 	ErrReferentMustStayManager = fmt.Errorf("%w: the referent user keeps the manager profile on the contract and users sections", domain.ErrConflict)
+	// ErrOwnRoles: nobody changes their own roles (SPEC §10), nor removes
+	// themselves from a contract.
+	ErrOwnRoles = fmt.Errorf("%w: nobody changes their own roles; ask another users manager", domain.ErrForbidden)
+	// ErrAboveConsoleManager: a console manager does not touch the console
+	// roles of the referent or of a users manager (SPEC §10).
+	ErrAboveConsoleManager = fmt.Errorf("%w: a console manager does not change the roles of the referent or of a users manager", domain.ErrForbidden)
 )
 
 // Roles is what a member holds: profiles per section and console roles.
@@ -262,6 +268,9 @@ type ChangeRoles struct {
 	// By is the actor's authority: AllRoles changes everything,
 	// ConsoleRolesOnly only the console roles.
 	By Authority
+	// Actor is the login of the user deciding, "" for the back office:
+	// nobody changes their own roles.
+	Actor string
 	// Profiles are the new profiles; the zero value keeps the current ones
 	// (what a console manager sends).
 	Profiles access.Profiles
@@ -276,13 +285,20 @@ type ChangeRoles struct {
 // some remain, ConsoleAccountDeprovisioned when the last is removed. When
 // nothing actually changes it emits nothing. It returns ErrNotMember,
 // domain.ErrForbidden (no authority, or a console manager changing
-// profiles) and ErrReferentMustStayManager.
+// profiles), ErrOwnRoles, ErrAboveConsoleManager and
+// ErrReferentMustStayManager.
 func (m Membership) ChangeRoles(cmd ChangeRoles, now time.Time) ([]domain.Event, error) {
 	if !m.member {
 		return nil, ErrNotMember
 	}
 	if cmd.By < ConsoleRolesOnly {
 		return nil, domain.ErrForbidden
+	}
+	if m.isActor(cmd.Actor) {
+		return nil, ErrOwnRoles
+	}
+	if cmd.By < AllRoles && (m.referent || m.roles.Profiles.Get(access.SectionUsers) == access.Manager) {
+		return nil, ErrAboveConsoleManager
 	}
 	before := m.roles
 	after := Roles{Profiles: cmd.Profiles, Console: cmd.Console}
@@ -327,9 +343,11 @@ func (m Membership) consoleConsequence(before, after access.ConsoleRoles, now ti
 // Remove takes the user off the contract, permanently: they keep their
 // identity and other contracts, and may be added again later. It emits
 // UserRemovedFromContract, then ConsoleAccountDeprovisioned if they had a
-// console account. It returns ErrNotMember, domain.ErrForbidden unless by
-// is AllRoles, and ErrReferentCannotBeRemoved for the referent.
-func (m Membership) Remove(by Authority, now time.Time) ([]domain.Event, error) {
+// console account. actor is the login of the user deciding ("" for the
+// back office). It returns ErrNotMember, domain.ErrForbidden unless by is
+// AllRoles, ErrReferentCannotBeRemoved for the referent, and ErrOwnRoles
+// for a manager removing themselves (their rights would go with it).
+func (m Membership) Remove(by Authority, actor string, now time.Time) ([]domain.Event, error) {
 	switch {
 	case !m.member:
 		return nil, ErrNotMember
@@ -337,6 +355,8 @@ func (m Membership) Remove(by Authority, now time.Time) ([]domain.Event, error) 
 		return nil, domain.ErrForbidden
 	case m.referent:
 		return nil, ErrReferentCannotBeRemoved
+	case m.isActor(actor):
+		return nil, ErrOwnRoles
 	}
 	now = now.UTC()
 	events := []domain.Event{UserRemovedFromContract{
@@ -346,6 +366,12 @@ func (m Membership) Remove(by Authority, now time.Time) ([]domain.Event, error) 
 		events = append(events, ConsoleAccountDeprovisioned{ContractID: m.contractID, Login: m.login, At: now})
 	}
 	return events, nil
+}
+
+// isActor reports whether actor (a login, "" for the back office) is this
+// member.
+func (m Membership) isActor(actor string) bool {
+	return actor != "" && strings.EqualFold(strings.TrimSpace(actor), m.login)
 }
 
 // SetExternalAccounts records whether the member has an account on the

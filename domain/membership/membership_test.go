@@ -273,6 +273,39 @@ func TestChangeRoles(t *testing.T) {
 			wantErr: ErrReferentMustStayManager,
 		},
 		{
+			name:    "nobody changes their own roles, a manager neither",
+			given:   julie(none),
+			cmd:     ChangeRoles{By: AllRoles, Actor: "Julie.Dupont", Profiles: services, Console: none},
+			wantErr: ErrOwnRoles,
+		},
+		{
+			name:    "a console manager does not give itself console roles",
+			given:   []domain.Event{added("julie.dupont", profiles(t, map[string]string{"users": "console_manager"}), none)},
+			cmd:     ChangeRoles{By: ConsoleRolesOnly, Actor: "julie.dupont", Console: admin},
+			wantErr: ErrOwnRoles,
+		},
+		{
+			name:    "a console manager does not touch the referent's console roles",
+			given:   []domain.Event{referentAdded()},
+			cmd:     ChangeRoles{By: ConsoleRolesOnly, Actor: "julie.dupont", Console: guest},
+			wantErr: ErrAboveConsoleManager,
+		},
+		{
+			name:    "a console manager does not touch a users manager's console roles",
+			given:   []domain.Event{added("julie.dupont", profiles(t, map[string]string{"users": "manager"}), admin)},
+			cmd:     ChangeRoles{By: ConsoleRolesOnly, Actor: "max.martin", Console: none},
+			wantErr: ErrAboveConsoleManager,
+		},
+		{
+			name:  "a users manager changes another manager's roles",
+			given: []domain.Event{added("julie.dupont", profiles(t, map[string]string{"users": "manager"}), admin)},
+			cmd:   ChangeRoles{By: AllRoles, Actor: "max.martin", Console: guest},
+			want: []domain.Event{
+				changed(Roles{Profiles: profiles(t, map[string]string{"users": "manager"}), Console: admin}, Roles{Profiles: profiles(t, map[string]string{"users": "manager"}), Console: guest}),
+				ConsoleAccountUpdated{ContractID: cid, Login: "julie.dupont", Before: admin, After: guest, At: t1},
+			},
+		},
+		{
 			name:  "the referent's other profiles and console roles may change",
 			given: []domain.Event{referentAdded()},
 			cmd:   ChangeRoles{By: AllRoles, Profiles: lessReferent, Console: admin},
@@ -296,6 +329,7 @@ func TestRemove(t *testing.T) {
 		name    string
 		given   []domain.Event
 		by      Authority
+		actor   string
 		want    []domain.Event
 		wantErr error
 	}{
@@ -332,6 +366,13 @@ func TestRemove(t *testing.T) {
 			wantErr: ErrNotMember,
 		},
 		{
+			name:    "a manager does not remove themselves",
+			given:   []domain.Event{added("julie.dupont", def, none)},
+			by:      AllRoles,
+			actor:   "julie.dupont",
+			wantErr: ErrOwnRoles,
+		},
+		{
 			name: "a user removed twice",
 			given: []domain.Event{
 				added("julie.dupont", def, none),
@@ -343,7 +384,7 @@ func TestRemove(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Replay(tt.given).Remove(tt.by, t1)
+			got, err := Replay(tt.given).Remove(tt.by, tt.actor, t1)
 			checkResult(t, got, err, tt.want, tt.wantErr, nil)
 		})
 	}

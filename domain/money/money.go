@@ -168,7 +168,6 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 func unmarshalAmount(data []byte) (string, error) {
 	var j jsonAmount
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
 		return "", fmt.Errorf("money: want {\"amount\":\"…\",\"currency\":\"EUR\"}: %w", err)
 	}

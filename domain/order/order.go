@@ -21,6 +21,11 @@
 // complete or reject an order, find the contract from its reference
 // (ParseRef), load that stream into For(ref), decide, and append expecting
 // the loaded version, retrying on conflict likewise.
+//
+// Step 1 need not read every order: the command side folds the Counter
+// from its snapshot (see snapshot.go), and loads For(ref) from the order's
+// own events only (found by an index of the order stream), so placing or
+// completing order #N costs the same for every N.
 package order
 
 import (

@@ -6,6 +6,7 @@ import (
 	"selfcare/domain/contract"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
+	"selfcare/domain/operator"
 	"selfcare/domain/order"
 	"selfcare/domain/subscription"
 )
@@ -20,6 +21,7 @@ func All() *Registry {
 		order.EventTypes,
 		subscription.EventTypes,
 		billing.EventTypes,
+		operator.EventTypes,
 	)
 	if err != nil {
 		panic(err) // a duplicate name is a programming error, caught by tests

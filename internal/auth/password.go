@@ -40,13 +40,15 @@ func UseFastHashesForTests() {
 var ErrMalformedHash = errors.New("auth: malformed password hash")
 
 // HashPassword returns the PHC string of an argon2id hash of password with
-// a fresh random salt.
+// a fresh random salt, or ErrBusy when too many hashes are running.
 func HashPassword(password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	return hashWith(current, salt, password), nil
+	var out string
+	err := hashes.do(func() { out = hashWith(current, salt, password) })
+	return out, err
 }
 
 func hashWith(p params, salt []byte, password string) string {
@@ -56,7 +58,8 @@ func hashWith(p params, salt []byte, password string) string {
 }
 
 // CheckPassword reports whether password matches the stored PHC hash, in
-// time independent of where they differ.
+// time independent of where they differ. It returns ErrBusy when too many
+// hashes are running.
 func CheckPassword(stored, password string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
@@ -79,7 +82,10 @@ func CheckPassword(stored, password string) (bool, error) {
 		return false, ErrMalformedHash
 	}
 	p.keyLen = uint32(len(want))
-	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, p.keyLen)
+	var got []byte
+	if err := hashes.do(func() { got = argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, p.keyLen) }); err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
@@ -87,9 +93,12 @@ func CheckPassword(stored, password string) (bool, error) {
 // for an unknown login takes as long as one with a wrong password.
 var dummyHash = hashWith(current, make([]byte, 16), "no such user: constant-time filler")
 
-// CheckAgainstNothing burns the time of one password check and fails.
-func CheckAgainstNothing(password string) {
-	_, _ = CheckPassword(dummyHash, password)
+// CheckAgainstNothing burns the time of one password check and fails; it
+// returns ErrBusy as CheckPassword does, so that an unknown login is
+// refused exactly like a known one.
+func CheckAgainstNothing(password string) error {
+	_, err := CheckPassword(dummyHash, password)
+	return err
 }
 
 // NewToken returns a random bearer token (256 bits, URL-safe) and the hash

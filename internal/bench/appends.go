@@ -20,7 +20,7 @@ func Default() []Measurement {
 	// of thousands of events) that took it minutes. The lag of every read
 	// model next, for the same reason: the audit hash chain seals every
 	// event.
-	ms := []Measurement{OrdersOverHTTP(8), ProjectionLagOfAllReadModels(8)}
+	ms := []Measurement{OrdersOverHTTP(8), OrdersOverHTTP(1), ListVersusBare(8), ProjectionLagOfAllReadModels(8), ProjectionLagOfAllReadModels(32), MailDelivery(3000)}
 	for _, batch := range []int{1, 100} {
 		for _, writers := range []int{1, 8, 32} {
 			ms = append(ms, AppendVersusInsert(writers, batch))
@@ -28,7 +28,12 @@ func Default() []Measurement {
 	}
 	// The lag with writers at full speed, and at a pace a single projector
 	// making one round trip per event follows without queueing.
-	return append(ms, ProjectionLag(8, 0), ProjectionLag(8, 10*time.Millisecond), FeedThroughput(1000))
+	ms = append(ms, ProjectionLag(8, 0), ProjectionLag(32, 0), ProjectionLag(8, 10*time.Millisecond), FeedThroughput(1000))
+	// The event stream on NATS JetStream needs a nats-server to measure.
+	if NATSServerBinary() != "" {
+		ms = append(ms, NATSForwarding(10_000))
+	}
+	return ms
 }
 
 // The rows both sides write: a typical selfcare event, ~230 bytes of data

@@ -73,6 +73,11 @@ func MinRatio(min float64) Target {
 	return Target{Text: fmt.Sprintf("ratio ≥ %.2g", min), Met: func(r Result) bool { return r.Ratio() >= min }}
 }
 
+// AtLeast is met when Value is at least min (in the result's unit).
+func AtLeast(min float64, unit string) Target {
+	return Target{Text: fmt.Sprintf("≥ %g %s", min, unit), Met: func(r Result) bool { return r.Value >= min }}
+}
+
 // Below is met when Value is below max (in the result's unit).
 func Below(max float64, unit string) Target {
 	return Target{Text: fmt.Sprintf("< %g %s", max, unit), Met: func(r Result) bool { return r.Value < max }}
@@ -167,4 +172,28 @@ func Settings(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	}
 	fmt.Fprintf(&b, "settings: %s\n", strings.Join(settings, " "))
 	return b.String(), nil
+}
+
+// quiet is logger showing warnings and errors only: the servers the bench
+// runs log every request and every email at info level, which would bury
+// the table.
+func quiet(logger *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{Handler: logger.Handler(), min: slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

@@ -12,6 +12,7 @@ import (
 
 	"selfcare/internal/bench"
 	"selfcare/internal/testdb"
+	"selfcare/internal/testnats"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
@@ -35,8 +36,8 @@ func TestEventStoreMeasurementsRun(t *testing.T) {
 	}
 	table := out.String()
 	t.Log("\n" + table)
-	if len(results) != 6+3*4 {
-		t.Fatalf("%d results, want 6 appends and 3×4 lag figures (full speed, paced, every read model)", len(results))
+	if len(results) != 6+5*4 {
+		t.Fatalf("%d results, want 6 appends and 5×4 lag figures (full speed and every read model at 8 and 32 writers, paced)", len(results))
 	}
 	for _, r := range results {
 		if !(r.Value > 0) || math.IsInf(r.Value, 0) {
@@ -89,5 +90,30 @@ func TestTargets(t *testing.T) {
 	if !strings.Contains(lines[1], "0.90") || !strings.Contains(lines[1], "ok") || !strings.Contains(lines[2], "MISSED") ||
 		!strings.Contains(out.String(), "1 of 2 targets met") {
 		t.Fatalf("table:\n%s", out.String())
+	}
+}
+
+// The NATS measurement runs (briefly) with a real nats-server: rates
+// against the HTTP feed's, and the lag from commit to consumer.
+func TestNATSMeasurementRuns(t *testing.T) {
+	testnats.Require(t)
+	pool := testdb.NewWithConns(t, 20)
+	env := bench.NewEnv(pool, 300*time.Millisecond, slog.New(slog.DiscardHandler))
+	var out bytes.Buffer
+	results, err := bench.Run(t.Context(), env, []bench.Measurement{bench.NATSForwarding(500)}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	if len(results) != 4 {
+		t.Fatalf("%d results, want forward and end-to-end rates and lag p50/p99", len(results))
+	}
+	for i, r := range results {
+		if !(r.Value > 0) || math.IsInf(r.Value, 0) || (i < 2 && !(r.Baseline > 0)) {
+			t.Errorf("%s: value %v, baseline %v", r.Name, r.Value, r.Baseline)
+		}
+	}
+	if results[2].Value > results[3].Value {
+		t.Errorf("lag p50 %v ms above p99 %v ms", results[2].Value, results[3].Value)
 	}
 }

@@ -42,10 +42,11 @@ func FeedThroughput(limit int) Measurement {
 		}
 
 		const token = "bench-auditor-token-0123456789"
-		srv, err := newServer(env, config.Config{AuditorToken: token})
+		srv, remove, err := newServer(env, config.Config{AuditorToken: token})
 		if err != nil {
 			return nil, err
 		}
+		defer remove()
 		hs := httptest.NewServer(srv.Handler()) // the feed needs no read model: not started
 		defer hs.Close()
 

@@ -54,7 +54,7 @@ func ProjectionLag(writers int, pause time.Duration) Measurement {
 // background read model, as in the server), so this tells what the
 // other read models, the chain above all, cost the lag a request sees.
 func ProjectionLagOfAllReadModels(writers int) Measurement {
-	return projectionLag("projection lag, all read models", writers, 0,
+	return projectionLag(fmt.Sprintf("projection lag, all read models, %d writers", writers), writers, 0,
 		func() ([]projections.Projector, error) {
 			keys, err := newKeys()
 			if err != nil {

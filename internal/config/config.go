@@ -12,9 +12,12 @@ import (
 
 // Config is the whole configuration of a selfcare process.
 type Config struct {
-	DatabaseURL     string // empty: an embedded cluster in DataDir/pg
-	DataDir         string
-	Addr            string
+	DatabaseURL string // empty: an embedded cluster in DataDir/pg
+	DataDir     string
+	Addr        string
+	// MetricsAddr, if set, is where /metrics is served instead of Addr
+	// (SELFCARE_METRICS_ADDR): a private address for Prometheus.
+	MetricsAddr     string
 	PublicURL       string
 	AdminToken      string // empty: the back-office API refuses every call
 	AuditorToken    string // empty: the auditor API refuses every call
@@ -22,6 +25,10 @@ type Config struct {
 	MailFrom        string
 	Secret          string // empty: generated once into DataDir
 	CaptchaDisabled bool   // tests only
+	// RateLimitsDisabled turns the per-address throttle table of the HTTP
+	// layer off (SELFCARE_RATE_LIMITS_DISABLED; tests that call one
+	// endpoint many times from one address only).
+	RateLimitsDisabled bool
 	// ConsoleURL is the base URL of the cloud console that SSO assertions
 	// open (SELFCARE_CONSOLE_URL).
 	ConsoleURL string
@@ -30,6 +37,9 @@ type Config struct {
 	// SchedulerInterval is how often the subscription lifecycle
 	// scheduler looks for starts and ends due (0: its default, 30 s).
 	SchedulerInterval time.Duration
+	// NATSURL, if set, has the server forward every event to NATS
+	// JetStream (SELFCARE_NATS_URL; internal/natsfwd). Empty: no NATS.
+	NATSURL string
 }
 
 // DefaultConsoleURL is the console of the Flexible Engine offer.
@@ -42,18 +52,24 @@ func FromEnv() (Config, []string, error) {
 		DatabaseURL:  os.Getenv("DATABASE_URL"),
 		DataDir:      envOr("SELFCARE_DATA_DIR", "./.selfcare"),
 		Addr:         envOr("SELFCARE_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:  os.Getenv("SELFCARE_METRICS_ADDR"),
 		AdminToken:   os.Getenv("SELFCARE_ADMIN_TOKEN"),
 		AuditorToken: os.Getenv("SELFCARE_AUDITOR_TOKEN"),
 		SMTPAddr:     os.Getenv("SELFCARE_SMTP_ADDR"),
 		MailFrom:     envOr("SELFCARE_MAIL_FROM", "selfcare@localhost"),
 		Secret:       os.Getenv("SELFCARE_SECRET"),
 		ConsoleURL:   strings.TrimRight(envOr("SELFCARE_CONSOLE_URL", DefaultConsoleURL), "/"),
+		NATSURL:      os.Getenv("SELFCARE_NATS_URL"),
 	}
 	c.PublicURL = strings.TrimRight(envOr("SELFCARE_PUBLIC_URL", "http://"+c.Addr), "/")
 	var warnings []string
 	if v := os.Getenv("SELFCARE_CAPTCHA_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
 		c.CaptchaDisabled = true
 		warnings = append(warnings, "SELFCARE_CAPTCHA_DISABLED is set: captchas are NOT checked (tests only, never in production)")
+	}
+	if v := os.Getenv("SELFCARE_RATE_LIMITS_DISABLED"); v == "1" || strings.EqualFold(v, "true") {
+		c.RateLimitsDisabled = true
+		warnings = append(warnings, "SELFCARE_RATE_LIMITS_DISABLED is set: requests per address are NOT limited (tests only, never in production)")
 	}
 	if v := os.Getenv("SELFCARE_NOW"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

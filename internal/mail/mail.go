@@ -3,7 +3,9 @@
 // event they come from; a sender renders each (French or English
 // text/template) and delivers it over SMTP, or as an .eml file when no
 // relay is configured, retrying failures with backoff, one job at a time so
-// that a failing email never holds up the others.
+// that a failing email never holds up the others. Urgent mail (codes,
+// links) has a lane of its own; the sender delivers in parallel over SMTP
+// connections it keeps open.
 package mail
 
 import (
@@ -25,15 +27,35 @@ import (
 
 // Kinds of email.
 const (
-	KindAccess            = "access"             // set-password link of a new identity
-	KindPasswordReset     = "password_reset"     // set-password link asked for
-	KindPasswordChanged   = "password_changed"   // confirmation
-	KindEmailChanged      = "email_changed"      // to the old address
-	KindLoginReminder     = "login_reminder"     // the login
-	KindConsoleAccess     = "console_access"     // login, company account, email
-	KindVerificationCode  = "verification_code"  // console verification code
-	KindOrderConfirmation = "order_confirmation" // order placed
+	KindAccess               = "access"                 // set-password link of a new identity
+	KindPasswordReset        = "password_reset"         // set-password link asked for
+	KindPasswordChanged      = "password_changed"       // confirmation
+	KindEmailChanged         = "email_changed"          // to the old address
+	KindEmailConfirm         = "email_confirm"          // link confirming a new address, to that address
+	KindEmailChangeRequested = "email_change_requested" // notice to the address in force
+	KindLoginReminder        = "login_reminder"         // the login
+	KindConsoleAccess        = "console_access"         // login, company account, email
+	KindVerificationCode     = "verification_code"      // console verification code
+	KindOrderConfirmation    = "order_confirmation"     // order placed
 )
+
+// Priorities of the outbox: urgent mail is what a person is waiting for,
+// right now, to go on (a 60-second code, a set-password link, their
+// login); it is leased first, and by a sender lane of its own.
+const (
+	PriorityUrgent = 0
+	PriorityNormal = 1
+)
+
+// PriorityOf returns the priority of a kind of email.
+func PriorityOf(kind string) int {
+	switch kind {
+	case KindVerificationCode, KindAccess, KindPasswordReset, KindLoginReminder, KindEmailConfirm:
+		return PriorityUrgent
+	default:
+		return PriorityNormal
+	}
+}
 
 // Job is an email to send.
 type Job struct {
@@ -57,9 +79,9 @@ func Enqueue(ctx context.Context, tx pgx.Tx, j Job, now time.Time) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-INSERT INTO mail_outbox (event_id, kind, recipient, language, params, created_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $6, $6)
-ON CONFLICT (event_id, kind) DO NOTHING`, j.EventID, j.Kind, j.Recipient, j.Language, params, now)
+INSERT INTO mail_outbox (event_id, kind, recipient, language, params, created_at, next_attempt_at, priority)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+ON CONFLICT (event_id, kind) DO NOTHING`, j.EventID, j.Kind, j.Recipient, j.Language, params, now, PriorityOf(j.Kind))
 	if err != nil {
 		return fmt.Errorf("enqueue %s email: %w", j.Kind, err)
 	}
@@ -83,6 +105,10 @@ type Renderer struct {
 	Keys      *secrets.Keys
 	templates map[string]*template.Template
 }
+
+// ConfirmEmailPath is where the link confirming a new email points, with
+// ?email_token=<token>: the web UI's page.
+const ConfirmEmailPath = "/"
 
 // SetPasswordPath is where a set-password link points, with ?token=<token>:
 // the web UI's page, which takes the token from there to its set-password
@@ -115,6 +141,8 @@ func (r *Renderer) Render(j Job) (Message, error) {
 	switch j.Kind {
 	case KindAccess, KindPasswordReset:
 		data["link"] = r.PublicURL + SetPasswordPath + "?token=" + auth.LinkToken(r.Keys, j.EventID)
+	case KindEmailConfirm:
+		data["link"] = r.PublicURL + ConfirmEmailPath + "?email_token=" + auth.LinkToken(r.Keys, j.EventID)
 	case KindVerificationCode:
 		code, err := console.NewVerificationCode(auth.CodeSource(r.Keys, j.EventID), time.Time{})
 		if err != nil {

@@ -40,6 +40,8 @@ var jobs = []Job{
 		"contract_id": "OCB0000124", "contract_name": "SL_Prod", "ref": "SLPROD-2611-001",
 		"name": "Reservation c2.2xlarge 1 year without upfront", "service_code": "AD135", "placed_at": "2026-11-24 09:00",
 		"price": "240.60", "monthly_price": "240.60", "initial_payment": ""})},
+	{Kind: KindEmailConfirm, Params: params(map[string]string{"new_email": "julie.martin@example.org", "expires_at": "2026-11-25 09:00"})},
+	{Kind: KindEmailChangeRequested, Params: params(map[string]string{"new_email": "julie.martin@example.org", "expires_at": "2026-11-25 09:00"})},
 }
 
 func TestEmailsInBothLanguages(t *testing.T) {

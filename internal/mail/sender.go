@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,19 +21,37 @@ import (
 // while sending lets the lease lapse, and the job is sent again: delivery is
 // at least once). Its times are the real clock's: retry pacing is about the
 // relay, not the business clock that tests move.
+//
+// It runs lanes of workers, each leasing a few jobs at a time and sending
+// them one by one: Workers lanes take any job, urgent ones first; Urgent
+// lanes take urgent jobs only (PriorityOf), so that a code is sent at once
+// even while every other lane is busy with a backlog of confirmations.
 type Sender struct {
 	Pool      *pgxpool.Pool
 	Transport Transport
 	Renderer  *Renderer
 	From      string
 	Logger    *slog.Logger
+	// Workers and Urgent are how many lanes of each kind run (defaults
+	// DefaultWorkers and DefaultUrgent).
+	Workers int
+	Urgent  int
 }
 
+// Lanes of a Sender by default.
 const (
-	batch = 20
+	DefaultWorkers = 4
+	DefaultUrgent  = 1
+)
+
+const (
+	// batch is how many jobs a lane leases at a time.
+	batch = 10
 	lease = 2 * time.Minute
-	// pollInterval is how often the outbox is looked at.
-	pollInterval = 200 * time.Millisecond
+	// pollInterval is how often an idle lane looks at the outbox;
+	// urgentPollInterval for the urgent lanes (what a code may wait).
+	pollInterval       = 200 * time.Millisecond
+	urgentPollInterval = 50 * time.Millisecond
 	// retryBase is the first retry's delay, doubled at each failure up to
 	// retryMax; maxAttempts failures mark the job failed (about a day).
 	retryBase   = time.Second
@@ -40,8 +61,34 @@ const (
 
 // Run delivers due jobs until ctx ends.
 func (s *Sender) Run(ctx context.Context) {
+	workers, urgent := s.Workers, s.Urgent
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	if urgent <= 0 {
+		urgent = DefaultUrgent
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < workers+urgent; i++ {
+		wg.Add(1)
+		go func(urgentOnly bool) {
+			defer wg.Done()
+			s.lane(ctx, urgentOnly)
+		}(i < urgent)
+	}
+	wg.Wait()
+	if c, ok := s.Transport.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+func (s *Sender) lane(ctx context.Context, urgentOnly bool) {
+	idle := pollInterval
+	if urgentOnly {
+		idle = urgentPollInterval
+	}
 	for ctx.Err() == nil {
-		n, err := s.SendDue(ctx)
+		n, err := s.sendDue(ctx, urgentOnly)
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Error("mail outbox", "err", err)
 		}
@@ -50,23 +97,29 @@ func (s *Sender) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(pollInterval):
+		case <-time.After(idle):
 		}
 	}
 }
 
-// SendDue sends the jobs due now (at most one batch) and returns how many
-// it tried.
-func (s *Sender) SendDue(ctx context.Context) (int, error) {
-	now := time.Now().UTC()
-	rows, err := s.Pool.Query(ctx, `
+// SendDue sends the jobs due now (at most one batch, urgent ones first)
+// and returns how many it tried.
+func (s *Sender) SendDue(ctx context.Context) (int, error) { return s.sendDue(ctx, false) }
+
+// leaseSQL leases a batch of due jobs; $4 true leases urgent jobs only.
+const leaseSQL = `
 UPDATE mail_outbox SET lease_until = $2
 WHERE id IN (
     SELECT id FROM mail_outbox
     WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
-    ORDER BY next_attempt_at, id LIMIT $3
+      AND (NOT $4::boolean OR priority = 0)
+    ORDER BY priority, next_attempt_at, id LIMIT $3
     FOR UPDATE SKIP LOCKED)
-RETURNING id, event_id, kind, recipient, language, params, attempts`, now, now.Add(lease), batch)
+RETURNING id, event_id, kind, recipient, language, params, attempts`
+
+func (s *Sender) sendDue(ctx context.Context, urgentOnly bool) (int, error) {
+	now := time.Now().UTC()
+	rows, err := s.Pool.Query(ctx, leaseSQL, now, now.Add(lease), batch, urgentOnly)
 	if err != nil {
 		return 0, fmt.Errorf("lease mail jobs: %w", err)
 	}
@@ -83,6 +136,8 @@ RETURNING id, event_id, kind, recipient, language, params, attempts`, now, now.A
 	if err != nil {
 		return 0, fmt.Errorf("lease mail jobs: %w", err)
 	}
+	// Urgent jobs of the batch first (RETURNING keeps no order).
+	sort.SliceStable(jobs, func(a, b int) bool { return PriorityOf(jobs[a].Kind) < PriorityOf(jobs[b].Kind) })
 	for _, j := range jobs {
 		s.deliver(ctx, j)
 	}

@@ -3,12 +3,14 @@ package mail
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -49,30 +51,102 @@ func messageID() string {
 }
 
 // SMTP sends through a relay (SELFCARE_SMTP_ADDR, host:port), with STARTTLS
-// when the relay offers it.
+// when the relay offers it, over connections it keeps open: a message
+// reuses an idle connection (checked with NOOP) instead of dialling,
+// greeting and negotiating TLS again, and concurrent senders each use
+// their own. Use it by pointer; Close closes the idle connections.
 type SMTP struct {
 	Addr string
+
+	mu   sync.Mutex
+	idle []*gomail.Client
 }
 
 // smtpTimeout bounds a relay's connection and each of its commands.
 const smtpTimeout = 30 * time.Second
 
+// maxIdleSMTP is how many open connections are kept for reuse.
+const maxIdleSMTP = 8
+
 // Send delivers m.
-func (s SMTP) Send(ctx context.Context, m *gomail.Msg) error {
+func (s *SMTP) Send(ctx context.Context, m *gomail.Msg) error {
+	if c := s.take(); c != nil {
+		err := c.Send(m)
+		if err == nil {
+			s.put(c)
+			return nil
+		}
+		_ = c.Close()
+		var se *gomail.SendError
+		if !errors.As(err, &se) || se.Reason != gomail.ErrConnCheck {
+			return err
+		}
+		// The relay closed the idle connection before anything was sent:
+		// send on a new one.
+	}
+	c, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Send(m); err != nil {
+		_ = c.Close()
+		return err
+	}
+	s.put(c)
+	return nil
+}
+
+func (s *SMTP) dial(ctx context.Context) (*gomail.Client, error) {
 	host, portStr, err := net.SplitHostPort(s.Addr)
 	if err != nil {
-		return fmt.Errorf("SMTP address %q: %w", s.Addr, err)
+		return nil, fmt.Errorf("SMTP address %q: %w", s.Addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return fmt.Errorf("SMTP port %q: %w", portStr, err)
+		return nil, fmt.Errorf("SMTP port %q: %w", portStr, err)
 	}
 	c, err := gomail.NewClient(host, gomail.WithPort(port), gomail.WithTLSPolicy(gomail.TLSOpportunistic),
 		gomail.WithTimeout(smtpTimeout), gomail.WithHELO("selfcare"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.DialAndSendWithContext(ctx, m)
+	if err := c.DialWithContext(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *SMTP) take() *gomail.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.idle); n > 0 {
+		c := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return c
+	}
+	return nil
+}
+
+func (s *SMTP) put(c *gomail.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idle) >= maxIdleSMTP {
+		_ = c.Close()
+		return
+	}
+	s.idle = append(s.idle, c)
+}
+
+// Close closes the idle connections; a later Send dials again.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, c := range idle {
+		_ = c.Close()
+	}
+	return nil
 }
 
 // Files writes each message as an .eml file in Dir (no relay configured:

@@ -18,6 +18,7 @@ import (
 
 	"selfcare/commands"
 	"selfcare/domain"
+	"selfcare/domain/catalog"
 	"selfcare/domain/console"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
@@ -46,7 +47,7 @@ type Notifier struct {
 
 // emailing lists the event types that send an email.
 var emailing = map[string]bool{
-	"PasswordResetRequested": true, "PasswordSet": true, "LoginReminderRequested": true, "ProfileUpdated": true,
+	"PasswordResetRequested": true, "PasswordSet": true, "EmailChangeRequested": true, "LoginReminderRequested": true, "ProfileUpdated": true,
 	"ConsoleAccountProvisioned": true, "VerificationCodeSent": true, "OrderPlaced": true,
 }
 
@@ -70,6 +71,14 @@ func (n *Notifier) Handle(ctx context.Context, rec eventstore.Record) error {
 	if err != nil || !ok {
 		return err
 	}
+	jobs := []mail.Job{job}
+	if c, ok := e.(identity.EmailChangeRequested); ok {
+		// The link goes to the new address; the address in force is told
+		// (SPEC §10), in case someone else asked.
+		notice := job
+		notice.Kind, notice.Recipient = mail.KindEmailChangeRequested, c.OldEmail
+		jobs = append(jobs, notice)
+	}
 	tx, ok := eventstore.BusTx(ctx)
 	if !ok {
 		return errors.New("notifier: no bus transaction in the message's context")
@@ -83,9 +92,11 @@ func (n *Notifier) Handle(ctx context.Context, rec eventstore.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
-		_ = sp.Rollback(bctx)
-		return err
+	for _, job := range jobs {
+		if err := mail.Enqueue(bctx, sp, job, time.Now().UTC()); err != nil {
+			_ = sp.Rollback(bctx)
+			return err
+		}
 	}
 	return sp.Commit(bctx)
 }
@@ -150,6 +161,9 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		extra["at"], extra["new_email"] = stamp(e.UpdatedAt), e.After.Email
 	case identity.LoginReminderRequested:
 		login, kind, recipient = e.Login, mail.KindLoginReminder, e.Email
+	case identity.EmailChangeRequested:
+		login, kind, recipient = e.Login, mail.KindEmailConfirm, e.Email
+		extra["new_email"], extra["expires_at"] = e.Email, stamp(e.ExpiresAt)
 	case membership.ConsoleAccountProvisioned:
 		login, kind, contractID = e.Login, mail.KindConsoleAccess, e.ContractID
 		extra["roles"] = strings.Join(e.Roles.Names(), ", ")
@@ -182,6 +196,9 @@ func (n *Notifier) job(ctx context.Context, rec eventstore.Record, e domain.Even
 		lang = "fr"
 	}
 	if o, ok := e.(order.OrderPlaced); ok {
+		if name := catalog.Default().Names(o.ServiceCode, o.Parameters)[lang]; name != "" {
+			extra["name"] = name // in the reader's language
+		}
 		extra["price"] = o.Price.Format(lang)
 		extra["monthly_price"], extra["initial_payment"] = "", ""
 		if o.MonthlyPrice != nil {

@@ -39,7 +39,7 @@ func (s *Server) newAccount() (*Account, error) {
 	}
 	var transport mail.Transport = mail.Files{Dir: filepath.Join(cfg.DataDir, "mail"), Logger: s.Logger}
 	if cfg.SMTPAddr != "" {
-		transport = mail.SMTP{Addr: cfg.SMTPAddr}
+		transport = &mail.SMTP{Addr: cfg.SMTPAddr}
 	}
 	consoleURL := cfg.ConsoleURL
 	if consoleURL == "" {
@@ -55,6 +55,7 @@ func (s *Server) newAccount() (*Account, error) {
 		Sender: &mail.Sender{Pool: s.Pool, Transport: transport, Renderer: renderer, From: cfg.MailFrom,
 			Logger: s.Logger.With("worker", "mail")},
 	}
+	a.Account.Links = a.Passwords
 	a.Reactions = &commands.Reactions{App: s.App, Passwords: a.Passwords, Credentials: a.Credentials}
 	return a, nil
 }

@@ -16,14 +16,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"selfcare/commands"
 	"selfcare/domain/catalog"
 	"selfcare/domain/registry"
 	"selfcare/eventstore"
 	"selfcare/handlers"
+	"selfcare/internal/auth"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
+	"selfcare/internal/natsfwd"
+	"selfcare/internal/oidcop"
 	"selfcare/internal/secrets"
 	"selfcare/migrations"
 	"selfcare/projections"
@@ -56,13 +60,20 @@ type Server struct {
 	Runner   *projections.Runner
 	App      *commands.App
 	Sessions *commands.Sessions
-	Metrics  *prometheus.Registry
-	HTTP     *handlers.Server
+	// Operators are the named back-office and auditor accounts.
+	Operators *commands.Operators
+	Metrics   *prometheus.Registry
+	HTTP      *handlers.Server
 	// Account is authentication, my account, console credentials and emails.
 	Account *Account
+	// OIDC is the console's OpenID provider.
+	OIDC *oidcop.Provider
 
 	// Lifecycle records subscription starts and ends as their days come.
 	Lifecycle *commands.Lifecycle
+	// Forwarder copies the events to NATS JetStream; nil without
+	// SELFCARE_NATS_URL.
+	Forwarder *natsfwd.Forwarder
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,24 +115,51 @@ func New(opts Options) (*Server, error) {
 		Observe:    commandMetrics(s.Metrics),
 	}
 	s.Metrics.MustRegister(newProjectionCollector(s.Runner))
+	s.Metrics.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_running",
+			Help: "argon2id hashes running now (at most selfcare_password_hashes_limit)."},
+			func() float64 { return float64(auth.Hashes().Running) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_limit",
+			Help: "argon2id hashes allowed at once in the process."},
+			func() float64 { return float64(auth.Hashes().Limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "selfcare_password_hashes_peak",
+			Help: "Most argon2id hashes ever running at once in the process."},
+			func() float64 { return float64(auth.Hashes().Peak) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "selfcare_password_hashes_refused_total",
+			Help: "Password checks refused (503) because the hash gate stayed full."},
+			func() float64 { return float64(auth.Hashes().Refused) }),
+	)
 	s.Sessions = &commands.Sessions{App: s.App}
+	s.Operators = &commands.Operators{App: s.App}
 	s.Lifecycle = &commands.Lifecycle{App: s.App, Due: subscriptions.Queries{Pool: opts.Pool}, Interval: opts.Config.SchedulerInterval}
+	if opts.Config.NATSURL != "" {
+		s.Forwarder = natsfwd.New(natsfwd.Options{Store: s.Store, URL: opts.Config.NATSURL, Encode: handlers.FeedEvent, Logger: opts.Logger})
+		s.Forwarder.Register(s.Metrics)
+	}
 	var err error
 	if s.Account, err = s.newAccount(); err != nil {
 		return nil, err
 	}
+	if s.OIDC, err = s.newOIDC(); err != nil {
+		return nil, err
+	}
+	s.Sessions.Captchas = s.Account.Captchas
 	s.HTTP = handlers.New(handlers.Deps{
-		Sessions:     s.Sessions,
-		Operators:    &commands.Operators{App: s.App},
-		Members:      members.Queries{Pool: opts.Pool},
-		Logger:       opts.Logger,
-		Pool:         opts.Pool,
-		Clock:        opts.Clock,
-		Registry:     s.Metrics,
-		Ready:        s.ready,
-		AdminToken:   opts.Config.AdminToken,
-		AuditorToken: opts.Config.AuditorToken,
-		Features:     s.features(),
+		Sessions:           s.Sessions,
+		Members:            members.Queries{Pool: opts.Pool},
+		ReadModels:         s.Runner,
+		SessionMembers:     sessionMembers{queries: members.Queries{Pool: opts.Pool}, clock: opts.Clock},
+		Logger:             opts.Logger,
+		Pool:               opts.Pool,
+		Clock:              opts.Clock,
+		Registry:           s.Metrics,
+		Ready:              s.ready,
+		AdminToken:         opts.Config.AdminToken,
+		AuditorToken:       opts.Config.AuditorToken,
+		Operators:          s.Operators,
+		Features:           s.features(),
+		MetricsElsewhere:   opts.Config.MetricsAddr != "",
+		RateLimitsDisabled: opts.Config.RateLimitsDisabled,
 	})
 	return s, nil
 }
@@ -143,7 +181,8 @@ func Projectors(reg *registry.Registry, keys *secrets.Keys) []projections.Projec
 func (s *Server) features() []handlers.Feature {
 	memberQueries := members.Queries{Pool: s.Pool}
 	return append([]handlers.Feature{
-		handlers.SessionsAPI{Sessions: s.Sessions},
+		handlers.SessionsAPI{Sessions: s.Sessions, Provider: s.OIDC},
+		handlers.OIDCProvider{Provider: s.OIDC},
 		handlers.ContractsAPI{Contracts: &commands.Contracts{App: s.App}, Members: memberQueries},
 		handlers.UsersAPI{Users: &commands.Users{App: s.App}, Members: memberQueries},
 		handlers.OpenAPI{},
@@ -180,6 +219,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.spawn(func() { s.Store.Listen(ctx, s.Logger) })
 	s.spawn(func() { s.Runner.Follow(ctx) })
 	s.spawn(func() { s.Lifecycle.Run(ctx) })
+	if s.Forwarder != nil {
+		s.spawn(func() { s.Forwarder.Run(ctx) })
+	}
 	s.Account.start(ctx, s)
 	return nil
 }
@@ -211,12 +253,21 @@ func (s *Server) Stop() {
 // Handler is the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.HTTP }
 
+// MetricsHandler serves the Prometheus metrics; with Config.MetricsAddr
+// set it is the only way to them (Handler answers 404 for /metrics).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
+}
+
 // readiness is the body of /readyz.
 type readiness struct {
 	Status      string               `json:"status"`
 	Database    string               `json:"database"`
 	Migrations  string               `json:"migrations"`
 	Projections []projections.Status `json:"projections"`
+	// NATSForwarder is shown, never waited for: the portal serves while
+	// NATS is away, and forwarding catches up after.
+	NATSForwarder *natsfwd.Status `json:"nats_forwarder,omitempty"`
 }
 
 func (s *Server) ready(ctx context.Context) (bool, any) {
@@ -238,6 +289,11 @@ func (s *Server) ready(ctx context.Context) (bool, any) {
 		return false, r
 	}
 	r.Projections = st
+	if s.Forwarder != nil {
+		if fs, err := s.Forwarder.Status(ctx); err == nil {
+			r.NATSForwarder = &fs
+		}
+	}
 	for _, p := range st {
 		if p.Lag > s.MaxProjectionLag || p.Error != "" {
 			r.Status = "not ready"

@@ -127,6 +127,7 @@ func (e *Env) StartAnother(opts ...Option) *Env {
 	cfg := e.Config
 	cfg.DataDir = t.TempDir()
 	other := start(t, cfg, pool, opts)
+	other.position = e.position
 	t.Cleanup(other.Stop)
 	return other
 }

@@ -104,7 +104,7 @@ func (h History) ChangeRoles(actor commands.Actor, cid, login string, roles acce
 // RemoveUser takes a member off cid.
 func (h History) RemoveUser(actor commands.Actor, cid, login string) error {
 	return decide(h, actor, membership.Stream(cid, login), cid, func(_ context.Context, _ *eventstore.Tx, m membership.Membership) ([]domain.Event, error) {
-		return m.Remove(membership.AllRoles, h.app.Now())
+		return m.Remove(membership.AllRoles, "", h.app.Now())
 	})
 }
 

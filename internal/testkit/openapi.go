@@ -16,7 +16,6 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"selfcare/commands"
 	"selfcare/handlers"
 	"selfcare/internal/auth"
 	"selfcare/internal/server"
@@ -53,11 +52,16 @@ func checkOpenAPI(t testing.TB, o *server.Options, h http.Handler) http.Handler 
 	if err != nil {
 		t.Fatalf("openapi check: %v", err)
 	}
-	pool := o.Pool
-	c.operatorRole = func(ctx context.Context, token string) string {
-		var role string
-		_ = pool.QueryRow(ctx, `SELECT role FROM operators WHERE token_hash = $1`, auth.HashToken(token)).Scan(&role)
-		return role // "" for no operator's: the token is then taken for a session's
+	if pool := o.Pool; pool != nil {
+		// Named operators' and auditors' tokens (selfcare operators).
+		c.operatorKind = func(ctx context.Context, token string) string {
+			var role string
+			if err := pool.QueryRow(ctx, `SELECT role FROM operator_tokens WHERE token_hash = $1 AND revoked_at IS NULL`,
+				auth.HashToken(token)).Scan(&role); err != nil {
+				return ""
+			}
+			return map[string]string{"admin": "backOffice", "auditor": "auditor"}[role]
+		}
 	}
 	t.Cleanup(func() {
 		if vs := c.Violations(); len(vs) > 0 {
@@ -89,8 +93,9 @@ type OpenAPIChecker struct {
 	router       routers.Router
 	adminToken   string
 	auditorToken string
-	// operatorRole, if set, returns the role of a named operator's token.
-	operatorRole func(ctx context.Context, token string) string
+	// operatorKind, if set, names the scheme of a named operator's token
+	// ("" for none).
+	operatorKind func(ctx context.Context, token string) string
 
 	mu         sync.Mutex
 	violations map[string]*violation // by message
@@ -229,13 +234,11 @@ func (c *OpenAPIChecker) authenticate(ctx context.Context, in *openapi3filter.Au
 		kind = "backOffice"
 	case c.auditorToken:
 		kind = "auditor"
-	}
-	if strings.HasPrefix(token, commands.OperatorTokenPrefix) && c.operatorRole != nil {
-		switch c.operatorRole(ctx, token) {
-		case commands.RoleAdmin:
-			kind = "backOffice"
-		case commands.RoleAuditor:
-			kind = "auditor"
+	default:
+		if c.operatorKind != nil {
+			if k := c.operatorKind(ctx, token); k != "" {
+				kind = k
+			}
 		}
 	}
 	if kind != in.SecuritySchemeName {

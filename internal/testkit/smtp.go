@@ -31,6 +31,7 @@ type SMTPServer struct {
 	refuseTo map[string]refusal
 	refused  int
 	changed  chan struct{}
+	conns    int
 }
 
 // Mail is a message the server received, decoded.
@@ -45,7 +46,12 @@ type Mail struct {
 func StartSMTP(t testing.TB) *SMTPServer {
 	t.Helper()
 	s := &SMTPServer{changed: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
+		return &smtpSession{s: s}, nil
+	}))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 10 * time.Second
@@ -158,6 +164,13 @@ func (s *SMTPServer) nextMatching(addr string, match func(Mail) bool, d time.Dur
 			return Mail{}, false
 		}
 	}
+}
+
+// Connections returns how many SMTP connections were opened so far.
+func (s *SMTPServer) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // All returns every message received so far.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 
 	"selfcare/commands"
 	"selfcare/domain/identity"
+	"selfcare/handlers"
 	"selfcare/internal/auth"
 	"selfcare/internal/clock"
 	"selfcare/internal/config"
@@ -46,6 +48,11 @@ type Env struct {
 	HTTP   *httptest.Server
 	URL    string
 	Config config.Config
+	// position is the highest X-Selfcare-Position the test's requests were
+	// given, sent back as X-Selfcare-Min-Position so that the test reads
+	// its own writes, as the web UI does (shared with StartAnother's envs:
+	// one client of the deployment).
+	position *atomic.Int64
 }
 
 // Option adjusts a test server before it starts.
@@ -92,7 +99,7 @@ func start(t testing.TB, cfg config.Config, pool *pgxpool.Pool, opts []Option) *
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(wrapHandler(t, &o, srv.Handler()))
-	return &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config}
+	return &Env{T: t, Pool: pool, Server: srv, HTTP: hs, URL: hs.URL, Config: o.Config, position: new(atomic.Int64)}
 }
 
 // newPool opens a pool on a fresh database, as large as a server needs:
@@ -187,6 +194,9 @@ func (e *Env) Do(req Request) *Response {
 	if req.Token != "" {
 		hr.Header.Set("Authorization", "Bearer "+req.Token)
 	}
+	if pos := e.position.Load(); pos > 0 {
+		hr.Header.Set(handlers.HeaderMinPosition, strconv.FormatInt(pos, 10))
+	}
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
 	}
@@ -195,6 +205,10 @@ func (e *Env) Do(req Request) *Response {
 		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if pos, err := strconv.ParseInt(resp.Header.Get(handlers.HeaderPosition), 10, 64); err == nil {
+		for cur := e.position.Load(); pos > cur && !e.position.CompareAndSwap(cur, pos); cur = e.position.Load() {
+		}
+	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		e.T.Fatal(err)

@@ -6,9 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"hash"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,6 +72,7 @@ FROM events e WHERE e.position = ANY($1) ORDER BY e.position`, positions)
 			}
 			defer rows.Close()
 			hashes := make([][]byte, 0, len(recs))
+			seal := newSealer(key)
 			var before []byte // the last link before the batch, on every row
 			for rows.Next() && len(hashes) < len(positions) {
 				want := positions[len(hashes)]
@@ -89,7 +89,7 @@ FROM events e WHERE e.position = ANY($1) ORDER BY e.position`, positions)
 				} else if prev == nil {
 					prev = genesis[:]
 				}
-				h, err := link(key, prev, ev)
+				h, err := seal.link(prev, ev)
 				if err != nil {
 					return err
 				}
@@ -144,57 +144,68 @@ const chainFormat = "selfcare/audit-chain/v1\x00"
 // written), so the chain does not depend on how PostgreSQL prints jsonb;
 // the time in microseconds since the epoch, PostgreSQL's precision.
 func canonical(ev storedEvent) ([]byte, error) {
-	data, err := canonicalJSON(ev.Data)
-	if err != nil {
-		return nil, fmt.Errorf("audit chain: data of event %d: %w", ev.Position, err)
-	}
-	meta, err := canonicalJSON(ev.Metadata)
-	if err != nil {
-		return nil, fmt.Errorf("audit chain: metadata of event %d: %w", ev.Position, err)
-	}
-	var b bytes.Buffer
-	b.Grow(len(chainFormat) + 80 + len(ev.Stream) + len(ev.Type) + len(data) + len(meta))
-	b.WriteString(chainFormat)
-	u64 := func(v uint64) { b.Write(binary.BigEndian.AppendUint64(nil, v)) }
-	str := func(s []byte) {
-		u64(uint64(len(s)))
-		b.Write(s)
-	}
-	u64(uint64(ev.Position))
-	b.Write(ev.EventID[:])
-	str([]byte(ev.Stream))
-	u64(uint64(ev.Version))
-	str([]byte(ev.Type))
-	u64(uint64(ev.SchemaVersion))
-	str(data)
-	str(meta)
-	u64(uint64(ev.RecordedAt.UnixMicro()))
-	return b.Bytes(), nil
-}
-
-// canonicalJSON re-encodes a JSON document with object keys sorted and
-// numbers kept as written.
-func canonicalJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value")
-	}
-	return json.Marshal(v) // maps are written with sorted keys
+	var s sealer
+	return s.canonical(ev)
 }
 
 // link returns h(n) from h(n-1) and event n.
 func link(key, prev []byte, ev storedEvent) ([]byte, error) {
-	c, err := canonical(ev)
+	return newSealer(key).link(prev, ev)
+}
+
+// sealer computes links one after the other, reusing its buffers and its
+// HMAC state: a walk over millions of events allocates per event only the
+// link it keeps.
+type sealer struct {
+	mac  hash.Hash
+	buf  []byte // canonical(event)
+	json []byte // canonical JSON of data and metadata, one after the other
+	enc  canonicalizer
+}
+
+func newSealer(key []byte) *sealer {
+	return &sealer{mac: hmac.New(sha256.New, key)}
+}
+
+func (s *sealer) canonical(ev storedEvent) ([]byte, error) {
+	var err error
+	s.json, err = s.enc.append(s.json[:0], ev.Data)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: data of event %d: %w", ev.Position, err)
+	}
+	dataEnd := len(s.json)
+	s.json, err = s.enc.append(s.json, ev.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: metadata of event %d: %w", ev.Position, err)
+	}
+	data, meta := s.json[:dataEnd], s.json[dataEnd:]
+	b := append(s.buf[:0], chainFormat...)
+	str := func(b, s []byte) []byte {
+		return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.Position))
+	b = append(b, ev.EventID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(ev.Stream)))
+	b = append(b, ev.Stream...)
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.Version))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(ev.Type)))
+	b = append(b, ev.Type...)
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.SchemaVersion))
+	b = str(b, data)
+	b = str(b, meta)
+	b = binary.BigEndian.AppendUint64(b, uint64(ev.RecordedAt.UnixMicro()))
+	s.buf = b
+	return b, nil
+}
+
+// link returns h(n) from h(n-1) and event n, in a new slice.
+func (s *sealer) link(prev []byte, ev storedEvent) ([]byte, error) {
+	c, err := s.canonical(ev)
 	if err != nil {
 		return nil, err
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(prev)
-	m.Write(c)
-	return m.Sum(nil), nil
+	s.mac.Reset()
+	s.mac.Write(prev)
+	s.mac.Write(c)
+	return s.mac.Sum(make([]byte, 0, sha256.Size)), nil
 }

@@ -101,27 +101,11 @@ WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.position = c.position)`).Scan(&
 			return err
 		}
 		// Events in position order with their links: an ordered scan of
-		// both primary keys, nothing to sort.
-		rows, err := tx.Query(ctx, `
-SELECT c.hash, `+storedColumns+`
-FROM events e LEFT JOIN rm_audit_chain.chain c ON c.position = e.position
-ORDER BY e.position`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		w := walker{key: key, prev: genesis[:], rep: &rep, anchor: anchor, missing: missing}
-		for rows.Next() {
-			var stored []byte
-			var ev storedEvent
-			if err := rows.Scan(append([]any{&stored}, ev.scanTargets()...)...); err != nil {
-				return err
-			}
-			if w.step(ev, stored) {
-				return nil
-			}
-		}
-		if err := rows.Err(); err != nil {
+		// both primary keys, nothing to sort. Read in one goroutine, hashed
+		// in this one: the two overlap.
+		w := walker{seal: newSealer(key), prev: genesis[:], rep: &rep, anchor: anchor, missing: missing}
+		done, err := walkLog(ctx, tx, w.step)
+		if err != nil || done {
 			return err
 		}
 		w.finish()
@@ -135,7 +119,7 @@ ORDER BY e.position`)
 
 // walker checks the events one by one, in position order.
 type walker struct {
-	key     []byte
+	seal    *sealer
 	prev    []byte
 	rep     *Report
 	anchor  *Anchor
@@ -162,7 +146,7 @@ func (w *walker) step(ev storedEvent, stored []byte) (done bool) {
 	case stored == nil:
 		return w.bad(pos, ProblemInserted)
 	}
-	h, err := link(w.key, w.prev, ev)
+	h, err := w.seal.link(w.prev, ev)
 	if err != nil || !hmac.Equal(h, stored) {
 		// A row that cannot even be encoded (its JSON made invalid, say)
 		// was altered too.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,6 +37,9 @@ CREATE TABLE identities (
     language      text NOT NULL,
     registered_at timestamptz NOT NULL,
     has_password  boolean NOT NULL DEFAULT false,
+    -- a change of email waiting for its link (SPEC §10)
+    pending_email         text,
+    pending_email_expires timestamptz,
     version       bigint NOT NULL
 );
 CREATE INDEX identities_email ON identities (email_key);
@@ -75,10 +79,10 @@ CREATE INDEX members_login ON members (login_key);
 func Projector(reg *registry.Registry) projections.Projector {
 	return projections.Projector{
 		Name:    Name,
-		Version: 1,
+		Version: 2,
 		Schema:  schema,
 		Types: []string{
-			"IdentityRegistered", "ProfileUpdated", "PasswordSet",
+			"IdentityRegistered", "ProfileUpdated", "PasswordSet", "EmailChangeRequested",
 			"ContractCreated", "ConsoleGroupCreated",
 			"UserAddedToContract", "RolesChanged", "UserRemovedFromContract",
 			"ConsoleAccountProvisioned", "ConsoleAccountUpdated", "ConsoleAccountDeprovisioned",
@@ -102,9 +106,15 @@ ON CONFLICT (login_key) DO NOTHING`,
 		p := e.After
 		_, err = tx.Exec(ctx, `
 UPDATE identities SET email = $2, email_key = lower($2), civility = $3, last_name = $4, first_name = $5,
-       phone = $6, mobile = $7, language = $8, version = $9
+       phone = $6, mobile = $7, language = $8, version = $9,
+       pending_email = CASE WHEN $10 THEN NULL ELSE pending_email END,
+       pending_email_expires = CASE WHEN $10 THEN NULL ELSE pending_email_expires END
 WHERE login_key = $1`,
-			identity.LoginKey(e.Login), p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, rec.Version)
+			identity.LoginKey(e.Login), p.Email, p.Civility, p.LastName, p.FirstName, p.Phone, p.Mobile, p.Language, rec.Version,
+			!strings.EqualFold(e.Before.Email, e.After.Email))
+	case identity.EmailChangeRequested:
+		_, err = tx.Exec(ctx, `UPDATE identities SET pending_email = $2, pending_email_expires = $3, version = $4 WHERE login_key = $1`,
+			identity.LoginKey(e.Login), e.Email, e.ExpiresAt, rec.Version)
 	case identity.PasswordSet:
 		_, err = tx.Exec(ctx, `UPDATE identities SET has_password = true, version = $2 WHERE login_key = $1`, identity.LoginKey(e.Login), rec.Version)
 	case contract.ContractCreated:

@@ -135,3 +135,53 @@ WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{identity.LoginKey(log
 	items, next := projections.Page(p, list, func(c ContractSummary) (string, string) { return c.sortValue, c.sortKey })
 	return items, next, nil
 }
+
+// SessionMember resolves a signed-in user's session and their standing on
+// contract cid in one query, for the authorizer of a contract's endpoints
+// (one round trip per request instead of two). It reads the sessions side
+// table of the command side (migration 0002) beside this read model. ok is
+// false for an unknown, expired or revoked session; found is false when
+// the session's user is not declared on the contract.
+func (q Queries) SessionMember(ctx context.Context, tokenHash []byte, now time.Time, cid string) (login string, roles access.Roles, referent, found, ok bool, err error) {
+	var profiles []byte
+	var console []string
+	var isReferent *bool
+	var member bool
+	err = q.Pool.QueryRow(ctx, `
+SELECT s.login, m.profiles, m.console, m.referent, m.login_key IS NOT NULL
+FROM sessions s LEFT JOIN rm_members.members m ON m.contract_id = $3 AND m.login_key = s.login_key
+WHERE s.token_hash = $1 AND s.purpose = 'api' AND s.revoked_at IS NULL AND s.expires_at > $2`,
+		tokenHash, now, cid).Scan(&login, &profiles, &console, &isReferent, &member)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", access.Roles{}, false, false, false, nil
+	}
+	if err != nil {
+		return "", access.Roles{}, false, false, false, fmt.Errorf("members: session and roles: %w", err)
+	}
+	if !member {
+		return login, access.Roles{}, false, false, true, nil
+	}
+	referent = isReferent != nil && *isReferent
+	if err := json.Unmarshal(profiles, &roles.Profiles); err != nil {
+		return "", access.Roles{}, false, false, false, fmt.Errorf("members: profiles of %s on %s: %w", login, cid, err)
+	}
+	roles.Console = access.RestoreConsoleRoles(console)
+	return login, roles, referent, true, true, nil
+}
+
+// ConsoleRoles returns login's console roles on contract cid (empty when
+// they are not declared on it), and whether the contract exists.
+func (q Queries) ConsoleRoles(ctx context.Context, cid, login string) (roles access.ConsoleRoles, contractExists bool, err error) {
+	var console []string
+	err = q.Pool.QueryRow(ctx, `
+SELECT m.console FROM rm_members.contracts c
+LEFT JOIN rm_members.members m ON m.contract_id = c.id AND m.login_key = $2
+WHERE c.id = $1`, cid, identity.LoginKey(login)).Scan(&console)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.ConsoleRoles{}, false, nil
+	}
+	if err != nil {
+		return access.ConsoleRoles{}, false, fmt.Errorf("members: console roles: %w", err)
+	}
+	return access.RestoreConsoleRoles(console), true, nil
+}

@@ -26,10 +26,13 @@ type Queries struct {
 
 // Order is an order as the API shows it.
 type Order struct {
-	Ref            string            `json:"ref"`
-	ContractID     string            `json:"contract_id"`
-	PlacedAt       time.Time         `json:"placed_at"`
-	Name           string            `json:"name"`
+	Ref        string    `json:"ref"`
+	ContractID string    `json:"contract_id"`
+	PlacedAt   time.Time `json:"placed_at"`
+	Name       string    `json:"name"`
+	// Names is the name in each language of the customer area ("en",
+	// "fr"); Name is the one stored, in English.
+	Names          map[string]string `json:"names,omitempty"`
 	ServiceCode    string            `json:"service_code"`
 	ServiceName    string            `json:"service_name"`
 	Kind           string            `json:"kind"`
@@ -84,6 +87,7 @@ func scanOrder(row pgx.Row, extra ...any) (Order, error) {
 	if err := json.Unmarshal(params, &o.Parameters); err != nil {
 		return Order{}, err
 	}
+	o.Names = catalog.Default().Names(o.ServiceCode, o.Parameters)
 	if contact != nil {
 		o.Contact = &order.Contact{}
 		if err := json.Unmarshal(contact, o.Contact); err != nil {
@@ -262,4 +266,41 @@ func joinValidation(errs ...error) error {
 		}
 	}
 	return v.Err()
+}
+
+// Placed is order e as this read model shows it right after it is placed:
+// what a client placing it is answered without waiting for the read model
+// (the same fields as Get, to the microsecond PostgreSQL keeps).
+func Placed(e order.OrderPlaced) (Order, error) {
+	o := Order{
+		Ref: e.Ref, ContractID: e.ContractID, PlacedAt: e.PlacedAt.UTC().Truncate(time.Microsecond), Name: e.Name(),
+		ServiceCode: e.ServiceCode, ServiceName: e.ServiceName, Kind: string(e.Kind), DurationMonths: e.DurationMonths,
+		PlacedBy: e.PlacedBy, Status: string(order.StatusInProgress), Parameters: map[string]string{},
+	}
+	var err error
+	// Through text, as the read model's numeric columns are.
+	if o.Price, err = money.Parse(e.Price.String()); err != nil {
+		return Order{}, err
+	}
+	if e.MonthlyPrice != nil {
+		s := e.MonthlyPrice.String()
+		if o.MonthlyPrice, err = amountPtr(&s); err != nil {
+			return Order{}, err
+		}
+	}
+	if e.InitialPayment != nil {
+		s := e.InitialPayment.String()
+		if o.InitialPayment, err = amountPtr(&s); err != nil {
+			return Order{}, err
+		}
+	}
+	for k, v := range e.Parameters {
+		o.Parameters[k] = v
+	}
+	o.Names = catalog.Default().Names(o.ServiceCode, o.Parameters)
+	if e.Contact != nil {
+		c := *e.Contact
+		o.Contact = &c
+	}
+	return o, nil
 }

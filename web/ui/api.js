@@ -32,6 +32,19 @@ export const session = {
   },
 };
 
+// Read-your-writes: a write's answer carries the position of its last
+// event (X-Selfcare-Position); every later call sends the highest one seen
+// back (X-Selfcare-Min-Position), and the server answers it once its read
+// models show that write. Kept in sessionStorage so that a reload keeps it.
+const POSITION_KEY = 'selfcare.position';
+
+function notePosition(resp) {
+  const p = resp.headers.get('X-Selfcare-Position');
+  if (!p || !/^[0-9]+$/.test(p)) return;
+  const cur = sessionStorage.getItem(POSITION_KEY);
+  if (!cur || BigInt(p) > BigInt(cur)) sessionStorage.setItem(POSITION_KEY, p);
+}
+
 // ApiError is a refused or failed call: its HTTP status and the RFC 9457
 // problem the server sent (title, detail, errors[] of {field, code, message}).
 export class ApiError extends Error {
@@ -54,15 +67,20 @@ export function onSessionEnded(f) {
 // request calls the API. path is under /api/v1; query is an object of
 // parameters (empty values left out). options: body (sent as JSON),
 // ifMatch (an ETag), idempotencyKey (true for a fresh one, or a key to
-// reuse on a retry). It returns {status, data, etag} or throws an ApiError.
-export async function request(method, path, { query, body, ifMatch, idempotencyKey } = {}) {
+// reuse on a retry), accept (another media type, whose body data is then
+// a Blob), cookies (true: send and accept the OpenID provider's session
+// cookie; the API itself only reads the bearer token). It returns
+// {status, data, etag} or throws an ApiError.
+export async function request(method, path, { query, body, ifMatch, idempotencyKey, accept, cookies } = {}) {
   // The server writes its texts (the catalog's) in the display language.
-  const headers = { Accept: 'application/json', 'Accept-Language': lang() };
+  const headers = { Accept: accept ? `${accept}, application/problem+json` : 'application/json', 'Accept-Language': lang() };
   const s = session.get();
   if (s) headers.Authorization = `Bearer ${s.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (ifMatch) headers['If-Match'] = ifMatch;
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey === true ? uuid() : idempotencyKey;
+  const position = sessionStorage.getItem(POSITION_KEY);
+  if (position) headers['X-Selfcare-Min-Position'] = position;
   let url = `/api/v1${path}`;
   if (query) {
     const q = new URLSearchParams();
@@ -75,16 +93,19 @@ export async function request(method, path, { query, body, ifMatch, idempotencyK
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'omit',
+      credentials: cookies ? 'same-origin' : 'omit',
       cache: 'no-store',
       redirect: 'error',
     });
   } catch (e) {
     throw new ApiError(0, { title: 'network', detail: String(e && e.message) });
   }
+  notePosition(resp);
   let data = null;
   const type = resp.headers.get('Content-Type') || '';
-  if (resp.status !== 204 && /json/.test(type)) {
+  if (accept && resp.ok) {
+    data = await resp.blob();
+  } else if (resp.status !== 204 && /json/.test(type)) {
     try {
       data = await resp.json();
     } catch {

@@ -3,11 +3,13 @@
 // which sections and actions are offered. Every screen is a page function
 // of one of the page-*.js modules: async (ctx) => Node.
 
-import { h, replace } from './dom.js';
+import { h, replace, watchTables, externalLink } from './dom.js';
 import { request, get, session, onSessionEnded, ApiError, enc } from './api.js';
 import { t, lang, setLang, initLang } from './i18n.js';
 import { parse, match, link, go } from './router.js';
 import { problemText } from './forms.js';
+import { logo } from './icons.js';
+import { notify, takeFlash, loadMe, meKnown, forgetMe, currentMe, setMe, rememberNext, setRenderer } from './state.js';
 import * as auth from './page-auth.js';
 import * as account from './page-account.js';
 import * as contract from './page-contract.js';
@@ -37,6 +39,7 @@ const routes = [
   { path: '/forgot-password', page: auth.forgotPassword, anonymous: true },
   { path: '/forgot-login', page: auth.forgotLogin, anonymous: true },
   { path: '/set-password', page: auth.setPassword, public: true },
+  { path: '/confirm-email', page: account.confirmEmail, public: true },
 
   { path: '/', page: account.home },
   { path: '/account', page: account.profile, mine: 'profile' },
@@ -52,9 +55,13 @@ const routes = [
   { path: '/contracts/:cid/orders', page: contract.orders, section: 'orders', needs: ['list_orders'] },
   { path: '/contracts/:cid/subscriptions', page: contract.subscriptions, section: 'subscriptions', needs: ['list_subscriptions'] },
   { path: '/contracts/:cid/invoices', page: contract.invoices, section: 'invoices', needs: ['see_invoice_contact'] },
+  { path: '/contracts/:cid/invoices/:id', page: contract.invoiceDocument, section: 'invoices', needs: ['see_invoices'] },
+  { path: '/contracts/:cid/usage-reports/:period', page: contract.usageDocument, section: 'invoices', needs: ['see_usage_reports'] },
+  { path: '/contracts/:cid/pre-invoices/:period', page: contract.usageDocument, section: 'invoices', needs: ['see_usage_reports'] },
   { path: '/contracts/:cid/support', page: contract.support, section: 'support', needs: ['see_support'] },
   { path: '/contracts/:cid/users', page: users.list, section: 'users', needs: ['list_users'] },
   { path: '/contracts/:cid/users/new', page: users.add, section: 'users', needs: ['add_user'] },
+  { path: '/contracts/:cid/users/history', page: users.roleHistory, section: 'users', needs: ['see_role_history'] },
   { path: '/contracts/:cid/users/:login/roles', page: users.editRoles, section: 'users', needs: ['change_roles'] },
   { path: '/contracts/:cid/console-users', page: users.consoleList, section: 'users', needs: ['list_console_users'] },
   { path: '/contracts/:cid/console-users/new', page: users.addConsole, section: 'users', needs: ['add_console_user'] },
@@ -62,63 +69,19 @@ const routes = [
   { path: '/contracts/:cid/console/credentials', page: consolePage.credentials, section: 'console', needs: ['use_console'] },
 ];
 
-const NEXT_KEY = 'selfcare.next';
-let flash = null; // {kind, text}: a message for the next screen
 let seq = 0; // the render in progress; an older one never mounts
-let me = null; // GET /me of the signed-in user, when the API has it
-let meAsked = false; // GET /me was tried for this session
-
-// notify leaves a message for the next screen.
-export function notify(kind, text) {
-  flash = { kind, text };
-}
-
-// signedIn records a new session, adopts the user's language and goes
-// where the user was headed.
-export async function signedIn(s) {
-  session.set(s);
-  me = null;
-  meAsked = false;
-  await loadMe();
-  const next = sessionStorage.getItem(NEXT_KEY);
-  sessionStorage.removeItem(NEXT_KEY);
-  go(next && next.startsWith('#/') && !next.startsWith('#/sign-in') ? next : '#/');
-}
 
 // signOut ends the session on the server (best effort) and here.
 export async function signOut() {
   try {
-    await request('DELETE', '/sessions/current');
+    await request('DELETE', '/sessions/current', { cookies: true }); // ends the provider session too
   } catch {
     // The session ends here whatever the server says.
   }
   session.clear();
-  me = null;
-  meAsked = false;
+  forgetMe();
   notify('info', t('auth.signed_out'));
   go('#/sign-in');
-}
-
-// loadMe reads the user's profile and language (GET /me).
-async function loadMe() {
-  meAsked = true;
-  try {
-    me = await get('/me');
-    if (me && (me.language === 'fr' || me.language === 'en')) setLang(me.language, { remember: false });
-  } catch (e) {
-    me = null; // not fatal: the login is known from the session
-  }
-  return me;
-}
-
-// currentMe is the profile read at sign-in (null if unknown).
-export function currentMe() {
-  return me;
-}
-
-// setMe replaces the profile after an edit.
-export function setMe(profile) {
-  me = profile;
 }
 
 async function switchLanguage() {
@@ -127,7 +90,7 @@ async function switchLanguage() {
   if (session.get()) {
     try {
       const { data } = await request('PATCH', '/me', { body: { language: to } });
-      if (data) me = data;
+      if (data) setMe(data);
     } catch {
       // The display follows the switch even if the profile keeps the old
       // language (or /me is not there).
@@ -137,6 +100,7 @@ async function switchLanguage() {
 }
 
 function header(s) {
+  const me = currentMe();
   const langButton = h('button', { type: 'button', id: 'lang-switch', lang: lang() === 'fr' ? 'en' : 'fr', onclick: switchLanguage },
     lang() === 'fr' ? 'English' : 'Français');
   const right = [langButton];
@@ -153,7 +117,11 @@ function header(s) {
       h('button', { type: 'button', id: 'sign-out', onclick: signOut }, t('auth.sign_out')));
   }
   return h('header', { class: 'top' },
-    h('a', { class: 'brand', href: '#/' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), h('span', {}, 'Cloud Store'), h('small', {}, t('app.customer_area'))),
+    h('a', { class: 'skip-link', href: '#view', onclick: (ev) => {
+      ev.preventDefault(); // the fragment is the route: focus the content instead
+      document.getElementById('view')?.focus();
+    } }, t('nav.skip')),
+    h('a', { class: 'brand', href: '#/' }, logo(), h('span', {}, 'Cloud Store'), h('small', {}, t('app.customer_area'))),
     h('div', { class: 'top-right' }, right));
 }
 
@@ -177,8 +145,17 @@ function contractBar(ctx, current) {
     h('nav', { id: 'sections', 'aria-label': t('nav.sections') }, h('ul', {}, items)));
 }
 
+// footerLinks are the guide's footer links, to Orange Business's pages.
+const footerLinks = [
+  ['footer.terms', 'https://www.orange-business.com/en/terms-of-sale'],
+  ['footer.legal', 'https://www.orange-business.com/en/legal-notice'],
+  ['footer.privacy', 'https://www.orange-business.com/en/privacy'],
+];
+
 function footer() {
-  return h('footer', {}, h('p', {}, '© Orange Business Services'));
+  return h('footer', {}, h('div', { class: 'footer-in' },
+    h('ul', { class: 'footer-links' }, footerLinks.map(([k, url]) => h('li', {}, externalLink(url, t(k), { dataset: { footer: k.slice(7) } })))),
+    h('p', {}, '© Orange Business Services')));
 }
 
 function messageView(id, title, text, back) {
@@ -204,6 +181,11 @@ async function render() {
 
   // The set-password link of the emails may also come as /?token=...
   const search = new URLSearchParams(location.search);
+  if (search.has('email_token')) {
+    const token = search.get('email_token');
+    history.replaceState(null, '', `/${link(['confirm-email'], { token })}`);
+    return render();
+  }
   if (search.has('token')) {
     const token = search.get('token');
     history.replaceState(null, '', `/${link(['set-password'], { token })}`);
@@ -214,14 +196,14 @@ async function render() {
   const s = session.get();
   if (m && m.route.anonymous && s) return go('#/');
   if ((!m || (!m.route.anonymous && !m.route.public)) && !s) {
-    if (location.hash && location.hash !== '#/' && !location.hash.startsWith('#/sign-in')) sessionStorage.setItem(NEXT_KEY, location.hash);
+    if (location.hash && location.hash !== '#/' && !location.hash.startsWith('#/sign-in')) rememberNext(location.hash);
     return go('#/sign-in');
   }
-  if (s && !meAsked) await loadMe();
+  if (s && !meKnown()) await loadMe();
   if (mine !== seq) return;
   document.documentElement.lang = lang();
 
-  const ctx = { params: m ? m.params : {}, query, route: m && m.route, session: s, me, cid: m && m.params.cid };
+  const ctx = { params: m ? m.params : {}, query, route: m && m.route, session: s, me: currentMe(), cid: m && m.params.cid };
   const main = h('main', { id: 'view', tabindex: '-1' }, h('p', { class: 'loading' }, t('app.loading')));
   const shell = [header(s)];
   let view;
@@ -240,10 +222,8 @@ async function render() {
   shell.push(main, footer());
   replace(root, shell);
   root.removeAttribute('aria-busy');
-  if (flash) {
-    main.before(h('div', { class: `flash alert alert-${flash.kind}`, role: 'status', id: 'flash' }, flash.text));
-    flash = null;
-  }
+  const flash = takeFlash();
+  if (flash) main.before(h('div', { class: `flash alert alert-${flash.kind}`, role: 'status', id: 'flash' }, flash.text));
 
   if (!view) {
     if (!m) view = messageView('page-not-found', t('error.page_not_found'), t('error.page_not_found_text'), h('a', { href: '#/' }, t('nav.home')));
@@ -268,18 +248,30 @@ async function render() {
 
 onSessionEnded(() => {
   seq++; // the screen being drawn needed the session: drop it
-  me = null;
-  meAsked = false;
+  forgetMe();
   notify('info', t('auth.session_ended'));
   if (!location.hash.startsWith('#/sign-in')) {
-    sessionStorage.setItem(NEXT_KEY, location.hash);
+    rememberNext(location.hash);
     go('#/sign-in');
   }
 });
 
-// rerender draws the current screen again (after a change it shows).
-export const rerender = () => render();
+setRenderer(render);
+
+// Escape closes an open menu (and gives the focus back to its summary); a
+// click elsewhere closes it too.
+document.addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Escape') return;
+  for (const d of document.querySelectorAll('details.menu[open]')) {
+    d.open = false;
+    d.querySelector('summary')?.focus();
+  }
+});
+document.addEventListener('click', (ev) => {
+  for (const d of document.querySelectorAll('details.menu[open]')) if (!d.contains(ev.target)) d.open = false;
+});
 
 initLang();
+watchTables(document.getElementById('app'));
 window.addEventListener('hashchange', render);
 render();

@@ -79,3 +79,36 @@ export function uuid() {
   const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+
+// labelCells gives each body cell of the tables under root the text of its
+// column's header as data-label, which the phone layout shows before the
+// cell's value when a table collapses to cards. Cells spanning columns
+// (details) get none.
+export function labelCells(root) {
+  const tables = root.matches && root.matches('table') ? [root] : root.querySelectorAll ? root.querySelectorAll('table') : [];
+  for (const table of tables) {
+    const heads = [...(table.tHead ? table.tHead.rows[0]?.cells || [] : [])].map((th) => th.textContent.replace(/[▲▼↕]/g, '').trim());
+    for (const body of table.tBodies) {
+      for (const tr of body.rows) {
+        [...tr.cells].forEach((td, i) => {
+          if (td.colSpan > 1 || !heads[i]) td.removeAttribute('data-label');
+          else td.dataset.label = heads[i];
+        });
+      }
+    }
+  }
+}
+
+// watchTables keeps the cells of every table drawn under root labelled
+// (labelCells), whenever a page or a list adds rows.
+export function watchTables(root) {
+  let pending = false;
+  new MutationObserver(() => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      labelCells(root);
+    });
+  }).observe(root, { childList: true, subtree: true });
+}

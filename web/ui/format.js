@@ -63,3 +63,16 @@ export function period(s) {
 export function status(s) {
   return s ? t(`status.${s}`, {}, s) : '';
 }
+
+// paramText shows a parameter's value.
+export function paramText(k, v) {
+  if (k === 'upfront') return String(v) === 'true' ? t('order.with_upfront') : t('order.without_upfront');
+  if (k === 'duration_months') return t('order.months', { n: v });
+  return String(v);
+}
+
+// orderName is an order's name in the UI's language: the server gives
+// `names` per language beside the stored (English) `name`.
+export function orderName(o) {
+  return (o && o.names && o.names[lang()]) || (o && o.name) || '';
+}

@@ -129,17 +129,20 @@ export function passwordRules(control, login = () => '') {
     ['upper', (p) => /[A-Z]/.test(p)],
     ['digit', (p) => /[0-9]/.test(p)],
     ['special', (p) => [...p].some((c) => SPECIALS.includes(c))],
-    ['login', (p) => p !== '' && p.toLowerCase() !== (login() || '').toLowerCase()],
+    // Unknown login (a set-password link): the server checks it, the
+    // rule is neither ticked nor failed here.
+    ['login', (p) => (login() ? p !== '' && p.toLowerCase() !== login().toLowerCase() : null)],
   ];
-  const items = rules.map(([k]) => h('li', { dataset: { rule: k } }, t(`password.rule.${k}`)));
+  const items = rules.map(([k]) => h('li', { dataset: { rule: k } }, t(`password.rule.${k}`),
+    k === 'login' && !login() ? h('span', { class: 'hint' }, ' ', t('password.rule.login_later')) : null));
   const strength = h('p', { class: 'strength', 'aria-live': 'polite' });
   const update = () => {
     const p = control.value;
     let all = true;
     rules.forEach(([, ok], i) => {
       const pass = ok(p);
-      all = all && pass;
-      items[i].className = pass ? 'ok' : '';
+      all = all && pass !== false;
+      items[i].className = pass ? 'ok' : pass === null ? 'unchecked' : '';
     });
     strength.textContent = p === '' ? '' : !all ? t('password.weak') : p.length >= 10 ? t('password.strong') : t('password.medium');
   };
@@ -238,3 +241,24 @@ export function confirmDialog(question, confirmLabel) {
   });
 }
 
+
+// infoDialog shows nodes in a modal dialog with a Close button; Escape
+// closes it too.
+export function infoDialog(id, title, ...body) {
+  const close = h('button', { type: 'button', class: 'primary', id: `${id}-close` }, t('action.close'));
+  const dialog = h('dialog', { class: 'confirm info', id, 'aria-labelledby': `${id}-title` },
+    h('h2', { id: `${id}-title` }, title), body, h('div', { class: 'buttons' }, close));
+  const done = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  close.addEventListener('click', done);
+  dialog.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    done();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  close.focus();
+  return dialog;
+}

@@ -96,7 +96,6 @@ export function listView(o) {
       return;
     }
     if (mine !== seq) return;
-    status.className = 'list-status';
     const items = Array.isArray(res) ? res : (res && res.items) || [];
     const nextCursor = Array.isArray(res) ? null : res && res.next_cursor;
     page = p;
@@ -104,6 +103,7 @@ export function listView(o) {
     if (nextCursor) cursors.push(nextCursor);
     replace(body, items.map(row));
     status.textContent = items.length ? '' : o.empty || t('list.empty');
+    status.className = items.length ? 'list-status' : 'list-status empty-state';
     prev.disabled = page === 0;
     next.disabled = !nextCursor;
     pageNo.textContent = t('list.page', { n: page + 1 });

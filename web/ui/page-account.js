@@ -1,15 +1,18 @@
 // My account (guide §5.1 and §5.10): home, profile and password, my
 // contracts, my orders, my subscriptions.
 
-import { h, dl } from './dom.js';
-import { request, get, ApiError } from './api.js';
+import { h, dl, externalLink } from './dom.js';
+import { request, get, enc, ApiError } from './api.js';
 import { t, lang, setLang } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
 import { alertBox, hush, showErrors, clearErrors, busy, passwordRules, showPasswords, onNewPassword, field, input, problemText } from './forms.js';
 import { personFields, personValue, checkPerson, personSummary } from './people.js';
-import { currentMe, setMe, notify, rerender } from './app.js';
+import { currentMe, setMe, notify, rerender } from './state.js';
 import * as fmt from './format.js';
+import { serviceCard } from './page-services.js';
+import { ssoButton } from './console-sso.js';
+import { icon } from './icons.js';
 
 function tabs(current) {
   const items = [['profile', '#/account'], ['contracts', '#/account/contracts'], ['orders', '#/account/orders'], ['subscriptions', '#/account/subscriptions']];
@@ -17,39 +20,104 @@ function tabs(current) {
     items.map(([k, href]) => h('li', {}, h('a', { href, 'aria-current': k === current ? 'page' : null }, t(`nav.my_${k === 'profile' ? 'account' : k}`))))));
 }
 
-// home is the customer area's home page: the user's contracts and last orders.
+// home is the customer area's home page (guide §5.1): the user's
+// contracts (each with its contract, services and console links as the
+// user's rights allow), services to enrich the offer, the last orders,
+// news and contact.
 export async function home(ctx) {
-  const contracts = h('div', { class: 'cards', id: 'home-contracts' }, h('p', { class: 'loading' }, t('app.loading')));
-  const orders = h('div', { id: 'home-orders' });
+  const loading = () => h('p', { class: 'loading' }, t('app.loading'));
+  const contracts = h('div', { class: 'cards', id: 'home-contracts' }, loading());
+  const orders = h('div', { id: 'home-orders' }, loading());
+  const teaser = h('section', { class: 'block', id: 'home-services', hidden: true });
+  const contact = h('p', { id: 'home-contact-links' });
+  const box = alertBox('home-sso-error');
   const name = ctx.me && ctx.me.first_name ? `${ctx.me.first_name} ${(ctx.me.last_name || '').toUpperCase()}` : ctx.session.login;
-  get('/me/contracts', { limit: 50 }).then((res) => {
-    const items = (res && res.items) || [];
-    contracts.replaceChildren(...(items.length ? items.map(contractCard) : [h('p', {}, t('home.no_contract'))]));
+
+  const mine = get('/me/contracts', { limit: 50 }).then((res) => (res && res.items) || []);
+  mine.then(async (items) => {
+    if (!items.length) {
+      contracts.replaceChildren(emptyState('home-no-contract', t('home.no_contract'), t('home.no_contract_next')));
+      return;
+    }
+    const rights = await Promise.all(items.map((c) => get(`/contracts/${enc(c.id)}/rights`)
+      .then((r) => new Set(r.capabilities || []), () => new Set())));
+    contracts.replaceChildren(...items.map((c, i) => contractCard(c, rights[i], box)));
+    const i = rights.findIndex((r) => r.has('see_catalog'));
+    if (i >= 0) servicesTeaser(teaser, items[i], rights[i]);
+    const j = rights.findIndex((r) => r.has('see_support'));
+    if (j >= 0) contact.replaceChildren(h('a', { class: 'button', href: link(['contracts', items[j].id, 'support']) }, t('home.contact_us')));
   }, (e) => contracts.replaceChildren(h('p', { class: 'error' }, problemText(e))));
-  get('/me/orders', { limit: 3, sort: '-placed_at' }).then((res) => {
+  Promise.all([mine.catch(() => []), get('/me/orders', { limit: 3, sort: '-placed_at' })]).then(([cs, res]) => {
+    const offers = new Map(cs.map((c) => [c.id, c.offer]));
     const items = (res && res.items) || [];
-    orders.replaceChildren(items.length ? ordersTable(items) : h('p', {}, t('orders.none')));
+    orders.replaceChildren(items.length ? ordersTable(items, (o) => offers.get(o.contract_id) || '')
+      : emptyState('home-no-order', t('orders.none'), t('home.no_order_next')));
   }, () => orders.replaceChildren(h('p', { class: 'hint' }, t('orders.unavailable'))));
+
   return h('div', { class: 'home' },
     h('h1', {}, t('home.title', { name })),
-    h('section', { class: 'block' }, h('h2', {}, t('home.your_contracts')), contracts),
-    h('section', { class: 'block' }, h('h2', {}, t('home.last_orders')), orders,
-      h('p', {}, h('a', { href: '#/account/orders', class: 'button' }, t('home.view_orders')))));
+    box,
+    h('section', { class: 'block', id: 'home-your-contracts' }, h('h2', {}, t('home.your_contracts')), contracts),
+    teaser,
+    h('section', { class: 'block', id: 'home-last-orders' }, h('h2', {}, t('home.last_orders')), orders,
+      h('p', {}, h('a', { href: '#/account/orders', class: 'button' }, t('home.view_orders')))),
+    h('div', { class: 'home-more' },
+      h('section', { class: 'block', id: 'home-news' }, h('h2', {}, icon('news'), ' ', t('home.news')),
+        h('p', {}, t('home.news_text')),
+        h('p', {}, externalLink(NEWS_URL, [t('home.news_link'), ' ›'], { id: 'home-news-link' }))),
+      h('section', { class: 'block', id: 'home-contact' }, h('h2', {}, icon('contact'), ' ', t('home.question')),
+        h('p', {}, t('home.question_text')), contact)));
 }
 
-function contractCard(c) {
+// NEWS_URL is Orange Cloud for Business's news, a plain link (the page
+// fetches nothing from it).
+const NEWS_URL = 'https://cloud.orange-business.com/en/news/';
+
+// emptyState tells that there is nothing yet, and what to do next.
+export function emptyState(id, text, next) {
+  return h('div', { class: 'empty-state', id }, icon('empty', 'big'),
+    h('p', { class: 'empty-title' }, text), next ? h('p', { class: 'hint' }, next) : null);
+}
+
+function contractCard(c, can, box) {
   return h('article', { class: 'card contract-card', dataset: { contract: c.id } },
     h('p', { class: 'offer' }, c.offer),
     h('h3', {}, `${c.id} (${c.name})`),
-    h('p', {}, h('a', { href: link(['contracts', c.id]) }, t('home.your_contract'), ' ›')));
+    h('ul', { class: 'card-links' },
+      h('li', {}, h('a', { href: link(['contracts', c.id]), class: 'your-contract' }, t('home.your_contract'), ' ›')),
+      can.has('see_catalog') ? h('li', {}, h('a', { href: link(['contracts', c.id, 'services']), class: 'your-services' }, t('home.your_services'), ' ›')) : null),
+    can.has('use_console_from_dashboard') ? h('p', {}, ssoButton(c.id, box, { class: 'primary console-sso' })) : null);
 }
 
-function ordersTable(items) {
-  return h('table', {}, h('thead', {}, h('tr', {},
-    [t('orders.date'), t('orders.ref'), t('orders.name'), t('orders.price'), t('orders.contract'), t('orders.by'), t('orders.status')].map((l) => h('th', { scope: 'col' }, l)))),
-  h('tbody', {}, items.map((o) => h('tr', {},
-    h('td', {}, fmt.dateTime(o.placed_at)), h('td', {}, o.ref), h('td', {}, o.name), h('td', {}, priceText(o)),
-    h('td', {}, o.contract_name || o.contract_id || o.contract || ''), h('td', {}, o.placed_by), h('td', {}, fmt.status(o.status))))));
+// servicesTeaser fills the "Enrich your offer" block with three services
+// of contract c's catalog.
+async function servicesTeaser(el, c, can) {
+  let items;
+  try {
+    const res = await get(`/contracts/${enc(c.id)}/catalog`);
+    items = (Array.isArray(res) ? res : (res && res.items) || []).slice(0, 3);
+  } catch {
+    return; // a teaser: nothing to say when it cannot be shown
+  }
+  if (!items.length) return;
+  const ctx = { cid: c.id, can: (x) => can.has(x) };
+  el.replaceChildren(h('h2', {}, icon('services'), ' ', t('home.services')), h('p', { class: 'lead' }, t('home.enrich')),
+    h('div', { class: 'cards' }, items.map((s) => serviceCard(ctx, s))),
+    h('p', {}, h('a', { href: link(['contracts', c.id, 'services']), class: 'button', id: 'home-view-catalog' }, t('services.view_catalog'))));
+  el.hidden = false;
+}
+
+// ordersTable is a short table of orders (the home page's last orders, a
+// contract's); offerOf(order) gives the offer of its contract.
+export function ordersTable(items, offerOf) {
+  return h('table', { class: 'orders-table' }, h('thead', {}, h('tr', {},
+    [t('orders.date'), t('orders.ref'), t('orders.name'), t('orders.price'), t('orders.contract'), t('contract.offer'), t('orders.by'), t('orders.status')].map((l) => h('th', { scope: 'col' }, l)))),
+  h('tbody', {}, items.map((o) => h('tr', { dataset: { ref: o.ref } },
+    h('td', { dataset: { col: 'placed_at' } }, fmt.dateTime(o.placed_at)), h('td', { dataset: { col: 'ref' } }, o.ref),
+    h('td', { dataset: { col: 'name' } }, fmt.orderName(o)), h('td', { dataset: { col: 'price' } }, priceText(o)),
+    h('td', { dataset: { col: 'contract' } }, o.contract_name || o.contract_id || o.contract || ''), h('td', { dataset: { col: 'offer' } }, offerOf(o)),
+    h('td', { dataset: { col: 'placed_by' } }, o.placed_by),
+    h('td', { dataset: { col: 'status' } }, h('span', { class: `status status-${o.status}` }, fmt.status(o.status)))))));
 }
 
 // priceText is an order's price: monthly for subscriptions, once otherwise.
@@ -74,6 +142,8 @@ export async function profile(ctx) {
     view.replaceChildren(
       h('h2', {}, t('account.profile')),
       dl(personSummary(p)),
+      p.pending_email ? h('p', { class: 'alert alert-info', id: 'pending-email', role: 'status' },
+        t('account.email_pending', { email: p.pending_email, until: fmt.dateTime(p.pending_email_expires_at) })) : null,
       h('div', { class: 'buttons' },
         h('button', { type: 'button', id: 'edit-profile', onclick: () => editProfile(p) }, t('action.edit')),
         h('button', { type: 'button', id: 'change-password', onclick: () => changePassword(p) }, t('account.change_password'))));
@@ -81,8 +151,13 @@ export async function profile(ctx) {
   const editProfile = (p) => {
     const box = alertBox('profile-error');
     const save = h('button', { type: 'submit', class: 'primary', id: 'profile-save' }, t('action.finish'));
+    // A new email needs the current password, and takes effect once
+    // confirmed through the link sent to it (SPEC §10).
+    const current = input('profile', 'current_password', { type: 'password', autocomplete: 'current-password' });
+    const currentField = field(t('field.current_password'), current, { required: true, hint: t('account.email_password_hint') });
+    currentField.hidden = true;
     const form = h('form', { id: 'profile-form', novalidate: true },
-      h('h2', {}, t('account.edit_title')), box, personFields('profile', p),
+      h('h2', {}, t('account.edit_title')), box, personFields('profile', p), currentField,
       h('p', { class: 'hint' }, t('form.required_note')),
       h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => showProfile(p) }, t('action.cancel')), save));
     form.addEventListener('submit', async (ev) => {
@@ -91,12 +166,16 @@ export async function profile(ctx) {
       hush(box);
       const v = personValue(form);
       const errors = checkPerson(v);
+      const moving = v.email.toLowerCase() !== String(p.email || '').toLowerCase();
+      if (moving && !current.value) errors.push({ field: 'current_password', code: 'required' });
       if (errors.length) {
         showErrors(form, box, { errors });
         return;
       }
+      if (moving) v.current_password = current.value;
       try {
         const { data } = await busy(save, request('PATCH', '/me', { body: v }));
+        if (moving && data.pending_email) notify('ok', t('account.email_link_sent', { email: data.pending_email }));
         // Draw the page again: the header shows the new name, and the
         // customer area the language just chosen.
         setMe(data);
@@ -104,9 +183,16 @@ export async function profile(ctx) {
         notify('ok', t('account.saved'));
         rerender();
       } catch (e) {
+        if (e instanceof ApiError && e.status === 403) {
+          showErrors(form, box, { errors: [{ field: 'current_password', code: 'wrong_password' }] });
+          return;
+        }
         showErrors(form, box, e);
       }
     });
+    const emailInput = form.elements.namedItem('email');
+    const toggle = () => { currentField.hidden = emailInput.value.trim().toLowerCase() === String(p.email || '').toLowerCase(); };
+    emailInput.addEventListener('input', toggle);
     view.replaceChildren(form);
   };
   const changePassword = (p) => {
@@ -166,7 +252,7 @@ export function orderColumns(withContract) {
   return [
     { key: 'placed_at', label: t('orders.date'), value: (o) => fmt.dateTime(o.placed_at) },
     { key: 'ref', label: t('orders.ref') },
-    { key: 'name', label: t('orders.name') },
+    { key: 'name', label: t('orders.name'), value: fmt.orderName },
     { key: 'price', label: t('orders.price'), value: priceText },
     withContract ? { key: 'contract_id', label: t('orders.contract'), value: (o) => o.contract_name || o.contract_id || o.contract || '' } : null,
     { key: 'placed_by', label: t('orders.by') },
@@ -182,17 +268,10 @@ export function orderDetail(o) {
     dl([
       [t('orders.ref'), o.ref],
       [t('orders.service_code'), o.service_code],
-      ...Object.entries(params).map(([k, v]) => [t(`param.${k}`, {}, k), paramText(k, v)]),
+      ...Object.entries(params).map(([k, v]) => [t(`param.${k}`, {}, k), fmt.paramText(k, v)]),
       [t('subscriptions.initial_payment'), o.initial_payment ? fmt.money(o.initial_payment) : null],
       [t('subscriptions.monthly_price'), o.monthly_price ? fmt.monthly(o.monthly_price) : null],
     ]));
-}
-
-// paramText shows a parameter's value.
-export function paramText(k, v) {
-  if (k === 'upfront') return String(v) === 'true' ? t('order.with_upfront') : t('order.without_upfront');
-  if (k === 'duration_months') return t('order.months', { n: v });
-  return String(v);
 }
 
 // orders lists the user's orders across contracts.
@@ -250,4 +329,27 @@ export async function subscriptions() {
     empty: t('subscriptions.none'),
   });
   return h('div', {}, h('h1', {}, t('nav.my_subscriptions')), tabs('subscriptions'), list.el);
+}
+
+// confirmEmail applies a change of email with the token of the link sent
+// to the new address (SPEC §10); the link may be opened signed out.
+export function confirmEmail(ctx) {
+  const token = ctx.query.get('token') || '';
+  if (ctx.query.has('token')) history.replaceState(null, '', `/${link(['confirm-email'])}`);
+  const box = h('section', { class: 'card narrow', id: 'confirm-email' }, h('h1', {}, t('account.email_confirm_title')));
+  if (!token) {
+    box.append(h('p', { class: 'error', role: 'alert' }, t('account.email_link_gone')));
+    return box;
+  }
+  const status = h('p', { role: 'status' }, t('account.email_confirming'));
+  box.append(status);
+  request('POST', '/email-confirmations', { body: { token } }).then(({ data }) => {
+    status.replaceWith(h('p', { role: 'status', id: 'email-confirmed' }, t('account.email_confirmed', { email: data.email })));
+    box.append(h('div', { class: 'buttons' }, h('a', { href: '#/account', class: 'button primary' }, t('nav.my_account'))));
+  }).catch((e) => {
+    const msg = e instanceof ApiError && e.status === 410 ? t('account.email_link_gone')
+      : e instanceof ApiError && e.status === 409 ? t('account.email_taken') : problemText(e);
+    status.replaceWith(h('p', { class: 'error', role: 'alert', id: 'email-not-confirmed' }, msg));
+  });
+  return box;
 }

@@ -6,7 +6,7 @@ import { request, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { field, input, alertBox, say, hush, showErrors, busy, captcha, passwordRules, showPasswords, onNewPassword, onCaptchaPost, problemText } from './forms.js';
-import { signedIn } from './app.js';
+import { signedIn } from './state.js';
 
 function welcome() {
   return h('div', { class: 'welcome' }, h('p', { class: 'lead' }, t('auth.welcome')));
@@ -18,11 +18,15 @@ export function signIn() {
   const password = input('signin', 'password', { type: 'password', autocomplete: 'current-password', required: true });
   const box = alertBox('signin-error');
   const submit = h('button', { type: 'submit', id: 'signin-submit', class: 'primary' }, t('auth.sign_in'));
+  const buttons = h('div', { class: 'buttons' }, submit);
+  // After too many failed sign-ins of a login, the server asks for a
+  // captcha (401 /problems/captcha-required): shown from then on.
+  let cap = null;
   const form = h('form', { id: 'signin-form', class: 'card narrow', novalidate: true },
     h('h1', {}, t('auth.sign_in_title')), welcome(), box,
     field(t('field.login'), login, { required: true }),
     field(t('field.password'), password, { required: true }),
-    h('div', { class: 'buttons' }, submit),
+    buttons,
     h('p', { class: 'links' },
       h('a', { href: '#/forgot-password', id: 'forgot-password-link' }, t('auth.forgot_password')), h('br'),
       h('a', { href: '#/forgot-login', id: 'forgot-login-link' }, t('auth.forgot_login'))));
@@ -34,12 +38,24 @@ export function signIn() {
       return;
     }
     try {
-      const { data } = await busy(submit, request('POST', '/sessions', { body: { login: login.value.trim(), password: password.value } }));
+      const body = { login: login.value.trim(), password: password.value, ...(cap ? cap.value() : {}) };
+      const { data } = await busy(submit, request('POST', '/sessions', { body }));
       password.value = '';
       await signedIn({ token: data.token, expires_at: data.expires_at, login: login.value.trim() });
     } catch (e) {
       password.value = '';
-      say(box, 'error', e instanceof ApiError && e.status === 401 ? t('auth.bad_credentials') : problemText(e));
+      if (e instanceof ApiError && e.problem.type === '/problems/captcha-required') {
+        if (cap) {
+          cap.reload();
+        } else {
+          cap = captcha('signin');
+          form.insertBefore(cap.el, buttons);
+        }
+        say(box, 'error', t('auth.captcha_required'));
+      } else {
+        say(box, 'error', e instanceof ApiError && e.status === 401 ? t('auth.bad_credentials') : problemText(e));
+        cap?.reload();
+      }
       password.focus();
     }
   });
@@ -118,6 +134,10 @@ export function setPassword(ctx) {
         h('div', { class: 'buttons' }, h('a', { href: '#/sign-in', class: 'button primary' }, t('auth.sign_in')))));
     } catch (e) {
       if (e instanceof ApiError && e.status === 410) {
+        // The link is spent for good: nothing typed here can succeed.
+        for (const el of form.elements) el.disabled = true;
+        pw.value = '';
+        confirm.value = '';
         say(box, 'error', t('auth.link_gone'), ' ', h('a', { href: '#/forgot-password' }, t('auth.forgot_password')));
         return;
       }

@@ -32,6 +32,18 @@ export async function credentials(ctx) {
   }
   const email = (me && me.email) || '';
   const roles = (ctx.rights && ctx.rights.console) || [];
+  // What decides whether a key can be created: the API password is set
+  // (null: unknown, then the server will say), and the count of keys.
+  const state = { password: null, keys: 0, changed: [] };
+  try {
+    state.password = await get(api(ctx, 'api-password'));
+  } catch {
+    state.password = null;
+  }
+  state.update = (patch) => {
+    Object.assign(state, patch);
+    for (const f of state.changed) f();
+  };
   return h('div', { class: 'console-credentials' },
     h('h1', {}, t('console.title')),
     h('p', {}, t('console.intro')),
@@ -43,8 +55,8 @@ export async function credentials(ctx) {
         [t('roles.console'), roles.join(', '), 'console'],
       ]),
       h('p', { class: 'hint' }, t('console.account_hint'))),
-    apiPasswordBlock(ctx, email),
-    accessKeysBlock(ctx, email));
+    apiPasswordBlock(ctx, email, state),
+    accessKeysBlock(ctx, email, state));
 }
 
 // codeStep is step 1 of every change: the captcha, then a code emailed to
@@ -84,7 +96,8 @@ function codeSent(prefix, email, again) {
 }
 
 // twoSteps runs a change: a start button, then step 1 (code) and step 2
-// (the form of build(done)), done(node) ending with node shown.
+// (the form of build(done)), done(node) ending with node shown. It returns
+// {el, start}: the caller may relabel or disable the start button.
 function twoSteps(ctx, { prefix, email, startLabel, build }) {
   const area = h('div', { class: 'steps-area' });
   const start = h('button', { type: 'button', class: 'primary', id: `${prefix}-start` }, startLabel);
@@ -107,7 +120,7 @@ function twoSteps(ctx, { prefix, email, startLabel, build }) {
     stepCode();
   });
   reset();
-  return h('div', {}, result, area);
+  return { el: h('div', {}, result, area), start };
 }
 
 function cancelButton(prefix, reset) {
@@ -125,7 +138,7 @@ const codeGone = { errors: [{ field: 'verification_code', code: 'code_gone' }] }
 
 // apiPasswordBlock sets the API password: code, then {email, new_password,
 // confirm_password, verification_code}.
-function apiPasswordBlock(ctx, email) {
+function apiPasswordBlock(ctx, email, state) {
   const flow = twoSteps(ctx, {
     prefix: 'api-password', email, startLabel: t('console.set_password'),
     build: (done) => {
@@ -151,6 +164,7 @@ function apiPasswordBlock(ctx, email) {
           }));
           pw.value = '';
           confirm.value = '';
+          state.update({ password: { set: true, set_at: new Date().toISOString() } });
           done(h('div', { class: 'alert alert-ok', id: 'api-password-done', role: 'status' },
             h('p', {}, t('console.password_set', { contract: ctx.cid, email: mail.value.trim() }))));
         } catch (e) {
@@ -160,13 +174,24 @@ function apiPasswordBlock(ctx, email) {
       return form;
     },
   });
+  const shown = h('p', { id: 'api-password-state' });
+  const show = () => {
+    const p = state.password;
+    shown.className = `credential-state ${p && p.set ? 'is-set' : p ? 'not-set' : ''}`;
+    shown.replaceChildren(!p ? '' : p.set
+      ? t('console.password_is_set', { at: p.set_at ? fmt.dateTime(p.set_at) : '' })
+      : t('console.password_not_set'));
+    flow.start.textContent = p && p.set ? t('console.change_password') : t('console.set_password');
+  };
+  state.changed.push(show);
+  show();
   return h('section', { class: 'block', id: 'api-password' }, h('h2', {}, t('console.api_password')),
-    h('p', {}, t('console.api_password_intro')), flow);
+    h('p', {}, t('console.api_password_intro')), shown, flow.el);
 }
 
 // accessKeysBlock lists the access keys, creates one (API password and a
 // fresh code) showing its secret once, and deletes one.
-function accessKeysBlock(ctx, email) {
+function accessKeysBlock(ctx, email, state) {
   const box = alertBox('access-keys-message');
   const count = h('p', { class: 'hint', id: 'access-keys-count' });
   const list = listView({
@@ -177,6 +202,7 @@ function accessKeysBlock(ctx, email) {
       const res = await get(api(ctx, 'access-keys'));
       const keys = Array.isArray(res) ? res : (res && res.items) || [];
       count.textContent = t(keys.length >= MAX_KEYS ? 'console.keys_full' : 'console.keys_count', { n: keys.length, max: MAX_KEYS });
+      state.update({ keys: keys.length });
       return keys;
     },
     columns: [
@@ -256,8 +282,21 @@ function accessKeysBlock(ctx, email) {
     showErrors(form, formBox, e.status === 410 ? codeGone : e);
   }
 
+  // The start button is offered only when a key can be made, and says why
+  // not otherwise: before the captcha, the code and the API password.
+  const why = h('p', { class: 'hint why-not', id: 'access-key-why' });
+  flow.start.setAttribute('aria-describedby', why.id);
+  const gate = () => {
+    const p = state.password;
+    const reason = p && !p.set ? t('console.password_first') : state.keys >= MAX_KEYS ? t('console.key_limit', { max: MAX_KEYS }) : '';
+    flow.start.disabled = !!reason;
+    why.textContent = reason;
+    why.hidden = !reason;
+  };
+  state.changed.push(gate);
+  gate();
   return h('section', { class: 'block', id: 'access-keys' }, h('h2', {}, t('console.access_keys')),
-    h('p', {}, t('console.access_keys_intro', { max: MAX_KEYS })), box, count, list.el, flow);
+    h('p', {}, t('console.access_keys_intro', { max: MAX_KEYS })), box, count, list.el, why, flow.el);
 }
 
 // secretBox shows a new key and its secret, once, with a copy button. The

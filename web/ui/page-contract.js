@@ -2,15 +2,16 @@
 // rights, dashboard, orders, subscriptions, invoices, support. Each shows
 // only what the user's capabilities on the contract allow.
 
-import { h, dl, externalLink, safeURL } from './dom.js';
-import { request, get, enc } from './api.js';
+import { h, dl, externalLink } from './dom.js';
+import { get, enc } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { listView } from './list.js';
-import { problemText, alertBox, say, busy } from './forms.js';
+import { problemText, alertBox } from './forms.js';
 import { rolesTable } from './people.js';
-import { orderColumns, orderDetail, subscriptionColumns, subscriptionDetail, priceText } from './page-account.js';
+import { orderColumns, orderDetail, subscriptionColumns, subscriptionDetail, ordersTable } from './page-account.js';
 import { serviceCard } from './page-services.js';
+import { ssoButton } from './console-sso.js';
 import * as fmt from './format.js';
 
 const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}${rest.length ? '/' + rest.join('/') : ''}`;
@@ -52,8 +53,7 @@ export async function summary(ctx) {
       const res = await get(api(ctx, 'orders'), { limit: 3, sort: '-placed_at' });
       const items = (res && res.items) || [];
       if (!items.length) return h('p', {}, t('orders.none'));
-      return h('ul', { class: 'plain' }, items.map((o) => h('li', {},
-        `${fmt.dateTime(o.placed_at)} · ${o.ref} · ${o.name} · ${priceText(o)} · ${fmt.status(o.status)}`)));
+      return ordersTable(items, () => ctx.contract.offer);
     }, h('p', {}, h('a', { href: link(['contracts', ctx.cid, 'orders']), class: 'button' }, t('contract.all_orders')))));
   }
   const r = ctx.rights;
@@ -75,18 +75,7 @@ export async function dashboard(ctx) {
   const box = alertBox('sso-error');
   const parts = [h('h1', {}, t('section.dashboard')), h('p', {}, t('dashboard.intro')), box];
   if (ctx.can('use_console_from_dashboard')) {
-    const go = h('button', { type: 'button', class: 'primary', id: 'console-sso' }, t('dashboard.console'));
-    go.addEventListener('click', async () => {
-      try {
-        const { data } = await busy(go, request('POST', api(ctx, 'console', 'sso'), { body: {} }));
-        const url = safeURL(data && data.redirect_url);
-        if (!url) throw new Error('no redirect');
-        location.assign(url);
-      } catch (e) {
-        say(box, 'error', problemText(e));
-      }
-    });
-    parts.push(h('p', {}, go));
+    parts.push(h('p', {}, ssoButton(ctx.cid, box, { id: 'console-sso' })));
   } else {
     parts.push(h('p', { class: 'hint', id: 'no-console-role' }, t('dashboard.no_console')));
   }
@@ -152,19 +141,22 @@ export async function invoices(ctx) {
     const items = data.items || [];
     parts.push(h('section', { class: 'block', id: 'invoice-history' }, h('h2', {}, t('invoices.history')),
       items.length ? h('table', {}, h('thead', {}, h('tr', {},
-        [t('invoices.date'), t('invoices.period'), t('invoices.amount'), ''].map((l) => h('th', { scope: 'col' }, l)))),
+        [t('invoices.number'), t('invoices.date'), t('invoices.period'), t('invoices.amount'), ''].map((l) => h('th', { scope: 'col' }, l)))),
       h('tbody', {}, items.map((inv) => invoiceRow(ctx, inv)))) : h('p', {}, t('invoices.none'))));
   }
   parts.push(contactBlock('invoice-contact', t('invoices.contact'), data.contact));
   if (ctx.can('see_usage_reports')) {
     parts.push(block('usage-reports', t('invoices.usage'), async () => {
       const res = await get(api(ctx, 'usage-reports'));
-      const items = Array.isArray(res) ? res : (res && res.items) || [];
+      const items = usageWorthShowing(Array.isArray(res) ? res : (res && res.items) || []);
       if (!items.length) return h('p', {}, t('invoices.no_usage'));
       return h('table', {}, h('thead', {}, h('tr', {}, [t('invoices.period'), t('invoices.usage_report'), t('invoices.pre_invoice')].map((l) => h('th', { scope: 'col' }, l)))),
-        h('tbody', {}, items.map((u) => h('tr', { dataset: { period: u.period } }, h('td', {}, fmt.period(u.period)),
-          h('td', {}, linesTable(u.lines || [])),
-          h('td', {}, u.pre_invoice ? fmt.money(u.pre_invoice.amount_excl_vat) : u.invoice_id ? t('invoices.invoiced', { id: u.invoice_id }) : '—')))));
+        h('tbody', {}, items.map((u) => h('tr', { dataset: { period: u.period } }, h('td', { class: 'nowrap' }, fmt.period(u.period)),
+          h('td', {}, u.lines && u.lines.length ? h('a', { class: 'usage-report', href: link(['contracts', ctx.cid, 'usage-reports', u.period]) },
+            t('invoices.see_usage', { amount: fmt.money(linesTotal(u.lines)) }), ' ›') : '—'),
+          h('td', {}, u.pre_invoice ? h('a', { class: 'pre-invoice', href: link(['contracts', ctx.cid, 'pre-invoices', u.period]) },
+            t('invoices.see_pre_invoice', { amount: fmt.money(u.pre_invoice.amount_excl_vat) }), ' ›')
+            : u.invoice_id ? h('a', { href: link(['contracts', ctx.cid, 'invoices', u.invoice_id]) }, t('invoices.invoiced', { id: u.invoice_id })) : '—')))));
     }));
   }
   return h('div', {}, parts);
@@ -172,7 +164,9 @@ export async function invoices(ctx) {
 
 function invoiceRow(ctx, inv) {
   const more = h('button', { type: 'button', class: 'link invoice-detail', 'aria-expanded': 'false' }, t('invoices.detail'), ' ›');
-  const tr = h('tr', { dataset: { invoice: inv.id } }, h('td', {}, fmt.date(inv.issued_on)), h('td', {}, fmt.period(inv.period)), h('td', {}, fmt.money(inv.amount_excl_vat)), h('td', {}, more));
+  const print = h('a', { class: 'invoice-print', href: link(['contracts', ctx.cid, 'invoices', inv.id]) }, t('invoices.open'), ' ›');
+  const tr = h('tr', { dataset: { invoice: inv.id } }, h('td', { class: 'nowrap', dataset: { col: 'ref' } }, inv.id), h('td', { class: 'nowrap' }, fmt.date(inv.issued_on)),
+    h('td', {}, fmt.period(inv.period)), h('td', {}, fmt.money(inv.amount_excl_vat)), h('td', { class: 'actions' }, more, ' ', print));
   let open = null;
   more.addEventListener('click', async () => {
     if (open) {
@@ -182,7 +176,7 @@ function invoiceRow(ctx, inv) {
       return;
     }
     more.setAttribute('aria-expanded', 'true');
-    open = h('tr', { class: 'detail' }, h('td', { colspan: 4 }, h('p', { class: 'loading' }, t('app.loading'))));
+    open = h('tr', { class: 'detail' }, h('td', { colspan: 5 }, h('p', { class: 'loading' }, t('app.loading'))));
     tr.after(open);
     const cell = open.firstChild;
     try {
@@ -193,6 +187,75 @@ function invoiceRow(ctx, inv) {
     }
   });
   return tr;
+}
+
+// usageWorthShowing leaves out the periods with nothing to show: no line
+// of any quantity and no pre-invoice or invoice (an empty "€0.00" row).
+function usageWorthShowing(items) {
+  return items.map((u) => ({ ...u, lines: (u.lines || []).filter((l) => !isNothing(l.quantity) || !isNothing(amountText(l))) }))
+    .filter((u) => u.lines.length || u.invoice_id || (u.pre_invoice && !fmt.isZero(u.pre_invoice.amount_excl_vat)));
+}
+
+const isNothing = (v) => v == null || v === '' || /^-?0*(\.0*)?$/.test(typeof v === 'object' ? String(v.amount ?? '') : String(v));
+const amountText = (l) => l.amount || l.amount_excl_vat;
+
+// linesTotal adds the lines' amounts (decimal strings, to the cent).
+function linesTotal(lines) {
+  let cents = 0;
+  let currency = 'EUR';
+  for (const l of lines) {
+    const a = amountText(l);
+    if (!a) continue;
+    const v = typeof a === 'object' ? a : { amount: String(a) };
+    if (v.currency) currency = v.currency;
+    cents += Math.round(Number(v.amount) * 100);
+  }
+  return { amount: (cents / 100).toFixed(2), currency };
+}
+
+// invoiceDocument is an invoice as a page to print or save as PDF.
+export async function invoiceDocument(ctx) {
+  const inv = await get(api(ctx, 'invoices', enc(ctx.params.id)));
+  return printable(ctx, 'invoice-document', t('invoices.document_title', { id: inv.id }), [
+    [t('invoices.number'), inv.id, 'id'],
+    [t('invoices.date'), fmt.date(inv.issued_on), 'issued_on'],
+    [t('invoices.period'), fmt.period(inv.period), 'period'],
+  ], inv.lines || [], inv.amount_excl_vat);
+}
+
+// usageDocument is a period's usage report, or its pre-invoice, as a
+// page to print.
+export async function usageDocument(ctx) {
+  const pre = ctx.route.path.includes('pre-invoices');
+  const res = await get(api(ctx, 'usage-reports'));
+  const u = (Array.isArray(res) ? res : (res && res.items) || []).find((x) => x.period === ctx.params.period);
+  if (!u || (pre && !u.pre_invoice)) {
+    return h('section', { class: 'message', id: 'document-not-found' }, h('h1', {}, t('invoices.document_missing')),
+      h('p', {}, h('a', { href: link(['contracts', ctx.cid, 'invoices']) }, t('invoices.back'))));
+  }
+  const lines = pre ? u.pre_invoice.lines || [] : (u.lines || []).filter((l) => !isNothing(l.quantity) || !isNothing(amountText(l)));
+  const total = pre ? u.pre_invoice.amount_excl_vat : linesTotal(lines);
+  return printable(ctx, pre ? 'pre-invoice-document' : 'usage-document',
+    t(pre ? 'invoices.pre_invoice_title' : 'invoices.usage_title', { period: fmt.period(u.period) }),
+    [[t('invoices.period'), fmt.period(u.period), 'period'], u.reported_at ? [t('invoices.reported_at'), fmt.dateTime(u.reported_at), 'reported_at'] : [null, null]],
+    lines, total);
+}
+
+// printable lays out a billing document: who it is for, its facts, its
+// lines and total, with a print button (the print stylesheet keeps the
+// document only).
+function printable(ctx, id, title, facts, lines, total) {
+  const c = ctx.contract;
+  return h('article', { class: 'document', id },
+    h('p', { class: 'no-print' }, h('a', { href: link(['contracts', ctx.cid, 'invoices']) }, '‹ ', t('invoices.back'))),
+    h('header', { class: 'document-head' },
+      h('div', {}, h('p', { class: 'document-brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Orange Business · Cloud Store'), h('h1', {}, title)),
+      h('div', { class: 'document-to' }, h('strong', {}, (c.company && c.company.legal_name) || c.name),
+        h('br'), `${t('contract.label')} ${c.id} (${c.name})`, h('br'), c.offer)),
+    dl(facts.filter(([l]) => l)),
+    linesTable(lines),
+    h('p', { class: 'document-total' }, t('invoices.total_excl_vat'), ' ', h('strong', { id: `${id}-total` }, fmt.money(total))),
+    h('div', { class: 'buttons no-print' }, h('button', { type: 'button', class: 'primary', id: 'print', onclick: () => window.print() }, t('invoices.print'))));
 }
 
 // linesTable shows invoice or usage lines ({item|label|description,

@@ -7,7 +7,6 @@ import { request, get, enc } from './api.js';
 import { t } from './i18n.js';
 import { link } from './router.js';
 import { field, input, select, alertBox, hush, showErrors, clearErrors, busy, problemText } from './forms.js';
-import { paramText } from './page-account.js';
 import * as fmt from './format.js';
 
 const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}/${rest.join('/')}`;
@@ -118,7 +117,7 @@ export async function order(ctx) {
   const box = alertBox('order-error');
   const controls = (s.parameters || []).map((p) => {
     const values = (p.values && p.values.length ? p.values : p.type === 'boolean' ? [{ value: 'false' }, { value: 'true' }] : [])
-      .map((v) => [String(v.value), v.label && v.label !== String(v.value) ? v.label : paramText(p.name, v.value)]);
+      .map((v) => [String(v.value), v.label && v.label !== String(v.value) ? v.label : fmt.paramText(p.name, v.value)]);
     const c = values.length
       ? select('order', `parameters.${p.name}`, values, String(p.default || values[0][0]), { required: p.required })
       : input('order', `parameters.${p.name}`, { required: p.required, value: p.default || '' });
@@ -198,7 +197,7 @@ export async function order(ctx) {
       form.replaceWith(h('section', { class: 'card', id: 'order-placed' },
         h('h1', {}, t('order.placed_title')),
         h('p', { role: 'status' }, t('order.placed', { ref: data.ref, status: fmt.status(data.status) })),
-        dl([[t('orders.ref'), data.ref, 'ref'], [t('orders.name'), data.name, 'name'], [t('orders.price'), data.monthly_price ? fmt.monthly(data.monthly_price) : fmt.money(data.price), 'price']]),
+        dl([[t('orders.ref'), data.ref, 'ref'], [t('orders.name'), fmt.orderName(data), 'name'], [t('orders.price'), data.monthly_price ? fmt.monthly(data.monthly_price) : fmt.money(data.price), 'price']]),
         h('p', { class: 'buttons' },
           ctx.can('list_orders') ? h('a', { href: link(['contracts', ctx.cid, 'orders']), class: 'button primary' }, t('order.see_orders')) : null,
           h('a', { href: '#/account/orders', class: 'button' }, t('nav.my_orders')))));

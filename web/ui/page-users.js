@@ -7,12 +7,13 @@ import { request, get, enc, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { link, go } from './router.js';
 import { listView } from './list.js';
-import { alertBox, say, hush, showErrors, clearErrors, busy, problemText, confirmDialog } from './forms.js';
+import { alertBox, say, hush, showErrors, clearErrors, busy, problemText, confirmDialog, infoDialog, field, input, select } from './forms.js';
+import { iconButton, icon } from './icons.js';
 import {
   personFields, personValue, checkPerson, personSummary, profilesFields, profilesValue, consoleFields, consoleValue,
-  rolesTable,
+  rolesTable, SECTION_PROFILES, profileLabel,
 } from './people.js';
-import { notify } from './app.js';
+import { notify } from './state.js';
 import * as fmt from './format.js';
 
 const api = (ctx, ...rest) => `/contracts/${enc(ctx.cid)}/${rest.join('/')}`;
@@ -21,8 +22,9 @@ function tabs(ctx, current) {
   const items = [];
   if (ctx.can('list_users')) items.push(['users', t('users.tab_users')]);
   if (ctx.can('list_console_users')) items.push(['console-users', t('users.tab_console')]);
+  if (ctx.can('see_role_history')) items.push(['users/history', t('history.tab')]);
   return h('nav', { class: 'tabs', 'aria-label': t('section.users') }, h('ul', {},
-    items.map(([k, label]) => h('li', {}, h('a', { href: link(['contracts', ctx.cid, k]), 'aria-current': k === current ? 'page' : null, dataset: { tab: k } }, label)))));
+    items.map(([k, label]) => h('li', {}, h('a', { href: link(['contracts', ctx.cid, ...k.split('/')]), 'aria-current': k === current ? 'page' : null, dataset: { tab: k } }, label)))));
 }
 
 function nameOf(u) {
@@ -44,8 +46,9 @@ export async function list(ctx) {
     ],
     detail: (u) => rolesTable(u.profiles || {}, u.console || []),
     actions: (u) => [
-      ctx.can('change_roles') ? h('a', { href: link(['contracts', ctx.cid, 'users', u.login, 'roles']), class: 'button small edit-roles', title: t('users.edit_roles') }, t('users.edit_roles')) : null,
-      ctx.can('remove_user') && !u.referent ? h('button', { type: 'button', class: 'small danger remove-user', onclick: () => remove(ctx, u) }, t('users.remove')) : null,
+      iconButton('view', t('users.view_profile', { login: u.login }), { class: 'view-user', onclick: () => showProfile(u) }),
+      ctx.can('change_roles') ? iconButton('edit', t('users.edit_roles_of', { login: u.login }), { href: link(['contracts', ctx.cid, 'users', u.login, 'roles']), class: 'edit-roles' }, 'a') : null,
+      ctx.can('remove_user') && !u.referent ? iconButton('remove', t('users.remove_user', { login: u.login }), { class: 'danger remove-user', onclick: () => remove(ctx, u) }) : null,
     ],
     initial: { sort: 'login' },
     empty: t('users.none'),
@@ -53,6 +56,14 @@ export async function list(ctx) {
   return h('div', {}, h('h1', {}, t('section.users')), tabs(ctx, 'users'),
     ctx.can('add_user') ? h('p', { class: 'buttons' }, h('a', { href: link(['contracts', ctx.cid, 'users', 'new']), class: 'button primary', id: 'add-user' }, t('users.add'))) : null,
     view.el);
+}
+
+// showProfile opens a user's profile and roles in a dialog.
+function showProfile(u) {
+  infoDialog('user-profile', t('users.profile_of', { name: nameOf(u) }),
+    u.referent ? h('p', { class: 'badge' }, t('contract.referent')) : null,
+    dl(personSummary(u)), h('h3', {}, t('users.roles')),
+    rolesTable(u.profiles || {}, u.console || []));
 }
 
 async function remove(ctx, u) {
@@ -82,7 +93,7 @@ export async function consoleList(ctx) {
     ],
     detail: (u) => h('div', {}, h('h3', {}, t('users.console_profile', { name: nameOf(u) })), dl([[t('roles.console'), (u.console || []).join(', ') || t('roles.no_role')]])),
     actions: (u) => ctx.can('change_console_roles')
-      ? h('a', { href: link(['contracts', ctx.cid, 'console-users', u.login, 'roles']), class: 'button small edit-console-roles' }, t('users.edit_roles')) : null,
+      ? iconButton('edit', t('users.edit_roles_of', { login: u.login }), { href: link(['contracts', ctx.cid, 'console-users', u.login, 'roles']), class: 'edit-console-roles' }, 'a') : null,
     initial: { sort: 'login' },
     empty: t('users.none_console'),
   });
@@ -286,3 +297,120 @@ export async function editConsoleRoles(ctx) {
   return form;
 }
 
+
+// roleHistory is the role changes of the contract's users (who changed
+// what, before → after, from where, when), filtered by user and period
+// and exported as CSV by the audit API; and a user's roles as of an
+// instant.
+export async function roleHistory(ctx) {
+  const res = await get(api(ctx, 'users'), { limit: 100, sort: 'login' });
+  const logins = ((res && res.items) || []).map((u) => u.login);
+  const user = select('history', 'user', [['', t('history.all_users')], ...logins.map((l) => [l, l])], ctx.query.get('user') || '');
+  const from = input('history', 'from', { type: 'date' });
+  const to = input('history', 'to', { type: 'date' });
+  const box = alertBox('history-error');
+  const filter = () => ({ contract: ctx.cid, user: user.value, from: from.value, to: to.value });
+  const list = listView({
+    id: 'role-changes',
+    key: (c) => String(c.position),
+    load: (q) => get('/audit/role-changes', { ...q, ...filter() }),
+    columns: [
+      { key: 'occurred_at', label: t('history.when'), value: (c) => h('time', { datetime: c.occurred_at }, fmt.dateTime(c.occurred_at)) },
+      { key: 'user', label: t('field.login') },
+      { key: 'change', label: t('history.change'), value: (c) => t(`history.change.${c.change}`, {}, c.change) },
+      { key: 'diff', label: t('history.before_after'), sort: false, value: (c) => roleDiff(c.before, c.after) },
+      { key: 'actor', label: t('history.actor') },
+      { key: 'source_ip', label: t('history.source'), sort: false, value: (c) => c.source_ip || '—' },
+    ],
+    initial: { sort: '-occurred_at' },
+    searchLabel: t('history.search'),
+    empty: t('history.none'),
+  });
+  const apply = h('button', { type: 'submit', class: 'primary', id: 'history-apply' }, t('history.apply'));
+  const exportButton = h('button', { type: 'button', id: 'history-csv' }, icon('download'), ' ', t('history.csv'));
+  exportButton.addEventListener('click', async () => {
+    hush(box);
+    try {
+      const { data } = await busy(exportButton, request('GET', '/audit/role-changes', { query: { ...filter(), format: 'csv' }, accept: 'text/csv' }));
+      const a = h('a', { href: URL.createObjectURL(data), download: `role-changes-${ctx.cid}.csv`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    } catch (e) {
+      say(box, 'error', problemText(e));
+    }
+  });
+  const form = h('form', { class: 'toolbar filters', id: 'history-filter', novalidate: true },
+    field(t('field.login'), user), field(t('history.from'), from), field(t('history.to'), to),
+    h('div', { class: 'buttons' }, apply, exportButton));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    hush(box);
+    if (from.value && to.value && from.value > to.value) {
+      say(box, 'error', t('history.bad_period'));
+      return;
+    }
+    list.restart();
+  });
+  return h('div', {}, h('h1', {}, t('section.users')), tabs(ctx, 'users/history'),
+    h('section', { class: 'block', id: 'role-history' }, h('h2', {}, t('history.title')), h('p', {}, t('history.intro')),
+      box, form, list.el),
+    rolesAsOfBlock(ctx, logins));
+}
+
+// roleDiff shows what a change did: each section whose profile moved,
+// and the console roles, before → after.
+function roleDiff(before, after) {
+  const b = (before && before.profiles) || {};
+  const a = (after && after.profiles) || {};
+  const rows = [];
+  for (const [section] of SECTION_PROFILES) {
+    const x = b[section] || 'none';
+    const y = a[section] || 'none';
+    if (x !== y || !before || !after) {
+      if (!before && y === 'none') continue;
+      if (!after && x === 'none') continue;
+      rows.push(h('li', { dataset: { section } }, h('span', { class: 'what' }, t(`section.${section}`)), ' ',
+        before ? profileLabel(x) : '—', ' → ', after ? profileLabel(y) : '—'));
+    }
+  }
+  const cb = ((before && before.console) || []).join(', ');
+  const ca = ((after && after.console) || []).join(', ');
+  if (cb !== ca) {
+    rows.push(h('li', { dataset: { section: 'console' } }, h('span', { class: 'what' }, t('roles.console')), ' ',
+      cb || t('roles.no_role'), ' → ', ca || t('roles.no_role')));
+  }
+  return rows.length ? h('ul', { class: 'diff' }, rows) : '—';
+}
+
+// rolesAsOfBlock shows a user's roles at a date and time picked (GET
+// .../users/{login}/roles?as_of=).
+function rolesAsOfBlock(ctx, logins) {
+  const user = select('as-of', 'user', logins.map((l) => [l, l]), ctx.query.get('user') || logins[0] || '');
+  const at = input('as-of', 'at', { type: 'datetime-local', required: true, step: 60 });
+  const out = h('div', { id: 'roles-as-of-result', 'aria-live': 'polite' });
+  const box = alertBox('as-of-error');
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'as-of-submit' }, t('history.show_roles'));
+  const form = h('form', { class: 'toolbar filters', id: 'as-of-form', novalidate: true },
+    field(t('field.login'), user), field(t('history.at'), at, { required: true }), h('div', { class: 'buttons' }, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    hush(box);
+    out.replaceChildren();
+    const when = new Date(at.value);
+    if (!at.value || isNaN(when)) {
+      showErrors(form, box, { errors: [{ field: 'at', code: 'required' }] });
+      return;
+    }
+    const asOf = when.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    try {
+      const r = await busy(submit, get(api(ctx, 'users', enc(user.value), 'roles'), { as_of: asOf }));
+      out.replaceChildren(h('p', { class: 'lead' }, t('history.roles_at', { login: user.value, at: fmt.dateTime(asOf) })),
+        r.profiles ? rolesTable(r.profiles, r.console || [], 'as-of-roles') : h('p', { id: 'as-of-absent' }, t('history.not_on_contract')));
+    } catch (e) {
+      say(box, 'error', e instanceof ApiError && e.status === 404 ? t('history.never_on_contract', { login: user.value }) : problemText(e));
+    }
+  });
+  return h('section', { class: 'block', id: 'roles-as-of' }, h('h2', {}, t('history.as_of_title')), h('p', {}, t('history.as_of_intro')), box, form, out);
+}

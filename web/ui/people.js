@@ -27,6 +27,24 @@ export function personFields(prefix, values = {}, { withLogin = false } = {}) {
   const v = (k) => values[k] || '';
   const phone = input(prefix, 'phone', { type: 'tel', autocomplete: 'tel', value: v('phone') });
   const mobile = input(prefix, 'mobile', { type: 'tel', autocomplete: 'tel', value: v('mobile') });
+  // One number at least: each becomes required, and shows it, while the
+  // other is empty.
+  const phoneField = field(t('field.phone'), phone, { hint: t('field.phone_hint') });
+  const mobileField = field(t('field.mobile'), mobile);
+  const marks = [[phone, phoneField, mobile], [mobile, mobileField, phone]].map(([control, box]) => {
+    const mark = h('span', { class: 'req', 'aria-hidden': 'true' }, ' *');
+    box.querySelector('label').append(mark);
+    return [control, mark];
+  });
+  const requiredNow = () => marks.forEach(([control, mark], i) => {
+    const other = marks[1 - i][0];
+    const needed = !other.value.trim();
+    control.required = needed;
+    mark.hidden = !needed;
+  });
+  phone.addEventListener('input', requiredNow);
+  mobile.addEventListener('input', requiredNow);
+  requiredNow();
   return [
     radios(prefix, 'civility', t('field.civility'), [['mrs', t('civility.mrs')], ['mr', t('civility.mr')]], v('civility'), { required: true }),
     field(t('field.last_name'), input(prefix, 'last_name', { required: true, autocomplete: 'family-name', value: v('last_name'), maxlength: 100 }), { required: true }),
@@ -35,8 +53,8 @@ export function personFields(prefix, values = {}, { withLogin = false } = {}) {
       required: true, value: v('login'), minlength: 8, maxlength: 64, pattern: '[A-Za-z0-9._\\-]{8,64}', autocapitalize: 'none', spellcheck: 'false',
     }), { required: true, hint: t('field.login_hint') }) : null,
     field(t('field.email'), input(prefix, 'email', { type: 'email', required: true, autocomplete: 'email', value: v('email') }), { required: true, hint: withLogin ? t('field.email_hint') : null }),
-    field(t('field.phone'), phone, { hint: t('field.phone_hint') }),
-    field(t('field.mobile'), mobile),
+    phoneField,
+    mobileField,
     radios(prefix, 'language', t('field.language'), [['fr', t('language.fr')], ['en', t('language.en')]], v('language') || lang()),
   ];
 }
