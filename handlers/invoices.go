@@ -123,7 +123,7 @@ func (f InvoicesAPI) reportUsage(w http.ResponseWriter, r *http.Request) {
 		lines[i].Item = l.Item
 		if len(l.Quantity) == 0 || string(l.Quantity) == "null" {
 			v.Add(field+"quantity", "required", "a quantity is required")
-		} else if err := json.Unmarshal(l.Quantity, &lines[i].Quantity); err != nil {
+		} else if err := unmarshalStrict(l.Quantity, &lines[i].Quantity); err != nil {
 			v.Add(field+"quantity", "invalid", "a quantity is a decimal number with at most %d decimals", billing.QuantityDecimals)
 		}
 		if len(l.UnitPrice) == 0 || string(l.UnitPrice) == "null" {
@@ -160,7 +160,7 @@ func unmarshalObject(raw json.RawMessage, v any) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	return json.Unmarshal(raw, v)
+	return unmarshalStrict(raw, v)
 }
 
 func (f InvoicesAPI) run(w http.ResponseWriter, r *http.Request) {

@@ -445,3 +445,25 @@ VALUES ($1, 'before-the-crash', 'POST', $2, $3, 'pending', $4, gen_random_uuid()
 		t.Fatalf("%d orders placed, want 1", n)
 	}
 }
+
+// TestOrderParametersAreTypedAsOpenAPISays: openapi.json types
+// duration_months as an integer and upfront as a boolean; their spelling as
+// JSON strings ("12", "false") is refused field by field, and nothing is
+// written, where it used to be accepted as the same order.
+func TestOrderParametersAreTypedAsOpenAPISays(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("Typed")
+	before := env.RequestEventCount()
+	r := env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "AD135",
+		"parameters": map[string]any{"region": "eu-west-0", "flavor": "c2.large", "duration_months": "12", "upfront": "false"}})
+	testkit.Expect(t, r, http.StatusBadRequest)
+	codes := r.FieldCodes(t)
+	if codes["parameters.duration_months"] != "invalid" || codes["parameters.upfront"] != "invalid" || len(codes) != 2 {
+		t.Fatalf("errors = %v, want parameters.duration_months and parameters.upfront invalid, only", codes)
+	}
+	if after := env.RequestEventCount(); after != before {
+		t.Fatalf("a refused order appended %d events", after-before)
+	}
+	testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, reservation("c2.large", 12, false)), http.StatusCreated)
+}

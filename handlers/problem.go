@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/eventstore"
@@ -157,9 +160,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // maxBody bounds request bodies; a larger one is refused with 413.
 const maxBody = 1 << 20
 
-// decode reads a JSON request body into v. Malformed JSON and wrongly typed
-// fields come back as a *domain.ValidationError naming the field; unknown
-// fields are ignored (clients may send more than this version reads).
+// decode reads a JSON request body into v, strictly, with unmarshalStrict.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") &&
 		!strings.HasSuffix(strings.ToLower(strings.SplitN(ct, ";", 2)[0]), "+json") {
@@ -169,79 +170,41 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return jsonError(err)
 	}
+	start := bytes.TrimLeft(body, " \t\r\n")
+	if len(start) == 0 {
+		return domain.Invalid("body", "required", "a JSON body is required")
+	}
 	// Every body of the API is an object: a bare null would decode into
 	// nothing at all, an array or a string into a confusing type error.
-	if start := bytes.TrimLeft(body, " \t\r\n"); len(start) > 0 && start[0] != '{' && wantsObject(v) {
+	if start[0] != '{' && wantsObject(v) {
 		return domain.Invalid("body", "invalid_type", "the body must be a JSON object")
 	}
-	// Strict: a field twice, or a field the endpoint does not know (a
-	// typo the caller would otherwise never hear of), is refused.
-	if field, ok := duplicateField(body); ok {
-		return domain.Invalid(field, "duplicate_field", "the field %q appears twice in the same object", field)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			field = strings.Trim(field, `"`)
-			return domain.Invalid(field, "unknown_field", "%q is not a field of this request", field)
-		}
-		return jsonError(err)
-	}
-	if dec.More() {
-		return domain.Invalid("body", "invalid_json", "the body must hold a single JSON object")
-	}
-	return nil
+	return unmarshalStrict(body, v)
 }
 
-// duplicateField finds a member name that appears twice in one object of
-// the JSON text body, and returns its path ("profiles.users"). Malformed
-// JSON is left for the decoder to report.
-func duplicateField(body []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	type scope struct {
-		path   string
-		seen   map[string]bool // nil in an array
-		member string          // the member whose value comes next
-		inName bool            // an object's next token is a member name
+// strictJSON are the options of every decoding of client input: a member
+// the target does not define is refused, and names match exactly (the
+// API's are snake_case), so that "FIRST_NAME" is no alias of "first_name"
+// that a duplicate check would miss. jsonv2 also refuses a name given twice,
+// invalid UTF-8 and trailing data, by default.
+var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.MatchCaseInsensitiveNames(false))
+
+// unmarshalStrict decodes the single JSON value data into v. A member v
+// does not know, a name given twice, a value of the wrong JSON type and
+// malformed JSON come back as a *domain.ValidationError naming the field
+// ("unknown_field", "duplicate_field", "invalid_type", "invalid_json"):
+// accepting them silently would let a typo answer 200 while changing
+// nothing, and two readers of one body disagree on which value counts.
+func unmarshalStrict(data []byte, v any) error {
+	// Syntax and duplicate names first, whatever the target: a body that
+	// names a field twice is ambiguous before it is anything else.
+	if _, err := jsontext.NewDecoder(bytes.NewReader(data)).ReadValue(); err != nil {
+		return jsonError(err)
 	}
-	var stack []*scope
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		if tok == json.Delim('}') || tok == json.Delim(']') {
-			stack = stack[:len(stack)-1]
-			if len(stack) == 0 {
-				return "", false
-			}
-			continue
-		}
-		path := ""
-		if n := len(stack); n > 0 {
-			top := stack[n-1]
-			if top.seen != nil && top.inName {
-				key, _ := tok.(string)
-				if top.seen[key] {
-					return strings.TrimPrefix(top.path+"."+key, "."), true
-				}
-				top.seen[key], top.member, top.inName = true, key, false
-				continue
-			}
-			path = top.path
-			if top.seen != nil {
-				path = strings.TrimPrefix(path+"."+top.member, ".")
-				top.inName = true
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &scope{path: path, seen: map[string]bool{}, inName: true})
-		case json.Delim('['):
-			stack = append(stack, &scope{path: path})
-		}
+	if err := jsonv2.Unmarshal(data, v, strictJSON); err != nil {
+		return jsonError(err)
 	}
+	return nil
 }
 
 // wantsObject reports whether v, a pointer, decodes a JSON object.
@@ -254,40 +217,56 @@ func wantsObject(v any) bool {
 }
 
 func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semErr *jsonv2.SemanticError
+	var synErr *jsontext.SyntacticError
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
-	case errors.As(err, &typeErr):
-		field := apiField(typeErr.Field)
-		if field == "" {
-			field = "body"
+	case errors.As(err, &synErr) && errors.Is(synErr.Err, jsontext.ErrDuplicateName):
+		field := apiField(synErr.JSONPointer)
+		return domain.Invalid(field, "duplicate_field", "the field %q appears twice in the same object", field)
+	case errors.As(err, &semErr) && errors.Is(semErr.Err, jsonv2.ErrUnknownName):
+		field := apiField(semErr.JSONPointer)
+		return domain.Invalid(field, "unknown_field", "%q is not a field of this request", field)
+	case errors.As(err, &semErr) && semErr.JSONPointer != "":
+		got := map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}[semErr.JSONKind]
+		if got == "" {
+			got = "value"
 		}
-		return domain.Invalid(field, "invalid_type", "expected %s, got JSON %s", describeKind(typeErr.Type.Kind()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return domain.Invalid("body", "invalid_json", "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
-	case errors.Is(err, io.EOF):
-		return domain.Invalid("body", "required", "a JSON body is required")
+		want := "a value"
+		if semErr.GoType != nil {
+			want = describeKind(semErr.GoType.Kind())
+		}
+		return domain.Invalid(apiField(semErr.JSONPointer), "invalid_type", "expected %s, got JSON %s", want, got)
+	case errors.As(err, &synErr):
+		return domain.Invalid("body", "invalid_json", "malformed JSON at byte %d: %v", synErr.ByteOffset, synErr.Err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return domain.Invalid("body", "invalid_json", "the JSON body is truncated")
 	default:
 		return domain.Invalid("body", "invalid_json", "malformed JSON: %v", err)
 	}
 }
 
-// apiField turns the path of a JSON type error into the API's field name:
-// encoding/json names an embedded struct by its Go type
-// ("referent.PersonInput.phone"), which is no field of the API. The API's
-// names are snake_case, so a segment starting with a capital is a Go type.
-func apiField(path string) string {
-	parts := strings.Split(path, ".")
-	kept := parts[:0]
-	for _, p := range parts {
-		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
-			kept = append(kept, p)
+// apiField turns a JSON pointer into the API's field name:
+// "/referent/login" → "referent.login", "/lines/0/quantity" →
+// "lines[0].quantity"; the root is "body".
+func apiField(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
 		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
 	}
-	return strings.Join(kept, ".")
+	if b.Len() == 0 {
+		return "body"
+	}
+	return b.String()
 }
 
 func describeKind(k reflect.Kind) string {

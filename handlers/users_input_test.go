@@ -38,7 +38,7 @@ func TestBadInputOnUsersWritesChangesNothing(t *testing.T) {
 		{"two objects", "POST", "/users", "", `{} {}`, map[string]string{"body": "invalid_json"}},
 		{"login is a number", "POST", "/users", "", `{"login": 12345678}`, map[string]string{"login": "invalid_type"}},
 		{"profiles is a string", "POST", "/users", "", `{"profiles": "manager"}`, map[string]string{"profiles": "invalid_type"}},
-		{"a profile is a number", "POST", "/users", "", `{"profiles": {"users": 3}}`, map[string]string{"profiles": "invalid_type"}},
+		{"a profile is a number", "POST", "/users", "", `{"profiles": {"users": 3}}`, map[string]string{"profiles.users": "invalid_type"}},
 		{"a phone is a number", "POST", "/users", "", `{"phone": 123456}`, map[string]string{"phone": "invalid_type"}},
 		{"console is a string", "POST", "/users", "", `{"console": "admin"}`, map[string]string{"console": "invalid_type"}},
 		{"empty object", "POST", "/users", "", `{}`, map[string]string{

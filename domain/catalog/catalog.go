@@ -60,8 +60,8 @@ const (
 )
 
 // ParamType is the type of a parameter's values. Values are always written
-// as strings in the catalog and in orders ("12", "true"); Quote also accepts
-// JSON numbers and booleans.
+// as strings in the catalog and in orders ("12", "true"); Quote takes integer
+// and boolean parameters as JSON numbers and booleans only.
 type ParamType string
 
 // The parameter types.
@@ -407,7 +407,7 @@ func loadService(fs fileService, categories map[string]text) (*service, error) {
 			fail("parameter %q: no allowed values", p.name)
 		}
 		for _, fv := range fp.Values {
-			if canon, err := normalize(p.typ, fv.Value); err != nil || canon != fv.Value {
+			if !canonical(p.typ, fv.Value) {
 				fail("parameter %q: value %q is not a canonical %s", p.name, fv.Value, p.typ)
 			}
 			if slices.ContainsFunc(p.values, func(v value) bool { return v.value == fv.Value }) {

@@ -40,9 +40,11 @@ type Quote struct {
 }
 
 // Quote validates params for the service code and prices them. params is
-// what the order's JSON body holds ("parameters"): strings, and for integer
-// and boolean parameters also JSON numbers and booleans. Missing optional
-// parameters take their default.
+// what the order's JSON body holds ("parameters"): a JSON string, number
+// or boolean per parameter, as its type says ("12" is no integer: the API's
+// schema promises clients a typed body, and two spellings of one value would
+// be two orders' worth of ambiguity). Missing optional parameters take their
+// default.
 //
 // It returns an error wrapping domain.ErrNotFound for an unknown service
 // code, and a *domain.ValidationError for a missing code (field
@@ -72,7 +74,7 @@ func (c *Catalog) Quote(code string, params map[string]any) (Quote, error) {
 		}
 		val, err := normalize(p.typ, raw)
 		if err != nil || !p.allows(val) {
-			v.Add(field, "invalid", "%s must be one of %s", p.name, p.allowedList())
+			v.Add(field, "invalid", "%s must be one of %s (a JSON %s)", p.name, p.allowedList(), p.typ)
 			continue
 		}
 		canon[p.name] = val
@@ -141,7 +143,9 @@ func (p parameter) allowedList() string {
 }
 
 // normalize returns v in the canonical string form of typ, or an error if v
-// is not a value of that type.
+// is not a value of that type. The type is the JSON one: an integer
+// parameter is a JSON number and a boolean one a JSON boolean, never their
+// spelling as a string ("12", "false"), as the API's schema says.
 func normalize(typ ParamType, v any) (string, error) {
 	switch typ {
 	case TypeString:
@@ -164,22 +168,28 @@ func normalize(typ ParamType, v any) (string, error) {
 			if i, err := n.Int64(); err == nil {
 				return strconv.FormatInt(i, 10), nil
 			}
-		case string:
-			if i, err := strconv.ParseInt(n, 10, 64); err == nil {
-				return strconv.FormatInt(i, 10), nil
-			}
 		}
 	case TypeBoolean:
-		switch b := v.(type) {
-		case bool:
+		if b, ok := v.(bool); ok {
 			return strconv.FormatBool(b), nil
-		case string:
-			if b == "true" || b == "false" {
-				return b, nil
-			}
 		}
 	}
 	return "", fmt.Errorf("%v is not a %s", v, typ)
+}
+
+// canonical reports whether s, a value written in the catalog, is the
+// canonical string form of a value of typ.
+func canonical(typ ParamType, s string) bool {
+	switch typ {
+	case TypeString:
+		return s != ""
+	case TypeInteger:
+		i, err := strconv.ParseInt(s, 10, 64)
+		return err == nil && strconv.FormatInt(i, 10) == s
+	case TypeBoolean:
+		return s == "true" || s == "false"
+	}
+	return false
 }
 
 // Names gives an order's or subscription's name in both languages of the
