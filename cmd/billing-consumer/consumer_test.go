@@ -42,6 +42,27 @@ func buildConsumer(t *testing.T) string {
 	return bin
 }
 
+// recountSQL counts, per contract, what a billing consumer follows,
+// straight from the events ($1: the followed types).
+const recountSQL = `
+SELECT data->>'contract_id',
+       count(*) FILTER (WHERE event_type = 'OrderPlaced'),
+       count(*) FILTER (WHERE event_type = 'OrderCompleted'),
+       count(*) FILTER (WHERE event_type = 'OrderRejected'),
+       count(*) FILTER (WHERE event_type = 'SubscriptionStarted'),
+       count(*) FILTER (WHERE event_type = 'SubscriptionEnded'),
+       count(*) FILTER (WHERE event_type = 'InvoiceIssued'),
+       coalesce(sum((data->'total_excl_vat'->>'amount')::numeric) FILTER (WHERE event_type = 'InvoiceIssued'), 0)::text
+FROM events WHERE event_type = ANY($1) GROUP BY 1 ORDER BY 1`
+
+// heldSQL reads the same totals from the ledger of the named consumer.
+func heldSQL(consumer string) string {
+	return `
+SELECT contract_id, orders_placed, orders_completed, orders_rejected, subscriptions_started, subscriptions_ended,
+       invoices, revenue_excl_vat::text
+FROM billing_contracts WHERE consumer = '` + consumer + `' ORDER BY 1`
+}
+
 // lockedBuffer collects a subprocess's output.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -196,22 +217,8 @@ func TestConsumerCountsEachEventOnceAcrossKills(t *testing.T) {
 	third.done <- nil
 
 	// Per contract: what the consumer holds, what the events say.
-	const recount = `
-SELECT data->>'contract_id',
-       count(*) FILTER (WHERE event_type = 'OrderPlaced'),
-       count(*) FILTER (WHERE event_type = 'OrderCompleted'),
-       count(*) FILTER (WHERE event_type = 'OrderRejected'),
-       count(*) FILTER (WHERE event_type = 'SubscriptionStarted'),
-       count(*) FILTER (WHERE event_type = 'SubscriptionEnded'),
-       count(*) FILTER (WHERE event_type = 'InvoiceIssued'),
-       coalesce(sum((data->'total_excl_vat'->>'amount')::numeric) FILTER (WHERE event_type = 'InvoiceIssued'), 0)::text
-FROM events WHERE event_type = ANY($1) GROUP BY 1 ORDER BY 1`
-	const held = `
-SELECT contract_id, orders_placed, orders_completed, orders_rejected, subscriptions_started, subscriptions_ended,
-       invoices, revenue_excl_vat::text
-FROM billing_contracts WHERE consumer = 'billing' ORDER BY 1`
-	want := totals(t, env.Pool, recount, followedTypes())
-	got := totals(t, pool, held)
+	want := totals(t, env.Pool, recountSQL, followedTypes())
+	got := totals(t, pool, heldSQL("billing"))
 	if len(want) != len(contracts) {
 		t.Fatalf("the events hold %d contracts' billing: %v", len(want), want)
 	}

@@ -19,8 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"selfcare/internal/natsfwd"
 	"selfcare/internal/testdb"
@@ -261,21 +259,7 @@ FROM billing_revenue WHERE consumer = $1 AND ($2 = '' OR contract_id = $2) ORDER
 // each contract's last event is the same too.
 func (r *natsRig) checkLedgers(t *testing.T, consumers map[string]string) {
 	t.Helper()
-	const recount = `
-SELECT data->>'contract_id',
-       count(*) FILTER (WHERE event_type = 'OrderPlaced'),
-       count(*) FILTER (WHERE event_type = 'OrderCompleted'),
-       count(*) FILTER (WHERE event_type = 'OrderRejected'),
-       count(*) FILTER (WHERE event_type = 'SubscriptionStarted'),
-       count(*) FILTER (WHERE event_type = 'SubscriptionEnded'),
-       count(*) FILTER (WHERE event_type = 'InvoiceIssued'),
-       coalesce(sum((data->'total_excl_vat'->>'amount')::numeric) FILTER (WHERE event_type = 'InvoiceIssued'), 0)::text
-FROM events WHERE event_type = ANY($1) GROUP BY 1 ORDER BY 1`
-	const held = `
-SELECT contract_id, orders_placed, orders_completed, orders_rejected, subscriptions_started, subscriptions_ended,
-       invoices, revenue_excl_vat::text
-FROM billing_contracts WHERE consumer = 'http' ORDER BY 1`
-	want, got := totals(t, r.env.Pool, recount, followedTypes()), totals(t, r.pool, held)
+	want, got := totals(t, r.env.Pool, recountSQL, followedTypes()), totals(t, r.pool, heldSQL("http"))
 	if len(want) != len(r.contracts) || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the HTTP-feed consumer counted\n%v\nthe events say\n%v", got, want)
 	}
@@ -298,33 +282,14 @@ func (r *natsRig) checkStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(r.nats.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, natsfwd.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := testnats.ReadStream(t, r.nats.URL, natsfwd.Stream)
 	t.Logf("the stream holds %d events", len(want))
-	if info.State.Msgs != uint64(len(want)) {
-		t.Fatalf("the stream holds %d messages, the store %d events", info.State.Msgs, len(want))
+	if len(got) != len(want) {
+		t.Fatalf("the stream holds %d messages, the store %d events", len(got), len(want))
 	}
-	for i, seq := 0, info.State.FirstSeq; seq <= info.State.LastSeq; i, seq = i+1, seq+1 {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id := m.Header.Get(nats.MsgIdHdr); id != want[i] {
-			t.Fatalf("stream message %d is event %s, the %dth event by position is %s", seq, id, i+1, want[i])
+	for i, m := range got {
+		if m.ID != want[i] {
+			t.Fatalf("stream message %d is event %s, the %dth event by position is %s", i+1, m.ID, i+1, want[i])
 		}
 	}
 }

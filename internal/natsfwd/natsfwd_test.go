@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"selfcare/eventstore"
 	"selfcare/handlers"
@@ -35,47 +33,6 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// streamMessage is a message of the stream, as a consumer reads it.
-type streamMessage struct {
-	subject string
-	id      string
-	header  nats.Header
-	data    []byte
-}
-
-// readStream reads the whole stream in order.
-func readStream(t *testing.T, url string) []streamMessage {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, natsfwd.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []streamMessage
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, streamMessage{subject: m.Subject, id: m.Header.Get(nats.MsgIdHdr), header: m.Header, data: m.Data})
-	}
-	return out
 }
 
 // checkStream checks that the stream holds every event of the store once,
@@ -97,9 +54,9 @@ func checkStream(t *testing.T, store *eventstore.Store, url string) int {
 	}
 	// The forwarder's checkpoint moves after JetStream acknowledged; read
 	// until the stream shows as many messages (a busy machine lags).
-	got := readStream(t, url)
+	got := testnats.ReadStream(t, url, natsfwd.Stream)
 	for deadline := time.Now().Add(10 * time.Second); len(got) < len(want) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		got = readStream(t, url)
+		got = testnats.ReadStream(t, url, natsfwd.Stream)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("the stream holds %d messages, the store %d events", len(got), len(want))
@@ -111,17 +68,17 @@ func checkStream(t *testing.T, store *eventstore.Store, url string) int {
 			t.Fatal(err)
 		}
 		switch {
-		case m.id != rec.EventID.String():
-			t.Fatalf("message %d: id %s, want the event id %s (position %d)", i, m.id, rec.EventID, rec.Position)
-		case m.subject != natsfwd.Subject(rec):
-			t.Fatalf("message %d: subject %s, want %s", i, m.subject, natsfwd.Subject(rec))
-		case !bytes.Equal(m.data, payload):
-			t.Fatalf("message %d: payload\n%s\nthe feed shows\n%s", i, m.data, payload)
-		case m.header.Get(natsfwd.HeaderPosition) != strconv.FormatInt(rec.Position, 10),
-			m.header.Get(natsfwd.HeaderStream) != rec.StreamID,
-			m.header.Get(natsfwd.HeaderVersion) != strconv.FormatInt(rec.Version, 10),
-			m.header.Get(natsfwd.HeaderType) != rec.Type:
-			t.Fatalf("message %d: headers %v for event %d %s v%d %s", i, m.header, rec.Position, rec.StreamID, rec.Version, rec.Type)
+		case m.ID != rec.EventID.String():
+			t.Fatalf("message %d: id %s, want the event id %s (position %d)", i, m.ID, rec.EventID, rec.Position)
+		case m.Subject != natsfwd.Subject(rec):
+			t.Fatalf("message %d: subject %s, want %s", i, m.Subject, natsfwd.Subject(rec))
+		case !bytes.Equal(m.Data, payload):
+			t.Fatalf("message %d: payload\n%s\nthe feed shows\n%s", i, m.Data, payload)
+		case m.Header.Get(natsfwd.HeaderPosition) != strconv.FormatInt(rec.Position, 10),
+			m.Header.Get(natsfwd.HeaderStream) != rec.StreamID,
+			m.Header.Get(natsfwd.HeaderVersion) != strconv.FormatInt(rec.Version, 10),
+			m.Header.Get(natsfwd.HeaderType) != rec.Type:
+			t.Fatalf("message %d: headers %v for event %d %s v%d %s", i, m.Header, rec.Position, rec.StreamID, rec.Version, rec.Type)
 		}
 	}
 	return len(want)

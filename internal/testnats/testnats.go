@@ -163,3 +163,46 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// Message is a message of a JetStream stream, as a consumer reads it; ID
+// is its Nats-Msg-Id.
+type Message struct {
+	Subject string
+	ID      string
+	Header  nats.Header
+	Data    []byte
+}
+
+// ReadStream reads the whole JetStream stream named stream, in order, on
+// the server at url.
+func ReadStream(t testing.TB, url, stream string) []Message {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Message
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Message{Subject: m.Subject, ID: m.Header.Get(nats.MsgIdHdr), Header: m.Header, Data: m.Data})
+	}
+	return out
+}
