@@ -305,6 +305,20 @@ func newServer(env *Env, cfg config.Config) (srv *server.Server, remove func(), 
 	return srv, remove, nil
 }
 
+// startServer is newServer, started; stop stops it, then removes its data
+// directory.
+func startServer(ctx context.Context, env *Env, cfg config.Config) (srv *server.Server, stop func(), err error) {
+	srv, remove, err := newServer(env, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return srv, func() { srv.Stop(); remove() }, nil
+}
+
 // OrdersOverHTTP is MeasureOrders as a `selfcare bench` measurement: a
 // whole server on the bench database, clients HTTP clients each ordering on
 // a contract of their own, then all of them on one shared contract, beside
@@ -315,15 +329,11 @@ func OrdersOverHTTP(clients int) Measurement {
 		name = "orders over HTTP, 1 client"
 	}
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		srv, remove, err := newServer(env, config.Config{})
+		srv, stop, err := startServer(ctx, env, config.Config{})
 		if err != nil {
 			return nil, err
 		}
-		defer remove()
-		if err := srv.Start(ctx); err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
+		defer stop()
 		var results []Result
 		shareds := []bool{false, true}
 		if clients == 1 {

@@ -24,15 +24,11 @@ import (
 func ListVersusBare(clients int) Measurement {
 	name := fmt.Sprintf("orders page (20 rows), %d clients", clients)
 	return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
-		srv, remove, err := newServer(env, config.Config{})
+		srv, stop, err := startServer(ctx, env, config.Config{})
 		if err != nil {
 			return nil, err
 		}
-		defer remove()
-		if err := srv.Start(ctx); err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
+		defer stop()
 		hs := httptest.NewServer(srv.Handler())
 		defer hs.Close()
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
