@@ -153,8 +153,6 @@ func withAccessLog(metrics *Metrics) mux.MiddlewareFunc {
 // holds for every answer, the router's own 404 and 405 included:
 //   - the security headers (a UI page replaces the default
 //     Content-Security-Policy with its own);
-//   - HEAD is served wherever GET is, without a body (net/http drops the
-//     body of an answer to HEAD);
 //   - text that is not valid UTF-8, or holds a NUL, never reaches the
 //     database (PostgreSQL refuses it with an error that would be a 500):
 //     in the path it names nothing (404), in the query or a header it is
@@ -175,10 +173,6 @@ func edge(next http.Handler) http.Handler {
 			writeProblem(w, Problem{Type: "about:blank", Title: "bad request", Status: http.StatusBadRequest,
 				Detail: p + " is not valid UTF-8 text", Errors: []domain.FieldError{{Field: p, Code: "invalid_text", Message: "not valid UTF-8 text, or holds a NUL character"}}})
 			return
-		}
-		if r.Method == http.MethodHead {
-			r = r.Clone(r.Context())
-			r.Method = http.MethodGet
 		}
 		next.ServeHTTP(w, r)
 	})
