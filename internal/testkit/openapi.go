@@ -234,11 +234,12 @@ func (c *OpenAPIChecker) authenticate(ctx context.Context, in *openapi3filter.Au
 		kind = "backOffice"
 	case c.auditorToken:
 		kind = "auditor"
-	default:
-		if c.operatorKind != nil {
-			if k := c.operatorKind(ctx, token); k != "" {
-				kind = k
-			}
+	}
+	// Only a token checked against another scheme than a session's may be
+	// a named operator's: ask the database then, not on every request.
+	if kind == "session" && in.SecuritySchemeName != kind && c.operatorKind != nil {
+		if k := c.operatorKind(ctx, token); k != "" {
+			kind = k
 		}
 	}
 	if kind != in.SecuritySchemeName {
