@@ -23,61 +23,111 @@ type Progress func(name string, applied, total int64)
 // name is empty) from position 0. It builds into a shadow schema while the
 // live read model keeps serving, then, in one transaction holding the
 // projector's lock, applies the last events, swaps the shadow in and sets
-// the checkpoint: no reader ever sees a half-built view.
+// the checkpoint: no reader ever sees a half-built view. Read models with
+// a Builder are built in one read of the event store between them, the
+// rest event by event.
 func (r *Runner) Rebuild(ctx context.Context, name string, progress Progress) error {
-	found := false
+	var ps []Projector
 	for _, p := range r.projectors {
-		if name != "" && p.Name != name {
-			continue
-		}
-		found = true
-		if err := r.rebuild(ctx, p, true, progress); err != nil {
-			return err
+		if name == "" || p.Name == name {
+			ps = append(ps, p)
 		}
 	}
-	if !found {
+	if len(ps) == 0 {
 		return fmt.Errorf("projections: no projector named %q", name)
+	}
+	return r.rebuild(ctx, ps, true, progress)
+}
+
+// building is a read model being rebuilt.
+type building struct {
+	p       Projector
+	shadow  string
+	pos     int64 // events up to here are in the shadow
+	applied int64
+	total   int64
+}
+
+func (b *building) report(progress Progress, n int64) {
+	b.applied += n
+	if progress != nil {
+		progress(b.p.Name, b.applied, max(b.total, b.applied))
+	}
+}
+
+// rebuild rebuilds ps's read models; without force, only those that are
+// not current once their rebuild lock is held (another process may have
+// built them meanwhile).
+func (r *Runner) rebuild(ctx context.Context, ps []Projector, force bool, progress Progress) (err error) {
+	pool := r.store.Pool()
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	unlock, err := r.lockRebuild(ctx, names)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
+	defer unlock()
+	var all []*building
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, b := range all {
+			if b.shadow != "" {
+				_, _ = pool.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+pgx.Identifier{b.shadow}.Sanitize()+` CASCADE`)
+			}
+		}
+	}()
+	for _, p := range ps {
+		if !force {
+			if ok, cur, err := r.current(ctx, p); err != nil || ok {
+				if ok {
+					r.advance(p.Name, cur) // another process built it while we waited
+					continue
+				}
+				return fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
+			}
+		}
+		b := &building{p: p}
+		all = append(all, b)
+		if err := r.startShadow(ctx, b); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
+		}
+	}
+	if err := r.buildInBulk(ctx, all, progress); err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
+	for _, b := range all {
+		if err := r.finish(ctx, b, force, progress); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %w", b.p.Name, err)
+		}
+		b.shadow = "" // swapped in, or dropped
 	}
 	return nil
 }
 
-func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress Progress) (err error) {
+// startShadow creates b's shadow schema with its read model's tables,
+// after dropping those of rebuilds that died.
+func (r *Runner) startShadow(ctx context.Context, b *building) error {
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
 		return err
 	}
-	shadow := p.SchemaName() + "__rb_" + hex.EncodeToString(suffix)
+	if err := r.dropAbandonedShadows(ctx, b.p); err != nil {
+		return err
+	}
+	shadow := b.p.SchemaName() + "__rb_" + hex.EncodeToString(suffix)
 	pool := r.store.Pool()
-	defer func() {
-		if err != nil {
-			_, _ = pool.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+pgx.Identifier{shadow}.Sanitize()+` CASCADE`)
-			err = fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
-		}
-	}()
-	unlock, err := r.lockRebuild(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if !force {
-		if ok, cur, err := r.current(ctx, p); err != nil || ok {
-			if ok {
-				r.advance(p.Name, cur) // another process built it while we waited
-			}
-			return err
-		}
-	}
-	if err := r.dropAbandonedShadows(ctx, p); err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{shadow}.Sanitize()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{shadow}.Sanitize()+", public"); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, searchPath(shadow)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, p.Schema); err != nil {
+		if _, err := tx.Exec(ctx, b.p.Schema); err != nil {
 			return fmt.Errorf("schema: %w", err)
 		}
 		return nil
@@ -85,18 +135,57 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 	if err != nil {
 		return err
 	}
-	var total int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE $1::text[] IS NULL OR event_type = ANY($1)`, nilIfEmpty(p.Types)).Scan(&total); err != nil {
+	b.shadow = shadow
+	return pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE $1::text[] IS NULL OR event_type = ANY($1)`, nilIfEmpty(b.p.Types)).Scan(&b.total)
+}
+
+// buildInBulk folds the events up to the store's head into the shadows of
+// the read models that have a Builder, in one read of the store.
+func (r *Runner) buildInBulk(ctx context.Context, all []*building, progress Progress) error {
+	var targets []*bulkTarget
+	byTarget := map[*bulkTarget]*building{}
+	for _, b := range all {
+		if b.p.Bulk == nil {
+			continue
+		}
+		t := &bulkTarget{p: b.p, shadow: b.shadow, builder: b.p.Bulk()}
+		if len(b.p.Types) > 0 {
+			t.types = map[string]bool{}
+			for _, typ := range b.p.Types {
+				t.types[typ] = true
+			}
+		}
+		targets = append(targets, t)
+		byTarget[t] = b
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	head, err := r.store.Head(ctx)
+	if err != nil {
 		return err
 	}
-	var pos, applied int64
-	report := func(n int) {
-		applied += int64(n)
-		if progress != nil {
-			progress(p.Name, applied, max(total, applied))
-		}
+	start := time.Now()
+	err = r.bulkPass(ctx, targets, 0, head, func(t *bulkTarget) {
+		b := byTarget[t]
+		b.report(progress, t.applied-b.applied)
+	})
+	if err != nil {
+		return err
 	}
-	// Bulk of the work, in batches, beside the live read model.
+	for _, t := range targets {
+		byTarget[t].pos = head
+	}
+	r.logger.Info("read models built in bulk", "read_models", len(targets), "head", head, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// finish applies the events after b.pos event by event, then, under the
+// projector's lock, the last ones, swaps the shadow in and sets the
+// checkpoint.
+func (r *Runner) finish(ctx context.Context, b *building, force bool, progress Progress) error {
+	p, shadow, pool := b.p, b.shadow, r.store.Pool()
+	// The rest of the work, in batches, beside the live read model.
 	for {
 		var n int
 		more := false
@@ -104,7 +193,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			if _, err := tx.Exec(ctx, projectionSettings, searchPath(shadow)); err != nil {
 				return err
 			}
-			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
+			page, err := r.store.ReadPage(ctx, tx, b.pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
 			if err != nil {
 				return err
 			}
@@ -114,23 +203,23 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			}
 			more = len(page.Records) == rebuildBatch
 			if n < len(page.Records) {
-				more, pos = true, page.Records[n-1].Position // the rest next time
+				more, b.pos = true, page.Records[n-1].Position // the rest next time
 			} else {
-				pos = page.Next
+				b.pos = page.Next
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		report(n)
+		b.report(progress, int64(n))
 		if !more {
 			break
 		}
 	}
 	// The last events and the swap, under the projector's lock.
 	swapped := false
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))`, p.Name); err != nil {
 			return err
 		}
@@ -144,15 +233,15 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 			return err
 		}
 		for {
-			page, err := r.store.ReadPage(ctx, tx, pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
+			page, err := r.store.ReadPage(ctx, tx, b.pos, eventstore.ReadOptions{Types: p.Types, Limit: rebuildBatch})
 			if err != nil {
 				return err
 			}
-			pos = page.Next
+			b.pos = page.Next
 			if _, err := r.applyFlushed(ctx, tx, p, page.Records, time.Time{}); err != nil {
 				return err
 			}
-			report(len(page.Records))
+			b.report(progress, int64(len(page.Records)))
 			if len(page.Records) < rebuildBatch {
 				break
 			}
@@ -167,7 +256,7 @@ func (r *Runner) rebuild(ctx context.Context, p Projector, force bool, progress 
 		_, err := tx.Exec(ctx, `
 INSERT INTO projection_checkpoints (name, position, version, updated_at) VALUES ($1, $2, $3, now())
 ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version, updated_at = now()`,
-			p.Name, pos, p.Version)
+			p.Name, b.pos, p.Version)
 		swapped = err == nil
 		return err
 	})
@@ -184,32 +273,40 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = exclude
 	}
 	// Never backwards: the tail may have moved the projector past events
 	// it does not handle meanwhile.
-	r.advance(p.Name, pos)
-	r.logger.Info("read model built", "projector", p.Name, "events", applied)
+	r.advance(p.Name, b.pos)
+	r.logger.Info("read model built", "projector", p.Name, "events", b.applied)
 	return nil
 }
 
-// lockRebuild excludes other rebuilds of p, in this process or another,
-// until unlock: a session advisory lock on a connection kept for the
-// rebuild, which a crash releases with the session.
-func (r *Runner) lockRebuild(ctx context.Context, p Projector) (unlock func(), err error) {
+// lockRebuild excludes other rebuilds of the named projectors, in this
+// process or another, until unlock: session advisory locks on one
+// connection kept for the rebuild, taken in name order (so two rebuilds
+// of overlapping sets cannot deadlock), which a crash releases with the
+// session.
+func (r *Runner) lockRebuild(ctx context.Context, names []string) (unlock func(), err error) {
+	names = slices.Sorted(slices.Values(names))
 	conn, err := r.store.Pool().Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	const key = `hashtextextended('projection-rebuild:' || $1, 0)`
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`, p.Name); err != nil {
-		conn.Release()
-		return nil, err
-	}
-	return func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`, p.Name); err != nil {
-			// Closing the session releases the lock.
-			_ = conn.Hijack().Close(context.WithoutCancel(ctx))
-			return
+	release := func(locked []string) {
+		for _, name := range locked {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`, name); err != nil {
+				// Closing the session releases the locks.
+				_ = conn.Hijack().Close(context.WithoutCancel(ctx))
+				return
+			}
 		}
 		conn.Release()
-	}, nil
+	}
+	for i, name := range names {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`, name); err != nil {
+			release(names[:i])
+			return nil, err
+		}
+	}
+	return func() { release(names) }, nil
 }
 
 // dropAbandonedShadows drops the shadow schemas of p's rebuilds that

@@ -60,6 +60,11 @@ type Projector struct {
 	// chain: each link needs the one before). Its errors should name the
 	// event at fault; the runner adds the range of the batch.
 	HandleBatch func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error
+	// Bulk, if set, returns a Builder that a rebuild uses to build the
+	// read model in memory from the first event on, in one read of the
+	// store shared with the other read models being rebuilt; Handle (or
+	// HandleBatch) then applies the events after that read.
+	Bulk func() Builder
 	// Background marks a read model that no request reads right after its
 	// own write (the audit hash chain): WaitFor does not wait for it, so a
 	// write's answer does not either. It follows as closely as the others;
@@ -155,6 +160,7 @@ func (r *Runner) Projectors() []Projector { return r.projectors }
 // new projector and (re)builds a read model that does not exist yet or was
 // built by another version of its projector. Run calls it first.
 func (r *Runner) Prepare(ctx context.Context) error {
+	var missing []Projector
 	for _, p := range r.projectors {
 		ok, pos, err := r.current(ctx, p)
 		if err != nil {
@@ -165,11 +171,12 @@ func (r *Runner) Prepare(ctx context.Context) error {
 			continue
 		}
 		r.logger.Info("building read model", "projector", p.Name, "version", p.Version)
-		if err := r.rebuild(ctx, p, false, nil); err != nil {
-			return err
-		}
+		missing = append(missing, p)
 	}
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	return r.rebuild(ctx, missing, false, nil)
 }
 
 // current reports whether p's read model exists and was built by p's version.

@@ -56,6 +56,7 @@ func ChainProjector(key []byte) projections.Projector {
 		// at a time would read the database (and wait for the previous
 		// link's insert) once per event, and the chain, which sees every
 		// event, would be the slowest of the read models.
+		Bulk: func() projections.Builder { return &chainBuilder{seal: newSealer(key), prev: genesis[:]} },
 		HandleBatch: func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error {
 			positions := make([]int64, len(recs))
 			for i, rec := range recs {
@@ -106,6 +107,31 @@ FROM events e WHERE e.position = ANY($1) ORDER BY e.position`, positions)
 			return err
 		},
 	}
+}
+
+// chainBuilder seals every event as a rebuild reads them, from the first:
+// each link is final at once.
+type chainBuilder struct {
+	seal  *sealer
+	prev  []byte
+	links [][]any
+}
+
+func (b *chainBuilder) Apply(ev *projections.Stored) error {
+	h, err := b.seal.link(b.prev, storedEvent{Position: ev.Position, EventID: ev.EventID, Stream: ev.StreamID, Version: ev.Version,
+		Type: ev.Type, SchemaVersion: int32(ev.SchemaVersion), Data: ev.Data, Metadata: ev.RawMetadata, RecordedAt: ev.RecordedAt})
+	if err != nil {
+		return err
+	}
+	b.prev = h
+	b.links = append(b.links, []any{ev.Position, h})
+	return nil
+}
+
+func (b *chainBuilder) Rows(bool) []projections.Rows {
+	out := []projections.Rows{{Table: "chain", Columns: []string{"position", "hash"}, Values: b.links}}
+	b.links = nil
+	return out
 }
 
 // genesis is h(0), the link before the first event.

@@ -81,22 +81,53 @@ func RoleChangesProjector(reg *registry.Registry) projections.Projector {
 		Schema:  roleChangesSchema,
 		Types:   []string{"UserAddedToContract", "RolesChanged", "UserRemovedFromContract"},
 		Handle: projections.Decoded(reg, func(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
-			var c roleChange
-			switch e := e.(type) {
-			case membership.UserAddedToContract:
-				c = roleChange{change: ChangeAdded, contract: e.ContractID, login: e.Login, actor: e.AddedBy,
-					after: roleSet(access.Roles{Profiles: e.Profiles, Console: e.Console})}
-			case membership.RolesChanged:
-				c = roleChange{change: ChangeChanged, contract: e.ContractID, login: e.Login,
-					before: roleSet(e.Before), after: roleSet(e.After)}
-			case membership.UserRemovedFromContract:
-				c = roleChange{change: ChangeRemoved, contract: e.ContractID, login: e.Login, before: roleSet(e.Before)}
-			default:
-				return fmt.Errorf("role changes: unexpected event %T", e)
+			values, err := roleChangeRow(&rec, e)
+			if err != nil {
+				return err
 			}
-			return c.insert(ctx, tx, rec)
+			_, err = tx.Exec(ctx, `
+INSERT INTO role_changes (position, event_id, stream, version, event_type, change, occurred_at, contract_id,
+    login, login_key, actor, actor_key, actor_kind, source_ip, request_id, correlation_id, before, after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+ON CONFLICT (position) DO NOTHING`, values...)
+			return err
 		}),
+		// Every row is final once added: a rebuild copies them as they come.
+		Bulk: func() projections.Builder {
+			var rows [][]any
+			return projections.DecodedBuilder(reg, func(ev *projections.Stored, e domain.Event) error {
+				values, err := roleChangeRow(&ev.Record, e)
+				rows = append(rows, values)
+				return err
+			}, func(bool) []projections.Rows {
+				out := []projections.Rows{{Table: "role_changes", Columns: roleChangeColumns, Values: rows}}
+				rows = nil
+				return out
+			})
+		},
 	}
+}
+
+var roleChangeColumns = []string{"position", "event_id", "stream", "version", "event_type", "change", "occurred_at", "contract_id",
+	"login", "login_key", "actor", "actor_key", "actor_kind", "source_ip", "request_id", "correlation_id", "before", "after"}
+
+// roleChangeRow is the row of a role change event, in roleChangeColumns'
+// order.
+func roleChangeRow(rec *eventstore.Record, e domain.Event) ([]any, error) {
+	var c roleChange
+	switch e := e.(type) {
+	case membership.UserAddedToContract:
+		c = roleChange{change: ChangeAdded, contract: e.ContractID, login: e.Login, actor: e.AddedBy,
+			after: roleSet(access.Roles{Profiles: e.Profiles, Console: e.Console})}
+	case membership.RolesChanged:
+		c = roleChange{change: ChangeChanged, contract: e.ContractID, login: e.Login,
+			before: roleSet(e.Before), after: roleSet(e.After)}
+	case membership.UserRemovedFromContract:
+		c = roleChange{change: ChangeRemoved, contract: e.ContractID, login: e.Login, before: roleSet(e.Before)}
+	default:
+		return nil, fmt.Errorf("role changes: unexpected event %T", e)
+	}
+	return c.values(rec)
 }
 
 type roleChange struct {
@@ -104,7 +135,7 @@ type roleChange struct {
 	before, after                  *RoleSet // nil: not on the contract
 }
 
-func (c roleChange) insert(ctx context.Context, tx pgx.Tx, rec eventstore.Record) error {
+func (c roleChange) values(rec *eventstore.Record) ([]any, error) {
 	md := rec.Metadata
 	actor := md.Actor
 	if actor == "" {
@@ -112,19 +143,13 @@ func (c roleChange) insert(ctx context.Context, tx pgx.Tx, rec eventstore.Record
 	}
 	before, err := json.Marshal(c.before)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	after, err := json.Marshal(c.after)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = tx.Exec(ctx, `
-INSERT INTO role_changes (position, event_id, stream, version, event_type, change, occurred_at, contract_id,
-    login, login_key, actor, actor_key, actor_kind, source_ip, request_id, correlation_id, before, after)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-ON CONFLICT (position) DO NOTHING`,
-		rec.Position, rec.EventID, rec.StreamID, rec.Version, rec.Type, c.change, rec.RecordedAt, c.contract,
+	return []any{rec.Position, rec.EventID, rec.StreamID, rec.Version, rec.Type, c.change, rec.RecordedAt, c.contract,
 		c.login, identity.LoginKey(c.login), actor, identity.LoginKey(actor), md.ActorKind, md.SourceIP, md.RequestID, md.CorrelationID,
-		before, after)
-	return err
+		before, after}, nil
 }

@@ -6,6 +6,8 @@ package credentials
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +49,10 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Version: 1,
 		Schema:  schema,
 		Types:   []string{"ApiPasswordSet", "ApiPasswordRemoved", "AccessKeyCreated", "AccessKeyDeleted"},
+		Bulk: func() projections.Builder {
+			b := &builder{keys: map[string][]any{}, passwords: map[[2]string]time.Time{}}
+			return projections.DecodedBuilder(reg, b.apply, b.rows)
+		},
 		Handle: projections.Decoded(reg, func(ctx context.Context, tx pgx.Tx, rec eventstore.Record, e domain.Event) error {
 			var err error
 			switch e := e.(type) {
@@ -67,6 +73,46 @@ ON CONFLICT (access_key_id) DO NOTHING`, e.AccessKeyID, e.ContractID, identity.L
 			}
 			return err
 		}),
+	}
+}
+
+// builder is the rebuild's fold: the access keys and API passwords that
+// exist at the end, written then.
+type builder struct {
+	keys      map[string][]any // access_key_id → row
+	passwords map[[2]string]time.Time
+}
+
+func (b *builder) apply(ev *projections.Stored, e domain.Event) error {
+	switch e := e.(type) {
+	case console.ApiPasswordSet:
+		b.passwords[[2]string{e.ContractID, identity.LoginKey(e.Login)}] = e.At
+	case console.ApiPasswordRemoved:
+		delete(b.passwords, [2]string{e.ContractID, identity.LoginKey(e.Login)})
+	case console.AccessKeyCreated:
+		if _, dup := b.keys[e.AccessKeyID]; !dup {
+			b.keys[e.AccessKeyID] = []any{e.AccessKeyID, e.ContractID, identity.LoginKey(e.Login), e.At, ev.Position}
+		}
+	case console.AccessKeyDeleted:
+		delete(b.keys, e.AccessKeyID)
+	default:
+		return fmt.Errorf("credentials: unexpected event %T", e)
+	}
+	return nil
+}
+
+func (b *builder) rows(final bool) []projections.Rows {
+	if !final {
+		return nil
+	}
+	keys := slices.Collect(maps.Values(b.keys))
+	var passwords [][]any
+	for k, at := range b.passwords {
+		passwords = append(passwords, []any{k[0], k[1], at})
+	}
+	return []projections.Rows{
+		{Table: "access_keys", Columns: []string{"access_key_id", "contract_id", "login_key", "created_at", "position"}, Values: keys},
+		{Table: "api_passwords", Columns: []string{"contract_id", "login_key", "set_at"}, Values: passwords},
 	}
 }
 

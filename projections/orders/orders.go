@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,39 +58,56 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "OrderCompleted", "OrderRejected"},
 		Handle:  projections.Decoded(reg, apply),
+		Bulk: func() projections.Builder {
+			b := &builder{open: map[string]*openOrder{}, closed: map[string]bool{}}
+			return projections.DecodedBuilder(reg, b.apply, b.rows)
+		},
 	}
+}
+
+// placedColumns are the columns an OrderPlaced fills, in placedRow's order.
+var placedColumns = []string{"ref", "contract_id", "seq", "placed_at", "name", "service_code", "service_name", "kind", "price",
+	"monthly_price", "initial_payment", "duration_months", "parameters", "contact", "placed_by", "placed_by_key", "status"}
+
+// placedRow is the row of a placed order, as the live projector inserts
+// it and a rebuild copies it.
+func placedRow(e order.OrderPlaced) ([]any, error) {
+	params, err := json.Marshal(e.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	var contact []byte
+	if e.Contact != nil {
+		if contact, err = json.Marshal(e.Contact); err != nil {
+			return nil, err
+		}
+	}
+	var monthly, initial *string
+	if e.MonthlyPrice != nil {
+		s := e.MonthlyPrice.String()
+		monthly = &s
+	}
+	if e.InitialPayment != nil {
+		s := e.InitialPayment.String()
+		initial = &s
+	}
+	return []any{e.Ref, e.ContractID, e.Seq, e.PlacedAt, e.Name(), e.ServiceCode, e.ServiceName, string(e.Kind), e.Price.String(),
+		monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress)}, nil
 }
 
 func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) error {
 	var err error
 	switch e := e.(type) {
 	case order.OrderPlaced:
-		params, perr := json.Marshal(e.Parameters)
-		if perr != nil {
-			return perr
-		}
-		var contact []byte
-		if e.Contact != nil {
-			if contact, err = json.Marshal(e.Contact); err != nil {
-				return err
-			}
-		}
-		var monthly, initial *string
-		if e.MonthlyPrice != nil {
-			s := e.MonthlyPrice.String()
-			monthly = &s
-		}
-		if e.InitialPayment != nil {
-			s := e.InitialPayment.String()
-			initial = &s
+		row, rerr := placedRow(e)
+		if rerr != nil {
+			return rerr
 		}
 		_, err = tx.Exec(ctx, `
 INSERT INTO orders (ref, contract_id, seq, placed_at, name, service_code, service_name, kind, price, monthly_price,
                     initial_payment, duration_months, parameters, contact, placed_by, placed_by_key, status)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14, $15, $16, $17)
-ON CONFLICT (ref) DO NOTHING`,
-			e.Ref, e.ContractID, e.Seq, e.PlacedAt, e.Name(), e.ServiceCode, e.ServiceName, string(e.Kind), e.Price.String(),
-			monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress))
+ON CONFLICT (ref) DO NOTHING`, row...)
 	case order.OrderCompleted:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, completed_at = $3 WHERE ref = $1`,
 			e.Ref, string(order.StatusCompleted), e.CompletedAt)
@@ -99,4 +118,75 @@ ON CONFLICT (ref) DO NOTHING`,
 		return fmt.Errorf("orders: unexpected event %T", e)
 	}
 	return err
+}
+
+// builder builds the orders table in memory for a rebuild: an order is
+// handed over once completed or rejected (no later event changes it),
+// the orders still in progress at the end.
+type builder struct {
+	open   map[string]*openOrder // in progress
+	closed map[string]bool       // completed or rejected: a second placing is ignored, as live
+	done   [][]any               // completed or rejected, not handed over yet
+}
+
+type openOrder struct {
+	row       []any // placedColumns
+	completed *time.Time
+	rejected  *time.Time
+	reason    string
+}
+
+var builtColumns = append(slices.Clone(placedColumns), "completed_at", "rejected_at", "reject_reason")
+
+func (o *openOrder) values() []any {
+	return append(o.row, o.completed, o.rejected, o.reason)
+}
+
+func (b *builder) apply(_ *projections.Stored, e domain.Event) error {
+	switch e := e.(type) {
+	case order.OrderPlaced:
+		if _, dup := b.open[e.Ref]; dup || b.closed[e.Ref] {
+			return nil // ON CONFLICT DO NOTHING
+		}
+		row, err := placedRow(e)
+		if err != nil {
+			return err
+		}
+		b.open[e.Ref] = &openOrder{row: row}
+	case order.OrderCompleted:
+		if o := b.open[e.Ref]; o != nil {
+			at := e.CompletedAt
+			o.row[16], o.completed = string(order.StatusCompleted), &at
+			b.close(e.Ref, o)
+		}
+	case order.OrderRejected:
+		if o := b.open[e.Ref]; o != nil {
+			at := e.RejectedAt
+			o.row[16], o.rejected, o.reason = string(order.StatusRejected), &at, e.Reason
+			b.close(e.Ref, o)
+		}
+	default:
+		return fmt.Errorf("orders: unexpected event %T", e)
+	}
+	return nil
+}
+
+// close hands o over: an order has one completion or rejection, and the
+// live projector's updates after it would not find it changed.
+func (b *builder) close(ref string, o *openOrder) {
+	b.done = append(b.done, o.values())
+	delete(b.open, ref)
+	b.closed[ref] = true
+}
+
+func (b *builder) rows(final bool) []projections.Rows {
+	rows := b.done
+	b.done = nil
+	if final {
+		for _, o := range b.open {
+			rows = append(rows, o.values())
+		}
+		b.open = map[string]*openOrder{}
+	}
+	return []projections.Rows{{Table: "orders", Columns: builtColumns, Values: rows}}
 }

@@ -9,6 +9,8 @@ package subscriptions
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -68,6 +70,10 @@ func Projector(reg *registry.Registry) projections.Projector {
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "SubscriptionCreated", "SubscriptionStarted", "SubscriptionEnded"},
 		Handle:  projections.Decoded(reg, apply),
+		Bulk: func() projections.Builder {
+			b := &builder{placers: map[string][2]string{}, open: map[string]*subscriptionRow{}, closed: map[string]bool{}}
+			return projections.DecodedBuilder(reg, b.apply, b.rows)
+		},
 	}
 }
 
@@ -98,4 +104,84 @@ ON CONFLICT (ref) DO NOTHING`,
 		return fmt.Errorf("subscriptions: unexpected event %T", e)
 	}
 	return err
+}
+
+// builder is the rebuild's fold. A placer is final once placed; a
+// subscription once both started and ended (each is set once), the
+// others at the end.
+type builder struct {
+	placers    map[string][2]string // ref → placed_by, placed_by_key
+	newPlacers [][]any
+	open       map[string]*subscriptionRow
+	closed     map[string]bool // handed over: a second creation is ignored, as live
+	done       [][]any
+}
+
+type subscriptionRow struct {
+	values         []any // createdColumns
+	started, ended *time.Time
+}
+
+var createdColumns = []string{"ref", "contract_id", "order_ref", "name", "type", "service_code", "subscribed_at", "start_date", "end_date",
+	"duration_months", "monthly_price", "initial_payment", "region", "placed_by", "placed_by_key", "created_at", "started_at", "ended_at"}
+
+func (s *subscriptionRow) row() []any { return append(slices.Clip(s.values), s.started, s.ended) }
+
+func (b *builder) apply(ev *projections.Stored, e domain.Event) error {
+	switch e := e.(type) {
+	case order.OrderPlaced:
+		if _, dup := b.placers[e.Ref]; e.Kind != catalog.KindReservation || dup {
+			return nil
+		}
+		p := [2]string{e.PlacedBy, identity.LoginKey(e.PlacedBy)}
+		b.placers[e.Ref] = p
+		b.newPlacers = append(b.newPlacers, []any{e.Ref, p[0], p[1]})
+	case subscription.SubscriptionCreated:
+		if _, dup := b.open[e.Ref]; dup || b.closed[e.Ref] {
+			return nil
+		}
+		p := b.placers[e.OrderRef]
+		b.open[e.Ref] = &subscriptionRow{values: []any{e.Ref, e.ContractID, e.OrderRef, e.Name, e.Type, e.ServiceCode, e.SubscribedAt,
+			e.StartDate.String(), e.EndDate.String(), e.DurationMonths, e.MonthlyPrice.String(), e.InitialPayment.String(), e.Region,
+			p[0], p[1], ev.RecordedAt}}
+	case subscription.SubscriptionStarted:
+		if s := b.open[e.Ref]; s != nil && s.started == nil {
+			at := ev.RecordedAt
+			s.started = &at
+			b.closeIfDone(e.Ref, s)
+		}
+	case subscription.SubscriptionEnded:
+		if s := b.open[e.Ref]; s != nil && s.ended == nil {
+			at := ev.RecordedAt
+			s.ended = &at
+			b.closeIfDone(e.Ref, s)
+		}
+	default:
+		return fmt.Errorf("subscriptions: unexpected event %T", e)
+	}
+	return nil
+}
+
+func (b *builder) closeIfDone(ref string, s *subscriptionRow) {
+	if s.started != nil && s.ended != nil {
+		b.done = append(b.done, s.row())
+		delete(b.open, ref)
+		b.closed[ref] = true
+	}
+}
+
+func (b *builder) rows(final bool) []projections.Rows {
+	subs := b.done
+	if final {
+		for _, s := range b.open {
+			subs = append(subs, s.row())
+		}
+		b.open = map[string]*subscriptionRow{}
+	}
+	out := []projections.Rows{
+		{Table: "placers", Columns: []string{"ref", "placed_by", "placed_by_key"}, Values: b.newPlacers},
+		{Table: "subscriptions", Columns: createdColumns, Values: subs},
+	}
+	b.newPlacers, b.done = nil, nil
+	return out
 }
