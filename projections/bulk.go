@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"selfcare/domain"
 	"selfcare/eventstore"
@@ -32,10 +33,26 @@ type Builder interface {
 }
 
 // Stored is an event as the bulk pass reads it: its record, and its
-// metadata exactly as stored (the audit chain seals those bytes).
+// metadata exactly as stored (the audit chain seals those bytes). The
+// record's Metadata is left empty (most read models do not read it, and
+// decoding it for each of millions of events would cost a rebuild more
+// than their own work): DecodeMetadata decodes it. Builders share it, and
+// must not change it.
 type Stored struct {
 	eventstore.Record
 	RawMetadata []byte
+
+	decoded    domain.Event // by the bulk pass, for every DecodedBuilder
+	decodedErr error
+}
+
+// DecodeMetadata returns ev's record with its Metadata decoded.
+func (ev *Stored) DecodeMetadata() (eventstore.Record, error) {
+	rec := ev.Record
+	if err := json.Unmarshal(ev.RawMetadata, &rec.Metadata); err != nil {
+		return rec, fmt.Errorf("metadata: %w", err)
+	}
+	return rec, nil
 }
 
 // Rows are rows for one table of a read model, in the order of Columns.
@@ -57,12 +74,21 @@ type decodedBuilder struct {
 	rows  func(bool) []Rows
 }
 
+// Apply hands apply the event decoded by the bulk pass: once, whichever
+// read models handle it (orders and subscriptions an OrderPlaced), with
+// the one registry every read model decodes with.
 func (b decodedBuilder) Apply(ev *Stored) error {
-	e, err := b.reg.Decode(ev.Type, ev.SchemaVersion, ev.Data)
-	if err != nil {
-		return err
+	if ev.decodedErr != nil {
+		return ev.decodedErr
 	}
-	return b.apply(ev, e)
+	if ev.decoded == nil { // not through a bulk pass
+		e, err := b.reg.Decode(ev.Type, ev.SchemaVersion, ev.Data)
+		if err != nil {
+			return err
+		}
+		return b.apply(ev, e)
+	}
+	return b.apply(ev, ev.decoded)
 }
 
 func (b decodedBuilder) Rows(final bool) []Rows { return b.rows(final) }
@@ -75,25 +101,45 @@ type bulkTarget struct {
 	builder Builder
 	types   map[string]bool // nil: every event
 	applied int64
+	in      chan []*Stored
 }
 
-// bulkEvery is how many events the bulk pass reads between two hand-overs
-// of final rows to the writer.
+func (t *bulkTarget) handles(typ string) bool { return t.types == nil || t.types[typ] }
+
+// bulkEvery is how many events a read model folds in between two
+// hand-overs of final rows to the writer.
 const bulkEvery = 10_000
 
 // copyTxRows bounds the rows one copy transaction writes: it holds a
 // transaction id, and so holds back every gap-safe reader, while it runs.
 const copyTxRows = 20_000
 
+// readBatch is how many events go down the pipeline at a time.
+const readBatch = 500
+
 // bulkPass folds the events after position from, up to and including
 // head, into every target's builder, in one read of the event store, and
-// copies the rows they give into their shadow schemas. The writes go in
-// short transactions beside the read, each a fraction of a second.
+// copies the rows they give into their shadow schemas.
+//
+// It is a pipeline, so that a rebuild uses every core: one goroutine
+// reads the events, one decodes them (once, whichever read models need
+// them), one per read model folds them in, and one copies the rows, in
+// short transactions beside the read.
 func (r *Runner) bulkPass(ctx context.Context, targets []*bulkTarget, from, head int64, report func(t *bulkTarget)) error {
 	if len(targets) == 0 || head <= from {
 		return nil
 	}
 	var types []string // nil: every event
+	var reg Decoder
+	decode := map[string]bool{} // types a decoding builder handles
+	for _, t := range targets {
+		if d, ok := t.builder.(decodedBuilder); ok {
+			reg = d.reg
+			for _, typ := range t.p.Types {
+				decode[typ] = true
+			}
+		}
+	}
 	for _, t := range targets {
 		if t.types == nil {
 			types = nil
@@ -105,31 +151,116 @@ func (r *Runner) bulkPass(ctx context.Context, targets []*bulkTarget, from, head
 			}
 		}
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	batches := make(chan copyBatch, 4)
-	written := make(chan error, 1)
-	go func() {
-		var err error
-		for b := range batches {
-			if err == nil {
-				if err = r.copyRows(ctx, b); err != nil {
-					cancel(err)
+	g, ctx := errgroup.WithContext(ctx)
+	read := make(chan []*Stored, 8)
+	copies := make(chan copyBatch, 4)
+	g.Go(func() error {
+		defer close(read)
+		return r.readBulk(ctx, types, from, head, read)
+	})
+	g.Go(func() error { // decode, then hand each batch to every read model
+		defer func() {
+			for _, t := range targets {
+				close(t.in)
+			}
+		}()
+		for batch := range read {
+			for _, ev := range batch {
+				if reg != nil && decode[ev.Type] {
+					ev.decoded, ev.decodedErr = reg.Decode(ev.Type, ev.SchemaVersion, ev.Data)
+				}
+			}
+			for _, t := range targets {
+				select {
+				case t.in <- batch:
+				case <-ctx.Done():
+					return ctx.Err()
 				}
 			}
 		}
-		written <- err
+		return nil
+	})
+	var folding sync.WaitGroup
+	var reporting sync.Mutex
+	for _, t := range targets {
+		folding.Add(1)
+		g.Go(func() error {
+			defer folding.Done()
+			err := t.fold(ctx, copies)
+			reporting.Lock()
+			defer reporting.Unlock()
+			report(t)
+			return err
+		})
+	}
+	g.Go(func() error {
+		folding.Wait()
+		close(copies)
+		return nil
+	})
+	g.Go(func() error {
+		for b := range copies {
+			if err := r.copyRows(ctx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// fold applies the batches of events t handles, handing its final rows
+// to copies every bulkEvery events and all the rest at the end.
+func (t *bulkTarget) fold(ctx context.Context, copies chan<- copyBatch) error {
+	defer func() {
+		for range t.in { // let the decoder go on to the others' end
+		}
 	}()
-	readErr := r.readBulk(ctx, targets, types, from, head, batches, report)
-	close(batches)
-	if err := <-written; err != nil {
+	since := 0
+	for batch := range t.in {
+		for _, ev := range batch {
+			if !t.handles(ev.Type) {
+				continue
+			}
+			if err := t.builder.Apply(ev); err != nil {
+				return eventError(t.p.Name, ev.Record, err)
+			}
+			t.applied++
+			since++
+		}
+		if since >= bulkEvery {
+			since = 0
+			if err := t.hand(ctx, copies, false); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if readErr != nil {
-		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-			return cause
+	return t.hand(ctx, copies, true)
+}
+
+// hand sends the builder's rows to copies, in batches of at most
+// copyTxRows.
+func (t *bulkTarget) hand(ctx context.Context, copies chan<- copyBatch, final bool) error {
+	var batch copyBatch
+	n := 0
+	for _, rs := range t.builder.Rows(final) {
+		for len(rs.Values) > 0 {
+			k := min(len(rs.Values), copyTxRows-n)
+			batch = append(batch, shadowRows{shadow: t.shadow, rows: Rows{Table: rs.Table, Columns: rs.Columns, Values: rs.Values[:k]}})
+			rs.Values = rs.Values[k:]
+			if n += k; n == copyTxRows {
+				if err := send(ctx, copies, batch); err != nil {
+					return err
+				}
+				batch, n = nil, 0
+			}
 		}
-		return readErr
+	}
+	if len(batch) > 0 {
+		return send(ctx, copies, batch)
 	}
 	return nil
 }
@@ -142,83 +273,49 @@ type shadowRows struct {
 	rows   Rows
 }
 
-func (r *Runner) readBulk(ctx context.Context, targets []*bulkTarget, types []string, from, head int64, out chan<- copyBatch, report func(*bulkTarget)) error {
-	var filter []string
-	if types != nil {
-		filter = types
-	}
+// readBulk reads the events after from up to head (of types, or all),
+// in position order, in batches.
+func (r *Runner) readBulk(ctx context.Context, types []string, from, head int64, out chan<- []*Stored) error {
+	// data and metadata as text: the bytes jsonb gives either way, without
+	// the driver checking each document is valid JSON on the way.
 	rows, err := r.store.Pool().Query(ctx, `
-SELECT position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at
+SELECT position, event_id, stream_id, stream_version, event_type, schema_version, data::text, metadata::text, recorded_at
 FROM events WHERE position > $1 AND position <= $2 AND ($3::text[] IS NULL OR event_type = ANY($3))
-ORDER BY position`, from, head, filter)
+ORDER BY position`, from, head, types)
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	hand := func(final bool) error {
-		var batch copyBatch
-		n := 0
-		for _, t := range targets {
-			for _, rs := range t.builder.Rows(final) {
-				for len(rs.Values) > 0 {
-					k := min(len(rs.Values), copyTxRows-n)
-					batch = append(batch, shadowRows{shadow: t.shadow, rows: Rows{Table: rs.Table, Columns: rs.Columns, Values: rs.Values[:k]}})
-					rs.Values = rs.Values[k:]
-					if n += k; n == copyTxRows {
-						if err := send(ctx, out, batch); err != nil {
-							return err
-						}
-						batch, n = nil, 0
-					}
-				}
-			}
-			report(t)
-		}
-		if len(batch) > 0 {
-			return send(ctx, out, batch)
-		}
-		return nil
-	}
-	var ev Stored
-	var id uuid.UUID
+	batch := make([]*Stored, 0, readBatch)
 	var schemaVersion int32
-	read := 0
 	for rows.Next() {
-		ev = Stored{}
-		if err := rows.Scan(&ev.Position, &id, &ev.StreamID, &ev.Version, &ev.Type, &schemaVersion, &ev.Data, &ev.RawMetadata, &ev.RecordedAt); err != nil {
+		ev := &Stored{}
+		if err := rows.Scan(&ev.Position, &ev.EventID, &ev.StreamID, &ev.Version, &ev.Type, &schemaVersion, &ev.Data, &ev.RawMetadata, &ev.RecordedAt); err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
-		ev.EventID, ev.SchemaVersion, ev.RecordedAt = id, int(schemaVersion), ev.RecordedAt.UTC()
-		if err := json.Unmarshal(ev.RawMetadata, &ev.Metadata); err != nil {
-			return fmt.Errorf("metadata of event %d: %w", ev.Position, err)
-		}
-		for _, t := range targets {
-			if t.types != nil && !t.types[ev.Type] {
-				continue
-			}
-			if err := t.builder.Apply(&ev); err != nil {
-				return eventError(t.p.Name, ev.Record, err)
-			}
-			t.applied++
-		}
-		if read++; read%bulkEvery == 0 {
-			if err := hand(false); err != nil {
+		ev.SchemaVersion, ev.RecordedAt = int(schemaVersion), ev.RecordedAt.UTC()
+		if batch = append(batch, ev); len(batch) == readBatch {
+			if err := send(ctx, out, batch); err != nil {
 				return err
 			}
+			batch = make([]*Stored, 0, readBatch)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
-	return hand(true)
+	if len(batch) > 0 {
+		return send(ctx, out, batch)
+	}
+	return nil
 }
 
-func send(ctx context.Context, out chan<- copyBatch, b copyBatch) error {
+func send[T any](ctx context.Context, out chan<- T, v T) error {
 	select {
-	case out <- b:
+	case out <- v:
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return ctx.Err()
 	}
 }
 

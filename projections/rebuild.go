@@ -96,6 +96,9 @@ func (r *Runner) rebuild(ctx context.Context, ps []Projector, force bool, progre
 			return fmt.Errorf("projections: rebuild %s: %w", p.Name, err)
 		}
 	}
+	if err := r.countEvents(ctx, all); err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
 	if err := r.buildInBulk(ctx, all, progress); err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
@@ -136,7 +139,41 @@ func (r *Runner) startShadow(ctx context.Context, b *building) error {
 		return err
 	}
 	b.shadow = shadow
-	return pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE $1::text[] IS NULL OR event_type = ANY($1)`, nilIfEmpty(b.p.Types)).Scan(&b.total)
+	return nil
+}
+
+// countEvents sets each rebuild's total, for its progress: the events of
+// its types, counted in one scan of the store for all of them.
+func (r *Runner) countEvents(ctx context.Context, all []*building) error {
+	rows, err := r.store.Pool().Query(ctx, `SELECT event_type, count(*) FROM events GROUP BY event_type`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	var every int64
+	for rows.Next() {
+		var typ string
+		var n int64
+		if err := rows.Scan(&typ, &n); err != nil {
+			return err
+		}
+		counts[typ] = n
+		every += n
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range all {
+		if len(b.p.Types) == 0 {
+			b.total = every
+			continue
+		}
+		for _, typ := range b.p.Types {
+			b.total += counts[typ]
+		}
+	}
+	return nil
 }
 
 // buildInBulk folds the events up to the store's head into the shadows of
@@ -148,7 +185,7 @@ func (r *Runner) buildInBulk(ctx context.Context, all []*building, progress Prog
 		if b.p.Bulk == nil {
 			continue
 		}
-		t := &bulkTarget{p: b.p, shadow: b.shadow, builder: b.p.Bulk()}
+		t := &bulkTarget{p: b.p, shadow: b.shadow, builder: b.p.Bulk(), in: make(chan []*Stored, 4)}
 		if len(b.p.Types) > 0 {
 			t.types = map[string]bool{}
 			for _, typ := range b.p.Types {

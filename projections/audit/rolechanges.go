@@ -96,7 +96,11 @@ ON CONFLICT (position) DO NOTHING`, values...)
 		Bulk: func() projections.Builder {
 			var rows [][]any
 			return projections.DecodedBuilder(reg, func(ev *projections.Stored, e domain.Event) error {
-				values, err := roleChangeRow(&ev.Record, e)
+				rec, err := ev.DecodeMetadata()
+				if err != nil {
+					return err
+				}
+				values, err := roleChangeRow(&rec, e)
 				rows = append(rows, values)
 				return err
 			}, func(bool) []projections.Rows {
