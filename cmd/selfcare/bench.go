@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 	"selfcare/migrations"
 )
 
-const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT[|TEXT...]]
+const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT[|TEXT...]] [-cpuprofile FILE]
 Measures the event store on the configured PostgreSQL (DATABASE_URL, or the
 embedded cluster), in a database created for the run and dropped after it.`
 
@@ -30,6 +31,7 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 	flags.SetOutput(io.Discard)
 	duration := flags.Duration("duration", 4*time.Second, "how long each measurement runs")
 	only := flags.String("only", "", "run only the measurements whose name contains this text (or one of several, separated by |)")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || *duration <= 0 {
 		return usageError(benchUsage)
 	}
@@ -70,6 +72,17 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 		return err
 	}
 	fmt.Printf("%s%d s per measurement, fresh database\n\n", settings, int(duration.Seconds()))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	_, err = bench.Run(ctx, bench.NewEnv(pool, *duration, logger), measurements, os.Stdout)
 	return err
 }
