@@ -418,8 +418,12 @@ func (r *Runner) applyFlushed(ctx context.Context, tx pgx.Tx, p Projector, recs 
 }
 
 // handleBatchSize is how many events HandleBatch gets at most: the
-// deadline is checked between calls.
-const handleBatchSize = 100
+// deadline is checked between calls. A step's whole page goes in one
+// call: with several, a call's reads (the audit chain reads the events
+// it seals) would go to the server after the call before had written,
+// and the transaction would hold its transaction id, and so hold back
+// every gap-safe reader on the server, across those round trips.
+const handleBatchSize = batchSize
 
 // applyBatches is apply with p.HandleBatch.
 func (r *Runner) applyBatches(ctx context.Context, pl *pipeline, p Projector, recs []eventstore.Record, deadline time.Time) (int, error) {
