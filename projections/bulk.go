@@ -182,14 +182,17 @@ func (r *Runner) bulkPass(ctx context.Context, targets []*bulkTarget, from, head
 	})
 	var folding sync.WaitGroup
 	var reporting sync.Mutex
+	reportSafely := func(t *bulkTarget) {
+		reporting.Lock()
+		defer reporting.Unlock()
+		report(t)
+	}
 	for _, t := range targets {
 		folding.Add(1)
 		g.Go(func() error {
 			defer folding.Done()
-			err := t.fold(ctx, copies)
-			reporting.Lock()
-			defer reporting.Unlock()
-			report(t)
+			err := t.fold(ctx, copies, reportSafely)
+			reportSafely(t)
 			return err
 		})
 	}
@@ -210,8 +213,9 @@ func (r *Runner) bulkPass(ctx context.Context, targets []*bulkTarget, from, head
 }
 
 // fold applies the batches of events t handles, handing its final rows
-// to copies every bulkEvery events and all the rest at the end.
-func (t *bulkTarget) fold(ctx context.Context, copies chan<- copyBatch) error {
+// to copies and reporting its progress every bulkEvery events, and all
+// the rest at the end.
+func (t *bulkTarget) fold(ctx context.Context, copies chan<- copyBatch, report func(*bulkTarget)) error {
 	defer func() {
 		for range t.in { // let the decoder go on to the others' end
 		}
@@ -233,6 +237,7 @@ func (t *bulkTarget) fold(ctx context.Context, copies chan<- copyBatch) error {
 			if err := t.hand(ctx, copies, false); err != nil {
 				return err
 			}
+			report(t)
 		}
 	}
 	if err := ctx.Err(); err != nil {
