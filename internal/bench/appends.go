@@ -20,7 +20,7 @@ func Default() []Measurement {
 	// of thousands of events) that took it minutes. The lag of every read
 	// model next, for the same reason: the audit hash chain seals every
 	// event.
-	ms := []Measurement{OrdersOverHTTP(8), OrdersOverHTTP(1), ListVersusBare(8), ProjectionLagOfAllReadModels(8), ProjectionLagOfAllReadModels(32), MailDelivery(3000)}
+	ms := []Measurement{OrdersOverHTTP(8), OrdersOverHTTP(1), ListVersusBare(8), ProjectionLagOfAllReadModels(8), ProjectionLagOfAllReadModels(32), ProjectorCapacity(32), MailDelivery(3000)}
 	for _, batch := range []int{1, 100} {
 		for _, writers := range []int{1, 8, 32} {
 			ms = append(ms, AppendVersusInsert(writers, batch))
