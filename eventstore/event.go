@@ -52,6 +52,10 @@ type Record struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      Metadata        `json:"metadata"`
 	RecordedAt    time.Time       `json:"occurred_at"`
+	// RawMetadata is the metadata as stored, when the record was read
+	// with it (ReadPage): keys Metadata does not know included. The audit
+	// chain seals these bytes.
+	RawMetadata json.RawMessage `json:"-"`
 }
 
 // Expectation is what an append expects of the stream's current version.

@@ -566,7 +566,7 @@ func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 		if pos == nil {
 			continue // no event: the LEFT JOIN still gives the bound
 		}
-		r = Record{Position: *pos, EventID: *id, StreamID: *stream, Version: *version, Type: *typ, SchemaVersion: int(*sv), Data: data, RecordedAt: at.UTC()}
+		r = Record{Position: *pos, EventID: *id, StreamID: *stream, Version: *version, Type: *typ, SchemaVersion: int(*sv), Data: data, RecordedAt: at.UTC(), RawMetadata: meta}
 		if opt.HeadersOnly {
 			recs = append(recs, r)
 			continue

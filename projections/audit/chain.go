@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"time"
@@ -58,50 +59,32 @@ func ChainProjector(key []byte) projections.Projector {
 		// event, would be the slowest of the read models.
 		Bulk: func() projections.Builder { return &chainBuilder{seal: newSealer(key), prev: genesis[:]} },
 		HandleBatch: func(ctx context.Context, tx pgx.Tx, recs []eventstore.Record) error {
-			positions := make([]int64, len(recs))
-			for i, rec := range recs {
-				positions[i] = rec.Position
+			// The link before the batch: the one read before any write.
+			var prev []byte
+			err := tx.QueryRow(ctx, `SELECT hash FROM chain ORDER BY position DESC LIMIT 1`).Scan(&prev)
+			if errors.Is(err, pgx.ErrNoRows) {
+				prev, err = genesis[:], nil
 			}
-			// The records handed over have their metadata decoded into a
-			// struct, which would drop unknown keys: seal the rows as
-			// stored instead, exactly as Verify reads them.
-			rows, err := tx.Query(ctx, `
-SELECT `+storedColumns+`, (SELECT c.hash FROM chain c ORDER BY c.position DESC LIMIT 1)
-FROM events e WHERE e.position = ANY($1) ORDER BY e.position`, positions)
 			if err != nil {
-				return fmt.Errorf("audit chain: read events %d to %d: %w", positions[0], positions[len(positions)-1], err)
+				return fmt.Errorf("audit chain: the link before event %d: %w", recs[0].Position, err)
 			}
-			defer rows.Close()
-			hashes := make([][]byte, 0, len(recs))
+			positions := make([]int64, len(recs))
+			hashes := make([][]byte, len(recs))
 			seal := newSealer(key)
-			var before []byte // the last link before the batch, on every row
-			for rows.Next() && len(hashes) < len(positions) {
-				want := positions[len(hashes)]
-				var ev storedEvent
-				if err := rows.Scan(ev.scanTargets(&before)...); err != nil {
-					return fmt.Errorf("audit chain: read event %d: %w", want, err)
+			for i, rec := range recs {
+				// Sealed as stored: the metadata's bytes, not the struct
+				// decoded from them (which would drop unknown keys),
+				// exactly as Verify reads them.
+				if rec.RawMetadata == nil {
+					return fmt.Errorf("audit chain: event %d was read without its stored metadata", rec.Position)
 				}
-				if ev.Position != want {
-					break // want is missing
-				}
-				prev := before
-				if len(hashes) > 0 {
-					prev = hashes[len(hashes)-1]
-				} else if prev == nil {
-					prev = genesis[:]
-				}
-				h, err := seal.link(prev, ev)
+				h, err := seal.link(prev, storedEvent{Position: rec.Position, EventID: rec.EventID, Stream: rec.StreamID,
+					Version: rec.Version, Type: rec.Type, SchemaVersion: int32(rec.SchemaVersion), Data: rec.Data,
+					Metadata: rec.RawMetadata, RecordedAt: rec.RecordedAt})
 				if err != nil {
 					return err
 				}
-				hashes = append(hashes, h)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("audit chain: read events %d to %d: %w", positions[0], positions[len(positions)-1], err)
-			}
-			if len(hashes) < len(positions) {
-				return fmt.Errorf("audit chain: event %d not found", positions[len(hashes)])
+				positions[i], hashes[i], prev = rec.Position, h, h
 			}
 			_, err = tx.Exec(ctx, `INSERT INTO chain (position, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, positions, hashes)
 			return err
@@ -151,14 +134,9 @@ type storedEvent struct {
 	RecordedAt    time.Time
 }
 
-// storedColumns are the columns scanned by storedEvent.scanTargets, from
-// the events table aliased e.
+// storedColumns are the columns of a storedEvent, from the events table
+// aliased e.
 const storedColumns = `e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at`
-
-func (ev *storedEvent) scanTargets(extra ...any) []any {
-	return append([]any{&ev.Position, &ev.EventID, &ev.Stream, &ev.Version, &ev.Type, &ev.SchemaVersion,
-		&ev.Data, &ev.Metadata, &ev.RecordedAt}, extra...)
-}
 
 // chainFormat starts every canonical encoding: a new format gets a new
 // name (and a new projector version), never a silent reinterpretation.
