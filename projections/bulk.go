@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -117,6 +118,9 @@ const copyTxRows = 20_000
 // readBatch is how many events go down the pipeline at a time.
 const readBatch = 500
 
+// decoders is how many goroutines decode events in a bulk pass.
+var decoders = max(2, runtime.GOMAXPROCS(0))
+
 // bulkPass folds the events after position from, up to and including
 // head, into every target's builder, in one read of the event store, and
 // copies the rows they give into their shadow schemas.
@@ -158,23 +162,56 @@ func (r *Runner) bulkPass(ctx context.Context, targets []*bulkTarget, from, head
 		defer close(read)
 		return r.readBulk(ctx, types, from, head, read)
 	})
-	g.Go(func() error { // decode, then hand each batch to every read model
+	// Decoding is the costliest step (an invoice's lines, amounts parsed
+	// one by one): several goroutines decode batches, and one hands them
+	// to every read model in the order they were read.
+	type decoding struct {
+		batch []*Stored
+		done  chan struct{}
+	}
+	inOrder, toDecode := make(chan decoding, 2*decoders), make(chan decoding, decoders)
+	g.Go(func() error {
+		defer close(inOrder)
+		defer close(toDecode)
+		for batch := range read {
+			d := decoding{batch: batch, done: make(chan struct{})}
+			if err := send(ctx, inOrder, d); err != nil {
+				return err
+			}
+			if err := send(ctx, toDecode, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for range decoders {
+		g.Go(func() error {
+			for d := range toDecode {
+				for _, ev := range d.batch {
+					if reg != nil && decode[ev.Type] {
+						ev.decoded, ev.decodedErr = reg.Decode(ev.Type, ev.SchemaVersion, ev.Data)
+					}
+				}
+				close(d.done)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { // hand each batch to every read model, in order
 		defer func() {
 			for _, t := range targets {
 				close(t.in)
 			}
 		}()
-		for batch := range read {
-			for _, ev := range batch {
-				if reg != nil && decode[ev.Type] {
-					ev.decoded, ev.decodedErr = reg.Decode(ev.Type, ev.SchemaVersion, ev.Data)
-				}
+		for d := range inOrder {
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 			for _, t := range targets {
-				select {
-				case t.in <- batch:
-				case <-ctx.Done():
-					return ctx.Err()
+				if err := send(ctx, t.in, d.batch); err != nil {
+					return err
 				}
 			}
 		}
