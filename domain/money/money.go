@@ -3,7 +3,6 @@
 package money
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,8 +166,10 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 
 func unmarshalAmount(data []byte) (string, error) {
 	var j jsonAmount
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&j); err != nil {
+	// data is one JSON value (a json.Unmarshaler is only handed one):
+	// Unmarshal, not a Decoder and its buffer for each amount of every
+	// invoice line a rebuild decodes.
+	if err := json.Unmarshal(data, &j); err != nil {
 		return "", fmt.Errorf("money: want {\"amount\":\"…\",\"currency\":\"EUR\"}: %w", err)
 	}
 	if j.Currency != "" && j.Currency != Currency {
