@@ -32,8 +32,28 @@ func (c *canonicalizer) append(dst, raw []byte) ([]byte, error) {
 		}
 		return dst, errors.New("invalid JSON document")
 	}
+	return c.appendValid(dst, raw)
+}
+
+// appendValid is append for a document known to be valid JSON: what
+// PostgreSQL prints from a jsonb column, as every event's data and
+// metadata are stored (checking it again was half the sealing's cost).
+// A document cut short, or followed by more, is still refused.
+func (c *canonicalizer) appendValid(dst, raw []byte) (out []byte, err error) {
+	defer func() {
+		if recover() != nil { // the walk ran past the end
+			out, err = dst, errors.New("invalid JSON document: cut short")
+		}
+	}()
 	c.src, c.i, c.members = raw, 0, c.members[:0]
-	return c.value(dst)
+	if out, err = c.value(dst); err != nil {
+		return dst, err
+	}
+	c.skipSpace()
+	if c.i != len(c.src) {
+		return dst, errors.New("invalid JSON document: more after the value")
+	}
+	return out, nil
 }
 
 // canonicalizer walks a document json.Valid accepted.

@@ -173,12 +173,12 @@ func newSealer(key []byte) *sealer {
 
 func (s *sealer) canonical(ev storedEvent) ([]byte, error) {
 	var err error
-	s.json, err = s.enc.append(s.json[:0], ev.Data)
+	s.json, err = s.enc.appendValid(s.json[:0], ev.Data) // from jsonb
 	if err != nil {
 		return nil, fmt.Errorf("audit chain: data of event %d: %w", ev.Position, err)
 	}
 	dataEnd := len(s.json)
-	s.json, err = s.enc.append(s.json, ev.Metadata)
+	s.json, err = s.enc.appendValid(s.json, ev.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("audit chain: metadata of event %d: %w", ev.Position, err)
 	}
