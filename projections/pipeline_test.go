@@ -302,7 +302,7 @@ func TestHandleBatchGetsTheEventsInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, r)
-	appendMany(t, s, 250)
+	appendMany(t, s, 1200)
 	if err := r.WaitFor(ctx, lastPosition(t, s)); err != nil {
 		t.Fatal(err)
 	}
@@ -316,10 +316,13 @@ func TestHandleBatchGetsTheEventsInOrder(t *testing.T) {
 	}
 	var got []int64
 	for _, b := range batches {
-		if len(b) > 100 {
+		if len(b) > 500 { // a step's page, in one call
 			t.Errorf("a batch of %d events", len(b))
 		}
 		got = append(got, b...)
+	}
+	if len(batches) < 3 {
+		t.Errorf("1,200 events in %d batches: pages of 500 at most make 3 or more", len(batches))
 	}
 	if fmt.Sprint(got) != fmt.Sprint(events) {
 		t.Fatalf("HandleBatch got %v, want the events in order: %v", got, events)
