@@ -469,6 +469,9 @@ type ReadOptions struct {
 	// HeadersOnly leaves out each event's data and metadata, for a reader
 	// that only needs to know which events are where.
 	HeadersOnly bool
+	// RawMetadata leaves each record's Metadata empty: only its stored
+	// bytes, RawMetadata, for a reader that passes them on as they are.
+	RawMetadata bool
 }
 
 // ReadAll returns events after position `after`, in position order, and
@@ -523,9 +526,11 @@ func readPageQuery(after int64, opt ReadOptions) (string, []any) {
 	if len(opt.Types) > 0 {
 		types = opt.Types
 	}
-	columns := `e.data, e.metadata`
+	// As text: the bytes jsonb gives either way, without the driver
+	// checking again that each stored document is valid JSON.
+	columns := `e.data::text, e.metadata::text`
 	if opt.HeadersOnly {
-		columns = `NULL::jsonb, NULL::jsonb`
+		columns = `NULL::text, NULL::text`
 	}
 	return `
 WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20 AS bound)
@@ -571,8 +576,10 @@ func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 			recs = append(recs, r)
 			continue
 		}
-		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
-			return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
+		if !opt.RawMetadata {
+			if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+				return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
+			}
 		}
 		recs = append(recs, r)
 	}

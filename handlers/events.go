@@ -3,12 +3,15 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"selfcare/domain"
 	"selfcare/domain/registry"
@@ -40,16 +43,52 @@ func (f EventFeedAPI) Routes(r *Routes) {
 	r.Handle("GET /api/v1/events", f.read)
 }
 
-// feedPage is the feed's answer.
-type feedPage struct {
-	Events    []json.RawMessage `json:"events"`
-	NextAfter int64             `json:"next_after"`
-}
-
 // FeedEvent is an event exactly as the feed shows it. The NATS forwarder
 // (internal/natsfwd) publishes these bytes, so a consumer reads the same
 // event whichever way it follows the stream.
-func FeedEvent(r eventstore.Record) ([]byte, error) { return json.Marshal(r) }
+func FeedEvent(r eventstore.Record) ([]byte, error) { return appendFeedEvent(nil, r) }
+
+// appendFeedEvent appends r as a JSON object with the fields of
+// eventstore.Record's JSON encoding, its data and metadata as stored:
+// written field by field, not by reflection, and the stored documents not
+// parsed again (the feed serves millions of events).
+func appendFeedEvent(b []byte, r eventstore.Record) ([]byte, error) {
+	meta := []byte(r.RawMetadata)
+	if meta == nil { // not read from the store: as decoded
+		var err error
+		if meta, err = json.Marshal(r.Metadata); err != nil {
+			return b, err
+		}
+	}
+	data := []byte(r.Data)
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	b = append(b, `{"position":`...)
+	b = strconv.AppendInt(b, r.Position, 10)
+	b = append(b, `,"event_id":"`...)
+	b = append(b, r.EventID.String()...)
+	b = append(b, `","stream":`...)
+	b, err := jsontext.AppendQuote(b, r.StreamID)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, r.Version, 10)
+	b = append(b, `,"type":`...)
+	if b, err = jsontext.AppendQuote(b, r.Type); err != nil {
+		return b, err
+	}
+	b = append(b, `,"schema_version":`...)
+	b = strconv.AppendInt(b, int64(r.SchemaVersion), 10)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"metadata":`...)
+	b = append(b, meta...)
+	b = append(b, `,"occurred_at":"`...)
+	b = r.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), nil
+}
 
 type feedQuery struct {
 	after int64
@@ -72,14 +111,28 @@ func (f EventFeedAPI) read(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	events := make([]json.RawMessage, len(page.Records))
+	// {"events":[...],"next_after":N}, the events as appendFeedEvent
+	// writes them, in one buffer.
+	body := make([]byte, 0, 64+700*len(page.Records))
+	body = append(body, `{"events":[`...)
 	for i, rec := range page.Records {
-		if events[i], err = FeedEvent(rec); err != nil {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		if body, err = appendFeedEvent(body, rec); err != nil {
 			fail(w, r, err)
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, feedPage{Events: events, NextAfter: page.Next})
+	body = append(body, `],"next_after":`...)
+	body = strconv.AppendInt(body, page.Next, 10)
+	body = append(body, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(body); err != nil {
+		slog.Default().Warn("write response", "err", err)
+	}
 }
 
 // poll reads a page; when it is empty and the client asked to wait, it
@@ -93,7 +146,7 @@ func (f EventFeedAPI) poll(ctx context.Context, q feedQuery) (eventstore.Page, e
 	after := q.after
 	for {
 		changed := f.Store.Changes().C()
-		page, err := f.Store.ReadPage(ctx, f.Store.Pool(), after, eventstore.ReadOptions{Types: q.types, Limit: q.limit})
+		page, err := f.Store.ReadPage(ctx, f.Store.Pool(), after, eventstore.ReadOptions{Types: q.types, Limit: q.limit, RawMetadata: true})
 		if err != nil {
 			return page, err
 		}
