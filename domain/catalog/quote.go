@@ -197,11 +197,13 @@ func canonical(typ ParamType, s string) bool {
 // stored name is English (the guide's), and a French user reads it in
 // French. A service unknown to the catalog gives no names.
 func (c *Catalog) Names(serviceCode string, params map[string]string) map[string]string {
-	s, err := c.Get(serviceCode)
-	if err != nil {
+	// The service's own texts, not a view of it in each language: a list
+	// of orders asks this for every row.
+	s, ok := c.byCode[serviceCode]
+	if !ok {
 		return nil
 	}
-	names := map[string]string{"en": s.In("en").Name, "fr": s.In("fr").Name}
+	names := map[string]string{"en": s.name.in("en"), "fr": s.name.in("fr")}
 	months, err := strconv.Atoi(params["duration_months"])
 	if flavor := params["flavor"]; flavor != "" && err == nil && months >= 12 {
 		upfront := params["upfront"] == "true"
