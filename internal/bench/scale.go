@@ -37,6 +37,10 @@ const DefaultScale = 1_000_000
 // needs them: close stops the server once the measurements ran.
 func Scale(events int) (measurements []Measurement, close func()) {
 	s := &scaleRun{events: events}
+	return s.measurements(), s.close
+}
+
+func (s *scaleRun) measurements() []Measurement {
 	m := func(name string, run func(ctx context.Context, env *Env) ([]Result, error)) Measurement {
 		return Measurement{Name: name, Run: func(ctx context.Context, env *Env) ([]Result, error) {
 			if err := s.ready(ctx, env); err != nil {
@@ -57,7 +61,7 @@ func Scale(events int) (measurements []Measurement, close func()) {
 		m("rebuild", s.rebuild),
 		m("memory", s.memory),
 		m("storage", s.storage),
-	}, s.close
+	}
 }
 
 type scaleRun struct {
