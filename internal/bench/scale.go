@@ -102,7 +102,11 @@ func (s *scaleRun) prepare(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := s.srv.Runner.WaitForAll(ctx, head); err != nil {
+	building := make(chan struct{})
+	go s.logBuilding(ctx, env, head, building)
+	err = s.srv.Runner.WaitForAll(ctx, head)
+	close(building)
+	if err != nil {
 		return err
 	}
 	s.startUp = time.Since(start)
@@ -111,6 +115,32 @@ func (s *scaleRun) prepare(ctx context.Context, env *Env) error {
 	s.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: time.Minute}
 	s.token, err = signIn(ctx, s.srv, s.client, s.hs.URL, seeded.BigReferent)
 	return err
+}
+
+// logBuilding says every fifteen seconds which read models are still
+// behind head, until done.
+func (s *scaleRun) logBuilding(ctx context.Context, env *Env, head int64, done <-chan struct{}) {
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			statuses, err := s.srv.Runner.Statuses(ctx)
+			if err != nil {
+				continue
+			}
+			var behind []string
+			for _, st := range statuses {
+				if st.Position < head {
+					behind = append(behind, fmt.Sprintf("%s (%.0f s behind)", st.Name, st.Lag.Seconds()))
+				}
+			}
+			env.Logger.Info("bench: read models building", "elapsed", time.Since(start).Round(time.Second), "behind", strings.Join(behind, ", "))
+		}
+	}
 }
 
 func (s *scaleRun) close() {
