@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/commands"
@@ -28,6 +29,7 @@ import (
 	"selfcare/domain/subscription"
 	"selfcare/eventstore"
 	"selfcare/internal/clock"
+	"selfcare/internal/notifier"
 )
 
 // SeedConfig says how big a history Seed writes.
@@ -157,10 +159,38 @@ func Seed(ctx context.Context, env *Env, cfg SeedConfig) (Seeded, error) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&out.Events); err != nil {
 		return out, err
 	}
+	if err := reactedTo(ctx, s.store); err != nil {
+		return out, err
+	}
 	out.Elapsed = time.Since(start)
 	env.Logger.Info("bench: seeded", "events", out.Events, "contracts", out.Contracts, "elapsed", out.Elapsed.Round(time.Millisecond),
 		"events/s", int(out.PerSecond()))
 	return out, nil
+}
+
+// ReactedGroups are the server's own bus consumer groups (commands.Reactions
+// and the notifier's), which react to events once.
+var reactedGroups = []string{"reactions", notifier.Group}
+
+// reactedTo moves the offsets of the server's consumer groups to the head
+// of the log: the seeded history is one a running server has already
+// reacted to (the access links are in it) and mailed about. Otherwise
+// the first start would send a mail for every link and order of two years
+// while the bench measures.
+func reactedTo(ctx context.Context, store *eventstore.Store) error {
+	head, err := store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for _, group := range reactedGroups {
+		if _, err := store.Pool().Exec(ctx, `
+INSERT INTO bus_offsets (topic, consumer_group, offset_acked) VALUES ($1, $2, $3)
+ON CONFLICT (topic, consumer_group) DO UPDATE SET offset_acked = greatest(bus_offsets.offset_acked, excluded.offset_acked)`,
+			eventstore.TopicAll, group, head); err != nil {
+			return fmt.Errorf("bench: seed: consumer group %s: %w", group, err)
+		}
+	}
+	return nil
 }
 
 type seeder struct {
@@ -231,6 +261,10 @@ type timed struct {
 	at    time.Time
 	actor commands.Actor
 	event domain.Event
+	// contract is the metadata's contract: the history's own unless
+	// noContract (identities' events outside an access link).
+	noContract bool
+	id         uuid.UUID // the event's id when derived (a reaction's), else a new one
 }
 
 // history collects a contract's streams before they are appended.
@@ -241,12 +275,18 @@ type history struct {
 }
 
 func (h *history) add(stream string, at time.Time, actor commands.Actor, events ...domain.Event) {
+	for _, e := range events {
+		h.addTimed(stream, timed{at: at, actor: actor, event: e})
+	}
+}
+
+func (h *history) addTimed(stream string, t timed) {
 	if _, ok := h.events[stream]; !ok {
 		h.streams = append(h.streams, stream)
 		h.events[stream] = nil
 	}
-	for _, e := range events {
-		h.events[stream] = append(h.events[stream], timed{at: at, actor: actor, event: e})
+	if t.event != nil {
+		h.events[stream] = append(h.events[stream], t)
 	}
 }
 
@@ -281,6 +321,7 @@ func (w *worker) contract(ctx context.Context, sh shape) (seededContract, error)
 	cid := created.ID
 	events := int64(4) // ContractCreated, the referent's identity, email claim and membership
 	logins := []string{created.ReferentLogin}
+	addedAt := []time.Time{sh.since}
 	asReferent := commands.WithActor(ctx, w.userActor(created.ReferentLogin))
 	for i := range sh.extraUsers {
 		w.clock.Advance(time.Duration(1+w.rng.IntN(48)) * time.Hour)
@@ -295,6 +336,7 @@ func (w *worker) contract(ctx context.Context, sh shape) (seededContract, error)
 			return out, fmt.Errorf("add a user: %w", err)
 		}
 		logins = append(logins, added.Login)
+		addedAt = append(addedAt, w.clock.Now())
 		events += 3
 	}
 	if sh.extraUsers > 0 {
@@ -306,12 +348,18 @@ func (w *worker) contract(ctx context.Context, sh shape) (seededContract, error)
 	var k contract.Contract
 	members := make([]membership.Membership, len(logins))
 	ids := make([]identity.Identity, len(logins))
+	additions := make([]eventstore.Record, len(logins)) // each UserAddedToContract
 	err = w.store.Transact(ctx, func(tx *eventstore.Tx) error {
 		if _, err := w.app.Load(ctx, tx, contract.Stream(cid), &k); err != nil {
 			return err
 		}
 		for i, l := range logins {
-			v, err := w.app.Load(ctx, tx, membership.Stream(cid, l), &members[i])
+			recs, err := tx.Load(ctx, membership.Stream(cid, l), 0)
+			if err != nil {
+				return err
+			}
+			additions[i] = recs[0]
+			v, err := w.app.Fold(recs, &members[i])
 			if err != nil {
 				return err
 			}
@@ -359,31 +407,14 @@ func (w *worker) contract(ctx context.Context, sh shape) (seededContract, error)
 		}
 	}
 
-	// Password resets and changes; not the big contract's referent, who
-	// gets a password of the bench's own.
+	// Each new identity gets its access link (the server's reaction to its
+	// addition), and most set their first password through it; then
+	// some forget it now and then. The big contract's referent gets a
+	// password of the bench's own.
 	for i, l := range logins {
-		if sh.longChanges > 0 && i == 0 {
-			continue
-		}
-		id := ids[i]
-		t := at
-		for range w.rng.IntN(3) {
-			t = t.Add(w.within(until.Sub(t) / 4))
-			req, err := id.RequestPasswordReset(t)
-			if err != nil {
-				return out, fmt.Errorf("request a password reset: %w", err)
-			}
-			id.Apply(req[0])
-			anonymous := commands.Actor{Kind: "anonymous", IP: "198.51.100.7", RequestID: randomHex(12)}
-			h.add(identity.Stream(l), t, anonymous, req...)
-			set := t.Add(time.Duration(1+w.rng.IntN(50)) * time.Minute)
-			evs, err := id.ResetPassword(req[0].(identity.PasswordResetRequested).RequestedAt, set)
-			if err != nil {
-				return out, fmt.Errorf("reset a password: %w", err)
-			}
-			id.Apply(evs[0])
-			h.add(identity.Stream(l), set, anonymous, evs...)
-			t = set
+		big := sh.longChanges > 0 && i == 0
+		if err := w.passwords(h, cid, ids[i], additions[i], addedAt[i], until, big); err != nil {
+			return out, fmt.Errorf("passwords of %s: %w", l, err)
 		}
 	}
 
@@ -395,13 +426,59 @@ func (w *worker) contract(ctx context.Context, sh shape) (seededContract, error)
 	return out, err
 }
 
+// passwords decides an identity's access link, sent by the server's
+// reaction to addition (as commands.Reactions does), then the first
+// password set through it and a few forgotten-password resets.
+func (w *worker) passwords(h *history, cid string, id identity.Identity, addition eventstore.Record, addedAt, until time.Time, noPassword bool) error {
+	stream := identity.Stream(id.Login().String())
+	reaction := commands.Actor{Kind: commands.ActorSystem, Login: "system:reactions",
+		CorrelationID: addition.Metadata.CorrelationID, CausationID: addition.EventID.String()}
+	t := addedAt.Add(time.Duration(20+w.rng.IntN(200)) * time.Millisecond).Truncate(time.Microsecond)
+	link, err := id.RequestPasswordReset(t)
+	if err != nil {
+		return err
+	}
+	id.Apply(link[0])
+	h.addTimed(stream, timed{at: t, actor: reaction, event: link[0], id: uuid.NewSHA1(addition.EventID, []byte("reaction:0"))})
+	if noPassword || w.rng.IntN(100) >= 85 {
+		return nil
+	}
+	anonymous := func() commands.Actor {
+		return commands.Actor{Kind: "anonymous", IP: fmt.Sprintf("198.51.100.%d", 1+w.rng.IntN(250)), RequestID: randomHex(12)}
+	}
+	resets := 1 + w.rng.IntN(3) // the first through the access link
+	for r := range resets {
+		if r > 0 {
+			t = t.Add(w.within(until.Sub(t) / 3)).Truncate(time.Microsecond)
+			if until.Sub(t) < 48*time.Hour {
+				return nil // no link still valid: the notifier would mail it
+			}
+			req, err := id.RequestPasswordReset(t)
+			if err != nil {
+				return err
+			}
+			id.Apply(req[0])
+			h.addTimed(stream, timed{at: t, actor: anonymous(), event: req[0], noContract: true})
+		}
+		set := t.Add(time.Duration(1+w.rng.IntN(600)) * time.Minute)
+		evs, err := id.ResetPassword(t, set)
+		if err != nil {
+			return err
+		}
+		id.Apply(evs[0])
+		h.addTimed(stream, timed{at: set, actor: anonymous(), event: evs[0], noContract: true})
+		t = set
+	}
+	return nil
+}
+
 // orders decides the contract's orders, their completion, the
 // subscriptions of the reservations and the monthly ledgers.
 func (w *worker) orders(k contract.Contract, sh shape, placer string, from, until time.Time, h *history) error {
 	cid := k.ID()
 	code := order.ContractCode(cid, k.Name())
 	stream := order.Stream(cid)
-	h.add(stream, from, commands.Actor{}) // before the subscriptions it creates
+	h.addTimed(stream, timed{}) // before the subscriptions it creates
 	times := make([]time.Time, sh.orders)
 	for i := range times {
 		times[i] = from.Add(w.within(until.Sub(from)))
@@ -424,7 +501,7 @@ func (w *worker) orders(k contract.Contract, sh shape, placer string, from, unti
 		if err != nil {
 			return fmt.Errorf("place an order: %w", err)
 		}
-		orderEvents = append(orderEvents, timed{placedAt, w.userActor(placer), evs[0]})
+		orderEvents = append(orderEvents, timed{at: placedAt, actor: w.userActor(placer), event: evs[0]})
 		placed := evs[0].(order.OrderPlaced)
 		ord := order.For(placed.Ref)
 		ord.Apply(evs[0])
@@ -442,7 +519,7 @@ func (w *worker) orders(k contract.Contract, sh shape, placer string, from, unti
 			return fmt.Errorf("decide an order: %w", err)
 		}
 		op := operatorActor()
-		orderEvents = append(orderEvents, timed{decidedAt, op, evs[0]})
+		orderEvents = append(orderEvents, timed{at: decidedAt, actor: op, event: evs[0]})
 		ord.Apply(evs[0])
 		if ord.Status() != order.StatusCompleted {
 			continue
@@ -461,7 +538,7 @@ func (w *worker) orders(k contract.Contract, sh shape, placer string, from, unti
 		}
 		ss := subscription.Stream(ord.Ref())
 		h.add(ss, decidedAt, op, created...)
-		subs = append(subs, timed{decidedAt, op, created[0]})
+		subs = append(subs, timed{at: decidedAt, actor: op, event: created[0]})
 		today := subscription.DateOf(until)
 		scheduler := commands.Actor{Kind: commands.ActorSystem, Login: commands.SchedulerActor}
 		for _, d := range []subscription.Date{sub.StartDate(), sub.EndDate().AddDays(1)} {
@@ -589,17 +666,18 @@ func (w *worker) append(ctx context.Context, cid string, h *history) (int64, err
 			n := min(len(evs), maxSeedTx-size)
 			var envs []eventstore.Event
 			for _, t := range evs[:n] {
-				// Same actor for a run of events: one Envelopes call each.
-				e, err := w.app.Envelopes(commands.WithActor(ctx, t.actor), cid, t.event)
+				contract := cid
+				if t.noContract {
+					contract = ""
+				}
+				e, err := w.app.Envelopes(commands.WithActor(ctx, t.actor), contract, t.event)
 				if err != nil {
 					return stored, err
 				}
-				envs = append(envs, e...)
-			}
-			if identityStream(stream) {
-				for i := range envs {
-					envs[i].Metadata.Contract = "" // identities belong to no contract
+				if t.id != uuid.Nil {
+					e[0].ID = t.id
 				}
+				envs = append(envs, e...)
 			}
 			batch = append(batch, chunk{stream, envs})
 			size += n
@@ -612,8 +690,4 @@ func (w *worker) append(ctx context.Context, cid string, h *history) (int64, err
 		}
 	}
 	return stored, flush()
-}
-
-func identityStream(stream string) bool {
-	return len(stream) > len("identity-") && stream[:len("identity-")] == "identity-"
 }

@@ -94,6 +94,19 @@ func checkSeeded(t *testing.T, pool *pgxpool.Pool, s Seeded, n int) {
 	if got := count(`SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'RolesChanged'`, membership.Stream(s.BigContract, s.LongMember)); got < s.RoleChanges {
 		t.Errorf("the long membership has %d role changes, want %d", got, s.RoleChanges)
 	}
+	// Every new identity got its access link, from the server's reaction
+	// to its addition, and the server's consumer groups start after the
+	// seeded history (no reaction, no mail run twice).
+	identities := count(`SELECT count(DISTINCT stream_id) FROM events WHERE stream_id LIKE 'identity-%'`)
+	if links := count(`SELECT count(*) FROM events WHERE event_type = 'PasswordResetRequested' AND metadata->>'actor' = 'system:reactions' AND metadata->>'causation_id' <> ''`); links < identities {
+		t.Errorf("%d access links for %d identities", links, identities)
+	}
+	if stale := count(`SELECT count(*) FROM bus_offsets WHERE offset_acked < (SELECT max(position) FROM events WHERE metadata->>'actor' <> 'system:reactions' AND event_type = 'ContractCreated')`); stale != 0 {
+		t.Errorf("%d consumer groups would react to the seeded history again", stale)
+	}
+	if count(`SELECT count(*) FROM bus_offsets WHERE consumer_group <> ALL($1)`, reactedGroups) != 0 {
+		t.Errorf("the server runs consumer groups besides %v: their offsets are not moved past the seeded history", reactedGroups)
+	}
 	for _, typ := range []string{"ContractCreated", "UserAddedToContract", "RolesChanged", "OrderPlaced", "OrderCompleted", "OrderRejected", "SubscriptionCreated",
 		"SubscriptionStarted", "SubscriptionEnded", "UsageReported", "InvoiceIssued", "PasswordResetRequested", "PasswordSet"} {
 		if count(`SELECT count(*) FROM events WHERE event_type = $1`, typ) < 5 {
