@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"selfcare/commands"
 	"selfcare/domain/identity"
 	"selfcare/domain/membership"
@@ -390,11 +392,9 @@ func (s *scaleRun) rebuild(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	for _, p := range s.srv.Runner.Projectors() {
-		n := total
-		if len(p.Types) > 0 {
-			if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = ANY($1)`, p.Types).Scan(&n); err != nil {
-				return results, err
-			}
+		n, read, err := readEvents(ctx, env.Pool, p.Types)
+		if err != nil {
+			return results, err
 		}
 		t := time.Now()
 		if err := s.srv.Runner.Rebuild(ctx, p.Name, throttled(progress)); err != nil {
@@ -402,12 +402,13 @@ func (s *scaleRun) rebuild(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		elapsed := time.Since(t)
 		r := Result{
-			Name: "rebuild " + p.Name, Unit: "events/s", Value: float64(n) / elapsed.Seconds(), Target: AtLeast(100_000, "events/s"),
-			Note: fmt.Sprintf("%d events of its types in %.1f s", n, elapsed.Seconds()),
+			Name: "rebuild " + p.Name, Unit: "events/s", Value: float64(n) / elapsed.Seconds(), Baseline: float64(n) / read.Seconds(),
+			Target: AtLeast(100_000, "events/s"),
+			Note:   fmt.Sprintf("%d events of its types in %.1f s; baseline: reading them by plain SQL", n, elapsed.Seconds()),
 		}
 		if n == 0 {
 			// Console accounts are not seeded: no rate to speak of.
-			r.Value, r.Target = math.NaN(), Target{}
+			r.Value, r.Baseline, r.Target = math.NaN(), 0, Target{}
 			r.Note = fmt.Sprintf("no events of its types seeded; rebuilt in %.2f s", elapsed.Seconds())
 		}
 		results = append(results, r)
@@ -421,6 +422,28 @@ func (s *scaleRun) rebuild(ctx context.Context, env *Env) ([]Result, error) {
 		Name: "rebuild every read model", Unit: "s", Value: elapsed.Seconds(), Target: Below(30, "s"),
 		Note: fmt.Sprintf("%d events, %d read models", total, len(s.srv.Runner.Projectors())),
 	}), nil
+}
+
+// readEvents reads the events of types (every event without types) by
+// plain SQL in position order, as a rebuild does, and says how many and
+// how long: the floor of a rebuild's cost.
+func readEvents(ctx context.Context, pool *pgxpool.Pool, types []string) (int64, time.Duration, error) {
+	if len(types) == 0 {
+		types = nil
+	}
+	t := time.Now()
+	rows, err := pool.Query(ctx, `
+SELECT position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at
+FROM events WHERE ($1::text[] IS NULL OR event_type = ANY($1)) ORDER BY position`, types)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		n++
+	}
+	return n, time.Since(t), rows.Err()
 }
 
 // throttled passes progress on at most every five seconds per read model.

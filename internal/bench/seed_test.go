@@ -66,6 +66,9 @@ func TestScaleSeedsAHistoryAndMeasuresIt(t *testing.T) {
 		}
 		if strings.HasPrefix(r.Name, "rebuild ") && r.Name != "rebuild every read model" {
 			rebuilds++
+			if !(r.Baseline > 0) {
+				t.Errorf("%s: no baseline", r.Name)
+			}
 		}
 	}
 	if want := 7; rebuilds < want-1 {
