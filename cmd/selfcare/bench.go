@@ -37,10 +37,9 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 		return usageError(benchUsage)
 	}
 	measurements := bench.Default()
+	closeScale := func() {}
 	if *scale > 0 {
-		var closeScale func()
 		measurements, closeScale = bench.Scale(int(*scale))
-		defer closeScale()
 	}
 	if *only != "" {
 		var kept []bench.Measurement
@@ -73,6 +72,7 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 		return err
 	}
 	defer drop()
+	defer closeScale() // its server stops before the database goes
 	settings, err := bench.Settings(ctx, pool)
 	if err != nil {
 		return err
