@@ -68,9 +68,11 @@ func roleChanges(n int) int { return max(n/1000, 5) }
 
 // Seed writes a history of about cfg.Events events into env's database,
 // spread over the last two years: contracts with their users, role
-// changes, password resets, orders completed or rejected, the
-// subscriptions of completed reservations started and ended, monthly
-// usage reports and invoices; and one big contract (see Seeded).
+// changes, access links, first passwords and forgotten-password resets,
+// orders completed or rejected, the subscriptions of completed
+// reservations started and ended, monthly usage reports and invoices; and
+// one big contract (see Seeded). The server's consumer groups then start
+// after it (see reactedTo).
 //
 // What has side effects beyond events (a contract's number, an identity's
 // email claim) goes through the command side, commands.Contracts and
@@ -88,6 +90,9 @@ func Seed(ctx context.Context, env *Env, cfg SeedConfig) (Seeded, error) {
 		cfg.Workers = 4
 	}
 	pcfg := env.Pool.Config().Copy()
+	if pcfg.ConnConfig.RuntimeParams == nil {
+		pcfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	pcfg.MaxConns = int32(cfg.Workers)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -140,10 +145,10 @@ func Seed(ctx context.Context, env *Env, cfg SeedConfig) (Seeded, error) {
 		go func() {
 			defer wg.Done()
 			w := s.worker(uint64(i + 2))
-			for s.events.Load() < s.target && ctx.Err() == nil {
+			for s.events.Load() < s.target && !s.failed.Load() && ctx.Err() == nil {
 				if _, err := w.contract(ctx, w.regular()); err != nil {
 					errs[i] = err
-					s.target = 0 // the others stop after their contract
+					s.failed.Store(true) // the others stop after their contract
 					return
 				}
 				contracts.Add(1)
@@ -203,6 +208,7 @@ type seeder struct {
 	target   int64
 	events   atomic.Int64 // stored so far (counted as they are appended)
 	numbered atomic.Int64 // contracts started, for unique names
+	failed   atomic.Bool
 }
 
 // worker is one seeding goroutine: its own command side, on its own
