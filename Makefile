@@ -17,7 +17,7 @@ HAVE_CHROMIUM := test -x /usr/bin/chromium
 HAVE_NATS_SERVER := test -x /usr/sbin/nats-server || command -v nats-server >/dev/null
 GO_FILES := find . -name '*.go' -not -path './.*' -not -path '*/node_modules/*' -not -path '*/testdata/*' -print0
 
-.PHONY: run test bench build lint fmt-check postgresql test-dependencies screenshots
+.PHONY: run test bench bench-scale build lint fmt-check postgresql test-dependencies screenshots
 
 # run prints, once the server listens, where to open the UI and how to
 # create a first contract.
@@ -26,6 +26,11 @@ run: postgresql
 
 bench: postgresql
 	go run ./cmd/selfcare bench
+
+# bench-scale seeds a million events, then measures at that size (about
+# ten minutes); SCALE=200000 for a smaller history.
+bench-scale: postgresql
+	go run ./cmd/selfcare bench -scale $(SCALE)
 
 build:
 	go build -o bin/selfcare ./cmd/selfcare

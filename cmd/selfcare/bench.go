@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,22 +21,28 @@ import (
 	"selfcare/migrations"
 )
 
-const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT[|TEXT...]] [-cpuprofile FILE]
+const benchUsage = `usage: selfcare bench [-duration D] [-only TEXT[|TEXT...]] [-scale [N]] [-cpuprofile FILE]
 Measures the event store on the configured PostgreSQL (DATABASE_URL, or the
-embedded cluster), in a database created for the run and dropped after it.`
+embedded cluster), in a database created for the run and dropped after it.
+
+-scale [N] seeds a realistic history of N events (default 1000000) through
+the domain instead, starts a server on it and measures it at that size:
+commands on long streams beside fresh ones, orders over HTTP, pages,
+rebuilds, memory and bytes per event.`
 
 // runBench runs "selfcare bench": the event store against raw INSERTs and
 // the projection lag, on PostgreSQL with its production settings.
 func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
-	flags := flag.NewFlagSet("selfcare bench", flag.ContinueOnError)
-	flags.SetOutput(io.Discard)
-	duration := flags.Duration("duration", 4*time.Second, "how long each measurement runs")
-	only := flags.String("only", "", "run only the measurements whose name contains this text (or one of several, separated by |)")
+	flags, duration, only, scale := benchFlags()
 	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
-	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || *duration <= 0 {
+	if err := flags.Parse(scaleArgs(args)); err != nil || flags.NArg() > 0 || *duration <= 0 {
 		return usageError(benchUsage)
 	}
 	measurements := bench.Default()
+	closeScale := func() {}
+	if *scale > 0 {
+		measurements, closeScale = bench.Scale(int(*scale))
+	}
 	if *only != "" {
 		var kept []bench.Measurement
 		for _, m := range measurements {
@@ -67,11 +74,16 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 		return err
 	}
 	defer drop()
+	defer closeScale() // its server stops before the database goes
 	settings, err := bench.Settings(ctx, pool)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s%d s per measurement, fresh database\n\n", settings, int(duration.Seconds()))
+	if *scale > 0 {
+		fmt.Printf("%s%d events seeded in a fresh database, %d s per timed measurement\n\n", settings, int(*scale), int(duration.Seconds()))
+	} else {
+		fmt.Printf("%s%d s per measurement, fresh database\n\n", settings, int(duration.Seconds()))
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -85,6 +97,54 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 	}
 	_, err = bench.Run(ctx, bench.NewEnv(pool, *duration, logger), measurements, os.Stdout)
 	return err
+}
+
+// benchFlags are the flags of "selfcare bench".
+func benchFlags() (flags *flag.FlagSet, duration *time.Duration, only *string, scale *scaleFlag) {
+	flags = flag.NewFlagSet("selfcare bench", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	duration = flags.Duration("duration", 4*time.Second, "how long each measurement runs")
+	only = flags.String("only", "", "run only the measurements whose name contains this text (or one of several, separated by |)")
+	scale = new(scaleFlag)
+	flags.Var(scale, "scale", "seed a history of N events (default 1000000) and measure at that size")
+	return flags, duration, only, scale
+}
+
+// scaleFlag is -scale's N: -scale alone means bench.DefaultScale events.
+type scaleFlag int
+
+func (f *scaleFlag) String() string { return strconv.Itoa(int(*f)) }
+
+func (f *scaleFlag) Set(v string) error {
+	if v == "true" {
+		*f = bench.DefaultScale
+		return nil
+	}
+	n, err := strconv.Atoi(strings.NewReplacer("_", "", ",", "").Replace(v))
+	if err != nil || n < 1000 {
+		return fmt.Errorf("-scale: %q is not a number of events (at least 1000)", v)
+	}
+	*f = scaleFlag(n)
+	return nil
+}
+
+// IsBoolFlag lets -scale stand alone.
+func (f *scaleFlag) IsBoolFlag() bool { return true }
+
+// scaleArgs reads "-scale N" as "-scale=N": the flag package takes a
+// flag that may stand alone to have no separate value.
+func scaleArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a == "-scale" || a == "--scale") && i+1 < len(args) && args[i+1] != "" && args[i+1][0] >= '0' && args[i+1][0] <= '9' {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // benchDatabase creates a database for the run beside the one admin is

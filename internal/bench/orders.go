@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,7 +158,6 @@ func MeasureOrders(ctx context.Context, srv *server.Server, cfg OrdersConfig) (O
 func newCustomer(ctx context.Context, srv *server.Server, client *http.Client, baseURL string) (string, string, error) {
 	suffix := randomHex(6)
 	login := "bench." + suffix
-	password := "Bench-" + suffix + ".Pw1"
 	ctx = commands.WithActor(ctx, commands.Actor{Kind: commands.ActorOperator, Login: "operator"})
 	created, err := (&commands.Contracts{App: srv.App}).Create(ctx, contract.CreateInput{
 		Name: "Bench " + suffix, Offer: "Flexible Engine",
@@ -173,27 +171,8 @@ func newCustomer(ctx context.Context, srv *server.Server, client *http.Client, b
 	if err != nil {
 		return "", "", fmt.Errorf("bench: create a contract: %w", err)
 	}
-	if _, err := srv.Sessions.SetPassword(ctx, created.ReferentLogin, password, "new_password", identity.ReasonFirst); err != nil {
-		return "", "", fmt.Errorf("bench: set a password: %w", err)
-	}
-	b, _ := json.Marshal(map[string]string{"login": created.ReferentLogin, "password": password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/v1/sessions", bytes.NewReader(b))
-	if err != nil {
-		return "", "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", "", fmt.Errorf("bench: sign in: %w", err)
-	}
-	defer resp.Body.Close()
-	var session struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&session); err != nil || resp.StatusCode != http.StatusCreated || session.Token == "" {
-		return "", "", fmt.Errorf("bench: sign in: status %d: %v", resp.StatusCode, err)
-	}
-	return created.ID, session.Token, nil
+	token, err := signIn(ctx, srv, client, baseURL, created.ReferentLogin)
+	return created.ID, token, err
 }
 
 func post(ctx context.Context, client *http.Client, url, token string, body []byte) (int, error) {
