@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"selfcare/domain/membership"
 	"selfcare/internal/config"
 	"selfcare/internal/server"
+	"selfcare/projections/audit"
 )
 
 // DefaultScale is the size of `selfcare bench -scale`'s history.
@@ -61,6 +61,7 @@ func (s *scaleRun) measurements() []Measurement {
 		m("orders over HTTP", s.orders),
 		m("pages", s.pages),
 		m("rebuild", s.rebuild),
+		m("audit verify", s.verify),
 		m("memory", s.memory),
 		m("storage", s.storage),
 	}
@@ -380,6 +381,24 @@ func (s *scaleRun) timeGets(ctx context.Context, path, token string, d time.Dura
 	return ds, nil
 }
 
+// verify times `selfcare audit verify` over the whole history: every link
+// of the chain recomputed from the events.
+func (s *scaleRun) verify(ctx context.Context, env *Env) ([]Result, error) {
+	start := time.Now()
+	rep, err := audit.Verify(ctx, env.Pool, s.srv.Keys.Derive(audit.ChainKeyPurpose), nil)
+	if err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(start)
+	if !rep.OK {
+		return nil, fmt.Errorf("audit verify: the seeded log does not verify: %s at %v", rep.Problem, rep.FirstBadPosition)
+	}
+	return []Result{{
+		Name: "audit verify", Unit: "events/s", Value: float64(rep.EventsChecked) / elapsed.Seconds(), Target: AtLeast(100_000, "events/s"),
+		Note: fmt.Sprintf("%d events checked in %.1f s (%d not sealed yet)", rep.EventsChecked, elapsed.Seconds(), rep.EventsNotChecked),
+	}}, nil
+}
+
 // rebuild rebuilds each read model, then all of them, timed, while the
 // server serves the live ones.
 func (s *scaleRun) rebuild(ctx context.Context, env *Env) ([]Result, error) {
@@ -401,15 +420,17 @@ func (s *scaleRun) rebuild(ctx context.Context, env *Env) ([]Result, error) {
 			return results, err
 		}
 		elapsed := time.Since(t)
+		// Events/s as issue 9 counts them: the history's events over the
+		// rebuild's time (its table: "orders 59 s (18k events/s)" over
+		// 1.06 M events), whatever share of them the read model handles.
 		r := Result{
-			Name: "rebuild " + p.Name, Unit: "events/s", Value: float64(n) / elapsed.Seconds(), Baseline: float64(n) / read.Seconds(),
+			Name: "rebuild " + p.Name, Unit: "events/s", Value: float64(total) / elapsed.Seconds(), Baseline: float64(total) / read.Seconds(),
 			Target: AtLeast(100_000, "events/s"),
-			Note:   fmt.Sprintf("%d events of its types in %.1f s; baseline: reading them by plain SQL", n, elapsed.Seconds()),
+			Note: fmt.Sprintf("%.1f s for %d events, %d of its types; baseline: reading those by plain SQL",
+				elapsed.Seconds(), total, n),
 		}
 		if n == 0 {
-			// Console accounts are not seeded: no rate to speak of.
-			r.Value, r.Baseline, r.Target = math.NaN(), 0, Target{}
-			r.Note = fmt.Sprintf("no events of its types seeded; rebuilt in %.2f s", elapsed.Seconds())
+			r.Baseline = 0 // nothing of its types to read
 		}
 		results = append(results, r)
 	}
