@@ -41,7 +41,7 @@ func ProjectorCapacity(writers int) Measurement {
 		run := fmt.Sprintf("cap-%d", time.Now().UnixNano())
 		ops := make([]op, writers)
 		for w := range ops {
-			ops[w] = lagAppender(env, run, w)
+			ops[w] = lagAppender(env, run, w, nil)
 		}
 		checkpoint(ctx, env)
 		appendRate, err := rate(ctx, ops, warmUp, env.Duration)
@@ -78,8 +78,9 @@ func ProjectorCapacity(writers int) Measurement {
 }
 
 // lagAppender appends single BenchLag events (the type the lag
-// measurements' trivial read model applies) to streams of its own.
-func lagAppender(env *Env, run string, writer int) op {
+// measurements' trivial read model applies) to streams of its own, and
+// calls then (if not nil) after each append.
+func lagAppender(env *Env, run string, writer int, then func(context.Context, eventstore.AppendResult)) op {
 	versions := make([]int64, streamsPerWriter)
 	i := 0
 	return func(ctx context.Context) (int, error) {
@@ -92,6 +93,9 @@ func lagAppender(env *Env, run string, writer int) op {
 			return 0, err
 		}
 		versions[k] = res.Version
+		if then != nil {
+			then(ctx, res)
+		}
 		return 1, nil
 	}
 }

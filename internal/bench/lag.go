@@ -131,20 +131,9 @@ func projectionLag(name string, writers int, pause time.Duration, readModels fun
 		run := fmt.Sprintf("%d", time.Now().UnixNano())
 		ops := make([]op, writers)
 		for w := range ops {
-			versions := make([]int64, streamsPerWriter)
-			i := 0
-			ops[w] = func(ctx context.Context) (int, error) {
-				k := i % streamsPerWriter
-				i++
-				stream := fmt.Sprintf("bench-lag-%s-w%d-s%d", run, w, k)
-				res, err := env.Store.Append(ctx, stream, eventstore.Exactly(versions[k]),
-					eventstore.Event{ID: uuid.New(), Type: "BenchLag", Data: eventData, Metadata: eventMetadata})
-				if err != nil {
-					return 0, err
-				}
+			ops[w] = lagAppender(env, run, w, func(ctx context.Context, res eventstore.AppendResult) {
 				now := time.Now()
 				a := appended{res.LastPosition(), now, !now.Before(measureFrom)}
-				versions[k] = res.Version
 				mu.Lock()
 				pending = append(pending, a)
 				mu.Unlock()
@@ -165,8 +154,7 @@ func projectionLag(name string, writers int, pause time.Duration, readModels fun
 					}
 				})
 				time.Sleep(pause)
-				return 1, nil
-			}
+			})
 		}
 		checkpoint(ctx, env)
 		measureFrom = time.Now().Add(warmUp)
