@@ -3,6 +3,9 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
 
 	"selfcare/domain"
 	"selfcare/domain/billing"
@@ -143,6 +146,63 @@ func (b *Billing) Issue(ctx context.Context, cid string, p billing.Period) (bool
 	return issued, err
 }
 
+// periodOrders loads the completed orders of stream that may concern
+// period p, in reference order: one-off and free orders completed within
+// a day of it, reservations placed before its end whose term (plus a
+// month's margin) reaches its start. Compute and gather keep to the
+// exact rules; this only leaves out what cannot concern p.
+func (b *Billing) periodOrders(ctx context.Context, tx *eventstore.Tx, stream string, p billing.Period) ([]order.Order, error) {
+	from, to := p.First().Time().AddDate(0, 0, -1), p.Last().Time().AddDate(0, 0, 2)
+	rows, err := tx.Pgx().Query(ctx, `
+SELECT e.ref, e.stream_version FROM order_billing o JOIN order_events e ON e.ref = o.ref AND e.stream_id = o.stream_id
+WHERE o.stream_id = $1 AND o.completed_at IS NOT NULL
+  AND CASE WHEN o.kind = $4 THEN o.placed_at < $3 AND o.placed_at + make_interval(months => o.duration_months + 2) >= $2
+           ELSE o.completed_at >= $2 AND o.completed_at < $3 END
+ORDER BY e.ref, e.stream_version`, stream, from, to, string(catalog.KindReservation))
+	if err != nil {
+		return nil, fmt.Errorf("orders of %s for %s: %w", stream, p, err)
+	}
+	type refVersion struct {
+		Ref     string
+		Version int64
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[refVersion])
+	if err != nil {
+		return nil, fmt.Errorf("orders of %s for %s: %w", stream, p, err)
+	}
+	versions := make([]int64, len(found))
+	refOf := make(map[int64]string, len(found))
+	for i, f := range found {
+		versions[i], refOf[f.Version] = f.Version, f.Ref
+	}
+	recs, _, err := tx.LoadVersions(ctx, stream, versions)
+	if err != nil {
+		return nil, err
+	}
+	b.loaded(stream, len(recs))
+	byRef := map[string]*order.Order{}
+	var refs []string
+	for _, rec := range recs {
+		ref := refOf[rec.Version]
+		o := byRef[ref]
+		if o == nil {
+			ord := order.For(ref)
+			o = &ord
+			byRef[ref] = o
+			refs = append(refs, ref)
+		}
+		if _, err := b.Fold([]eventstore.Record{rec}, o); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(refs)
+	out := make([]order.Order, len(refs))
+	for i, ref := range refs {
+		out[i] = *byRef[ref]
+	}
+	return out, nil
+}
+
 // Preview returns the invoice contract cid would get for period p if it
 // were issued now: the pre-invoice of a period not invoiced yet. For an
 // invoiced period it is the invoice's content.
@@ -164,15 +224,20 @@ func (b *Billing) Preview(ctx context.Context, cid string, p billing.Period) (bi
 }
 
 // gather loads what the invoice of cid for p is computed from: the
-// contract's orders (one-off orders completed, reservations whose
-// subscription may run during p) and the period's ledger.
+// contract's orders that may concern p (one-off orders completed around
+// it, reservations whose subscription may run during it), and the
+// period's ledger. The orders are found through order_billing, an index
+// the database keeps beside the events, and only their own events are
+// loaded: the cost follows the period's orders, not the contract's whole
+// order book.
 func (b *Billing) gather(ctx context.Context, tx *eventstore.Tx, cid string, p billing.Period) (billing.IssueInvoice, billing.Ledger, int64, error) {
 	cmd := billing.IssueInvoice{ContractID: cid, Period: p}
-	var book order.Book
-	if _, err := b.Load(ctx, tx, order.Stream(cid), &book); err != nil {
+	stream := order.Stream(cid)
+	orders, err := b.periodOrders(ctx, tx, stream, p)
+	if err != nil {
 		return cmd, billing.Ledger{}, 0, err
 	}
-	for _, o := range book.Orders() {
+	for _, o := range orders {
 		if oneOff, ok := billing.OneOffFrom(o); ok {
 			cmd.OneOffs = append(cmd.OneOffs, oneOff)
 			continue

@@ -16,6 +16,7 @@ import (
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/access"
+	"selfcare/domain/billing"
 	"selfcare/domain/catalog"
 	"selfcare/domain/console"
 	"selfcare/domain/contract"
@@ -23,6 +24,7 @@ import (
 	"selfcare/domain/membership"
 	"selfcare/domain/order"
 	"selfcare/domain/registry"
+	"selfcare/domain/subscription"
 	"selfcare/eventstore"
 	"selfcare/internal/clock"
 	"selfcare/internal/testdb"
@@ -446,6 +448,23 @@ func TestMigrationOfAnOldDatabaseKeepsEveryEventAndMakesOrdersCheap(t *testing.T
 	if indexed != n+n/3 {
 		t.Errorf("order_events holds %d events of the old stream, want %d", indexed, n+n/3)
 	}
+	// order_billing (migration 0410) is filled from the stored orders too:
+	// the pre-invoice of this month bills the orders completed before the
+	// migration.
+	var billed, completed int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(completed_at) FROM order_billing WHERE stream_id = $1`, order.Stream(cid)).Scan(&billed, &completed); err != nil {
+		t.Fatal(err)
+	}
+	if billed != n || completed != n/3 {
+		t.Errorf("order_billing holds %d orders, %d completed, of the old stream; want %d, %d", billed, completed, n, n/3)
+	}
+	inv, err := (&commands.Billing{App: app}).Preview(operator(), cid, billing.PeriodOf(subscription.DateOf(time.Now())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Lines) != n/3 {
+		t.Errorf("the pre-invoice after the migration has %d lines, want the %d orders completed before it", len(inv.Lines), n/3)
+	}
 
 	orders := &commands.Orders{App: app, Catalog: catalog.Default()}
 	user := commands.WithActor(ctx, commands.Actor{Kind: commands.ActorUser, Login: "paul.dupont"})
@@ -568,5 +587,56 @@ func TestSnapshotsRestoreTheFoldedState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The billing run and the pre-invoice of a period load the events of the
+// orders that period may concern, not the contract's whole order book:
+// three orders of this month cost what they cost after forty of a month
+// long gone, and each period's invoice still holds its own orders.
+func TestBillingLoadsThePeriodsOrdersNotTheWholeBook(t *testing.T) {
+	app, l := newApp(t)
+	now := time.Now().UTC()
+	clk := clock.NewManual(now.AddDate(0, -3, 0))
+	app.Clock = clk
+	const cid = "OCB0000125"
+	createContract(t, app, cid)
+	orders := &commands.Orders{App: app, Catalog: catalog.Default()}
+	bills := &commands.Billing{App: app}
+	ctx := commands.WithActor(context.Background(), commands.Actor{Kind: commands.ActorUser, Login: "paul.dupont"})
+	place := func(n int) {
+		t.Helper()
+		for range n {
+			ref, err := orders.Place(ctx, commands.PlaceOrderInput{ContractID: cid, ServiceCode: "PS104"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := orders.Complete(operator(), ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	place(40)
+	old := billing.PeriodOf(subscription.DateOf(clk.Now()))
+	clk.Set(now)
+	place(3)
+	current := billing.PeriodOf(subscription.DateOf(now))
+
+	stream := order.Stream(cid)
+	for _, c := range []struct {
+		p     billing.Period
+		lines int
+	}{{current, 3}, {old, 40}} {
+		l.reset()
+		inv, err := bills.Preview(operator(), cid, c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Lines) != c.lines {
+			t.Errorf("the pre-invoice of %s has %d lines, want %d", c.p, len(inv.Lines), c.lines)
+		}
+		if last, _ := l.get(stream); last != 2*c.lines {
+			t.Errorf("the pre-invoice of %s read %d events of %s; want the %d of its orders", c.p, last, stream, 2*c.lines)
+		}
 	}
 }
