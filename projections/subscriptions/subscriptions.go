@@ -55,7 +55,9 @@ CREATE TABLE subscriptions (
     started_at      timestamptz,
     ended_at        timestamptz
 );
-CREATE INDEX subscriptions_contract ON subscriptions (contract_id);
+-- A contract's page in the default order (newest first) without sorting
+-- all its subscriptions: thousands on a long-lived contract.
+CREATE INDEX subscriptions_contract ON subscriptions (contract_id, subscribed_at, ref);
 CREATE INDEX subscriptions_placer ON subscriptions (placed_by_key);
 -- What the lifecycle scheduler looks for: starts and ends not recorded yet.
 CREATE INDEX subscriptions_start_due ON subscriptions (start_date) WHERE started_at IS NULL;
@@ -66,7 +68,7 @@ CREATE INDEX subscriptions_end_due ON subscriptions (end_date) WHERE ended_at IS
 func Projector(reg *registry.Registry) projections.Projector {
 	return projections.Projector{
 		Name:    Name,
-		Version: 1,
+		Version: 2, // 2: subscriptions_contract covers the default order
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "SubscriptionCreated", "SubscriptionStarted", "SubscriptionEnded"},
 		Handle:  projections.Decoded(reg, apply),
