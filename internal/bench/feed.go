@@ -65,7 +65,7 @@ func FeedThroughput(limit int) Measurement {
 		}
 		rawRate := float64(raw) / time.Since(start).Seconds()
 		return []Result{{
-			Name: name, Unit: "events/s", Value: feedRate, Baseline: rawRate,
+			Name: name, Unit: "events/s", Value: feedRate, Baseline: rawRate, Target: MinRatio(0.6), // issue 9
 			Note: fmt.Sprintf("%d events over HTTP+JSON vs %d rows by plain SQL", read, raw),
 		}}, nil
 	}}
