@@ -279,18 +279,25 @@ func (u *Users) RolesAsOf(ctx context.Context, cid, login string, t time.Time) (
 		return RolesAt{}, err
 	}
 	out := RolesAt{ContractID: cid, Login: login, AsOf: t.UTC()}
-	recs, err := u.Store.Load(ctx, membership.Stream(cid, login), 0)
+	// Read up to the first event decided after t: the instant's answer
+	// costs the events before it, not the whole stream.
+	var events []domain.Event
+	err := u.Store.Each(ctx, membership.Stream(cid, login), func(rec eventstore.Record) (bool, error) {
+		e, err := u.Decode(rec)
+		if err != nil {
+			return false, err
+		}
+		if membership.DecidedAfter(e, t) {
+			return false, nil
+		}
+		events = append(events, e)
+		return true, nil
+	})
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
 		return out, nil
 	}
 	if err != nil {
 		return RolesAt{}, err
-	}
-	events := make([]domain.Event, len(recs))
-	for i, rec := range recs {
-		if events[i], err = u.Decode(rec); err != nil {
-			return RolesAt{}, err
-		}
 	}
 	m := membership.AsOf(events, t)
 	out.Version = m.Version()

@@ -439,6 +439,40 @@ func (s *Store) Load(ctx context.Context, stream string, fromVersion int64) ([]R
 	return s.load(ctx, s.pool, stream, fromVersion)
 }
 
+// Each hands fn the events of stream in version order, one at a time,
+// until fn returns false: a reader that needs only the start of a long
+// stream does not read the rest. The records' Metadata is not decoded
+// (RawMetadata holds it). It returns ErrStreamNotFound for a stream
+// without events.
+func (s *Store) Each(ctx context.Context, stream string, fn func(Record) (more bool, err error)) error {
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 ORDER BY stream_version`, stream)
+	if err != nil {
+		return fmt.Errorf("eventstore: load %q: %w", stream, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r Record
+		var sv int32
+		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &r.RawMetadata, &r.RecordedAt); err != nil {
+			return fmt.Errorf("eventstore: load %q: %w", stream, err)
+		}
+		r.SchemaVersion, r.RecordedAt = int(sv), r.RecordedAt.UTC()
+		n++
+		more, err := fn(r)
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("eventstore: load %q: %w", stream, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("load %q: %w", stream, ErrStreamNotFound)
+	}
+	return nil
+}
+
 func (s *Store) load(ctx context.Context, q Querier, stream string, fromVersion int64) ([]Record, error) {
 	rows, err := q.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`, stream, fromVersion)
 	if err != nil {

@@ -540,3 +540,34 @@ func ctxTimeout(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// Each hands over a stream's events in version order and stops when told.
+func TestEachStopsWhenTold(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	if _, err := s.Append(ctx, "s", eventstore.NoStream, newEvents("Tick", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "other", eventstore.NoStream, newEvents("Tick", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	var versions []int64
+	err := s.Each(ctx, "s", func(r eventstore.Record) (bool, error) {
+		if r.StreamID != "s" || len(r.RawMetadata) == 0 {
+			t.Errorf("event %d: stream %q, metadata %q", r.Version, r.StreamID, r.RawMetadata)
+		}
+		versions = append(versions, r.Version)
+		return r.Version < 3, nil
+	})
+	if err != nil || !slices.Equal(versions, []int64{1, 2, 3}) {
+		t.Fatalf("Each stopping after version 3: versions %v, %v; want [1 2 3]", versions, err)
+	}
+	stop := errors.New("stop")
+	if err := s.Each(ctx, "s", func(eventstore.Record) (bool, error) { return true, stop }); !errors.Is(err, stop) {
+		t.Fatalf("Each passes fn's error on: got %v", err)
+	}
+	if err := s.Each(ctx, "missing", func(eventstore.Record) (bool, error) { return true, nil }); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("Each of a missing stream: got %v, want ErrStreamNotFound", err)
+	}
+}

@@ -100,6 +100,14 @@ var EventTypes = []domain.EventType{
 }
 
 // occurredAt returns the decision time carried by a membership event.
+// DecidedAfter reports whether membership event e was decided after t:
+// AsOf stops folding at the first such event, and a reader of the stream
+// may stop reading there.
+func DecidedAfter(e domain.Event, t time.Time) bool {
+	at, ok := occurredAt(e)
+	return ok && at.After(t)
+}
+
 func occurredAt(e domain.Event) (time.Time, bool) {
 	switch e := e.(type) {
 	case UserAddedToContract:
