@@ -159,12 +159,14 @@ func (busSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) {
 	args := append(append([]any{}, next.Args...), typ)
 	q := `
 WITH last_processed AS (` + next.Query + `)
-SELECT ` + recordColumns + ` FROM events
-WHERE position > (SELECT offset_acked FROM last_processed)
-  AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20
-  AND ($` + strconv.Itoa(len(args)) + `::text = '' OR event_type = $` + strconv.Itoa(len(args)) + `)
-ORDER BY position
-LIMIT ` + strconv.Itoa(busBatch)
+SELECT * FROM (
+    SELECT ` + recordColumns + ` FROM events
+    WHERE position > (SELECT offset_acked FROM last_processed)
+      AND ($` + strconv.Itoa(len(args)) + `::text = '' OR event_type = $` + strconv.Itoa(len(args)) + `)
+    ORDER BY position
+    LIMIT ` + strconv.Itoa(busBatch) + `
+) e WHERE position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20
+ORDER BY position`
 	return wsql.Query{Query: q, Args: args}, nil
 }
 
@@ -334,7 +336,7 @@ func (b *signalBackoff) heldBack(logger watermill.LoggerAdapter) bool {
 	defer cancel()
 	var held bool
 	err := b.pool.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM events WHERE position >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`).Scan(&held)
+SELECT coalesce((SELECT max(position) FROM events), 0) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20`).Scan(&held)
 	if err != nil {
 		logger.Error("bus subscriber: look for held back events", err, nil)
 		return false

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -566,14 +567,24 @@ func readPageQuery(after int64, opt ReadOptions) (string, []any) {
 	if opt.HeadersOnly {
 		columns = `NULL::text, NULL::text`
 	}
+	// The page is the first events after `after` (of the types asked
+	// for), cut at the bound: the events below the bound come first in
+	// position order, so this is the page of events below it, and the
+	// plan is the primary key's index read in order, whatever the
+	// planner's statistics say of a bound it cannot know in advance.
+	// Whether events lie beyond the bound is read from the index's last
+	// entry: one index tuple, where EXISTS (position >= bound) may scan
+	// the whole table.
 	return `
 WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20 AS bound)
 SELECT e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, ` + columns + `, e.recorded_at, b.bound,
-       EXISTS (SELECT 1 FROM events h WHERE h.position >= b.bound) AS held_back
+       coalesce((SELECT max(h.position) FROM events h), 0) >= b.bound AS held_back
 FROM b LEFT JOIN LATERAL (
-    SELECT ` + recordColumns + ` FROM events
-    WHERE position > $1 AND position < b.bound AND ($3::text[] IS NULL OR event_type = ANY($3))
-    ORDER BY position LIMIT $2
+    SELECT * FROM (
+        SELECT ` + recordColumns + ` FROM events
+        WHERE position > $1 AND ($3::text[] IS NULL OR event_type = ANY($3))
+        ORDER BY position LIMIT $2
+    ) f WHERE f.position < b.bound
 ) e ON true`, []any{after, opt.limit(), types}
 }
 
@@ -586,49 +597,84 @@ func (o ReadOptions) limit() int {
 
 // scanPage reads the rows of readPageQuery, and closes them.
 func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
-	defer rows.Close()
 	var recs []Record
+	page, err := eachRecord(rows, after, opt, func(r Record) error {
+		recs = append(recs, r)
+		return nil
+	})
+	page.Records = recs
+	if err != nil {
+		page.Records = nil
+	}
+	return page, err
+}
+
+// StreamPage is ReadPage handing each event to fn as it is read, instead
+// of collecting them: for a reader that passes events on (the feed writes
+// each to its client while the next ones arrive). The returned page has
+// no Records, only Next and HeldBack; an error of fn ends the read and is
+// returned as it is.
+func (s *Store) StreamPage(ctx context.Context, q Querier, after int64, opt ReadOptions, fn func(Record) error) (Page, error) {
+	sql, args := readPageQuery(after, opt)
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
+	}
+	return eachRecord(rows, after, opt, fn)
+}
+
+// eachRecord reads the rows of readPageQuery, hands each record to fn and
+// closes them; the page it returns has no Records.
+func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, fn func(Record) error) (Page, error) {
+	defer rows.Close()
 	var bound int64
 	var heldBack bool
+	n := 0
+	last := after
+	// Value types, not pointers, for the columns the LEFT JOIN may leave
+	// NULL: no allocation per column of each event.
+	var (
+		pos, version pgtype.Int8
+		id           pgtype.UUID
+		stream, typ  pgtype.Text
+		sv           pgtype.Int4
+		at           pgtype.Timestamptz
+	)
 	for rows.Next() {
-		var r Record
-		var pos *int64
-		var id *uuid.UUID
-		var stream, typ *string
-		var version *int64
-		var sv *int32
 		var data, meta []byte
-		var at *time.Time
 		if err := rows.Scan(&pos, &id, &stream, &version, &typ, &sv, &data, &meta, &at, &bound, &heldBack); err != nil {
 			return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 		}
-		if pos == nil {
+		if !pos.Valid {
 			continue // no event: the LEFT JOIN still gives the bound
 		}
-		r = Record{Position: *pos, EventID: *id, StreamID: *stream, Version: *version, Type: *typ, SchemaVersion: int(*sv), Data: data, RecordedAt: at.UTC(), RawMetadata: meta}
-		if opt.HeadersOnly {
-			recs = append(recs, r)
-			continue
+		if pos.Int64 <= last {
+			// The join hands the page on in its order; never skip an
+			// event because that ever changed.
+			return Page{Next: after}, fmt.Errorf("eventstore: read all: position %d after %d: the page is out of order", pos.Int64, last)
 		}
-		if !opt.RawMetadata {
+		r := Record{Position: pos.Int64, EventID: id.Bytes, StreamID: stream.String, Version: version.Int64, Type: typ.String,
+			SchemaVersion: int(sv.Int32), Data: data, RecordedAt: at.Time.UTC(), RawMetadata: meta}
+		if !opt.HeadersOnly && !opt.RawMetadata {
 			if err := json.Unmarshal(meta, &r.Metadata); err != nil {
 				return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
 			}
 		}
-		recs = append(recs, r)
+		if err := fn(r); err != nil {
+			return Page{Next: after}, err
+		}
+		n++
+		last = r.Position
 	}
 	if err := rows.Err(); err != nil {
 		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 	}
-	next := after
-	if len(recs) > 0 {
-		next = recs[len(recs)-1].Position
-	}
-	if len(recs) < opt.limit() && bound-1 > next {
+	next := last
+	if n < opt.limit() && bound-1 > next {
 		// Everything below the bound has been seen: skip ahead.
 		next = bound - 1
 	}
-	return Page{Records: recs, Next: next, HeldBack: heldBack}, nil
+	return Page{Next: next, HeldBack: heldBack}, nil
 }
 
 // Head returns the highest position a gap-safe reader may see now (0 when

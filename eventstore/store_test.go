@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"selfcare/eventstore"
@@ -569,5 +572,82 @@ func TestEachStopsWhenTold(t *testing.T) {
 	}
 	if err := s.Each(ctx, "missing", func(eventstore.Record) (bool, error) { return true, nil }); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("Each of a missing stream: got %v, want ErrStreamNotFound", err)
+	}
+}
+
+// A page is read through the primary key's index, in order, whatever the
+// planner knows of the table: on a table just filled (no statistics yet),
+// the plan of a bound it cannot know in advance once was a scan of the
+// whole table to learn whether events lay beyond it, on every read.
+func TestReadPageReadsTheIndexNotTheTable(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for i := range 20 {
+		events := make([]eventstore.Event, 250)
+		for j := range events {
+			events[j] = newEvent("Filled", i*250+j)
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("filled-%d", i), eventstore.NoStream, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// The plan a long-lived connection ends up with: one for any argument.
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []eventstore.ReadOptions{{Limit: 1000}, {Limit: 500, Types: []string{"Filled"}}, {HeadersOnly: true}} {
+		sql, args := eventstore.ReadPageQuery(0, opt)
+		if _, err := conn.Exec(ctx, `DEALLOCATE ALL`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `PREPARE page(bigint, int, text[]) AS `+sql); err != nil {
+			t.Fatal(err)
+		}
+		types := "NULL"
+		if t, _ := args[2].([]string); t != nil {
+			types = "'{" + strings.Join(t, ",") + "}'"
+		}
+		rows, err := conn.Query(ctx, fmt.Sprintf(`EXPLAIN (COSTS false) EXECUTE page(%d, %d, %s)`, args[0], args[1], types))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		for _, bad := range []string{"Seq Scan", "Sort", "Bitmap"} {
+			if strings.Contains(plan, bad) {
+				t.Errorf("%+v: the plan has a %s:\n%s", opt, bad, plan)
+			}
+		}
+		if !strings.Contains(plan, "Index Scan using events_pkey") {
+			t.Errorf("%+v: the page is not read through the primary key:\n%s", opt, plan)
+		}
+	}
+	// And the page is right: every event, in order, then an empty page.
+	var got []int64
+	after := int64(0)
+	for {
+		p, err := s.ReadPage(ctx, s.Pool(), after, eventstore.ReadOptions{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Records) == 0 {
+			break
+		}
+		for _, r := range p.Records {
+			got = append(got, r.Position)
+		}
+		after = p.Next
+	}
+	if len(got) != 5000 || !slices.IsSorted(got) {
+		t.Fatalf("read %d events (sorted: %t), want 5000 in order", len(got), slices.IsSorted(got))
 	}
 }
