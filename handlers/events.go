@@ -103,55 +103,97 @@ func (f EventFeedAPI) read(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	page, err := f.poll(r.Context(), q)
+	out := &feedWriter{w: w}
+	page, err := f.poll(r.Context(), q, out.event)
 	if err != nil {
+		if out.started {
+			// Part of the page is on its way: cut the response short, so
+			// that the client sees a broken page, not a shorter one.
+			loggerFrom(r.Context()).Warn("event feed page cut short", "err", err)
+			panic(http.ErrAbortHandler)
+		}
 		if r.Context().Err() != nil {
 			return // the client went away: nobody to answer
 		}
 		fail(w, r, err)
 		return
 	}
-	// {"events":[...],"next_after":N}, the events as appendFeedEvent
-	// writes them, in one buffer.
-	body := make([]byte, 0, 64+700*len(page.Records))
-	body = append(body, `{"events":[`...)
-	for i, rec := range page.Records {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		if body, err = appendFeedEvent(body, rec); err != nil {
-			fail(w, r, err)
-			return
-		}
-	}
-	body = append(body, `],"next_after":`...)
-	body = strconv.AppendInt(body, page.Next, 10)
-	body = append(body, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(body); err != nil {
+	if err := out.finish(page.Next); err != nil {
 		slog.Default().Warn("write response", "err", err)
 	}
 }
 
-// poll reads a page; when it is empty and the client asked to wait, it
-// waits for a commit (the store's change signal, which covers other
-// processes too) and reads again, until an event comes, the wait is over,
-// the client leaves or the server shuts down.
-func (f EventFeedAPI) poll(ctx context.Context, q feedQuery) (eventstore.Page, error) {
+// feedWriter writes a page, {"events":[...],"next_after":N}, the events as
+// appendFeedEvent writes them, as they are read: the client reads the
+// first events while the server still reads the next ones from the store.
+type feedWriter struct {
+	w       http.ResponseWriter
+	buf     []byte
+	started bool
+}
+
+// feedFlushAt is how many bytes of a page are buffered before they are
+// sent on.
+const feedFlushAt = 32 << 10
+
+func (o *feedWriter) start() {
+	o.started = true
+	o.w.Header().Set("Content-Type", "application/json")
+	o.w.Header().Set("Cache-Control", "no-store")
+	o.w.WriteHeader(http.StatusOK)
+	o.buf = append(make([]byte, 0, feedFlushAt+4<<10), `{"events":[`...)
+}
+
+func (o *feedWriter) event(rec eventstore.Record) error {
+	if !o.started {
+		o.start()
+	} else {
+		o.buf = append(o.buf, ',')
+	}
+	var err error
+	if o.buf, err = appendFeedEvent(o.buf, rec); err != nil {
+		return err
+	}
+	if len(o.buf) >= feedFlushAt {
+		_, err = o.w.Write(o.buf)
+		o.buf = o.buf[:0]
+	}
+	return err
+}
+
+func (o *feedWriter) finish(next int64) error {
+	if !o.started {
+		o.start()
+	}
+	o.buf = append(o.buf, `],"next_after":`...)
+	o.buf = strconv.AppendInt(o.buf, next, 10)
+	o.buf = append(o.buf, "}\n"...)
+	_, err := o.w.Write(o.buf)
+	return err
+}
+
+// poll streams a page to emit; when it is empty and the client asked to
+// wait, it waits for a commit (the store's change signal, which covers
+// other processes too) and reads again, until an event comes, the wait is
+// over, the client leaves or the server shuts down.
+func (f EventFeedAPI) poll(ctx context.Context, q feedQuery, emit func(eventstore.Record) error) (eventstore.Page, error) {
 	// The wait is a network timeout: real time, not the injected clock.
 	deadline := time.Now().Add(q.wait)
 	heldBackWait := time.Millisecond
 	after := q.after
+	n := 0
+	count := func(rec eventstore.Record) error {
+		n++
+		return emit(rec)
+	}
 	for {
 		changed := f.Store.Changes().C()
-		page, err := f.Store.ReadPage(ctx, f.Store.Pool(), after, eventstore.ReadOptions{Types: q.types, Limit: q.limit, RawMetadata: true})
+		page, err := f.Store.StreamPage(ctx, f.Store.Pool(), after, eventstore.ReadOptions{Types: q.types, Limit: q.limit, RawMetadata: true}, count)
 		if err != nil {
 			return page, err
 		}
 		remaining := time.Until(deadline)
-		if len(page.Records) > 0 || remaining <= 0 {
+		if n > 0 || remaining <= 0 {
 			return page, nil
 		}
 		// Events of other types may have been skipped: go on from there.

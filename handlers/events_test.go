@@ -7,12 +7,16 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"selfcare/domain"
 	"selfcare/domain/membership"
+	"selfcare/eventstore"
 	"selfcare/internal/testkit"
 )
 
@@ -358,4 +362,60 @@ func TestEventFeedLongPollEndsWithItsClientAndWithTheServer(t *testing.T) {
 			t.Fatalf("draining answered after %v with %+v", d, page)
 		}
 	})
+}
+
+// A page is written to its client as it is read from the store, in
+// pieces: a page far larger than one piece arrives whole, in order, as
+// the same JSON as a page written at once.
+func TestEventFeedStreamsAPageLargerThanItsBuffer(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	ctx := context.Background()
+	after := lastPosition(t, env)
+	const n = 400 // about 180 kB of events
+	events := make([]eventstore.Event, n)
+	for i := range events {
+		events[i] = eventstore.Event{ID: uuid.New(), Type: "StreamedForTheTest",
+			Data: json.RawMessage(fmt.Sprintf(`{"i": %d, "pad": %q}`, i, strings.Repeat("x", 300)))}
+	}
+	res, err := env.Server.Store.Append(ctx, "streamed-for-the-test", eventstore.NoStream, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Until no older transaction holds them back from gap-safe readers.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		head, err := env.Server.Store.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head >= res.LastPosition() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the events are still held back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p, err := readFeed(ctx, env.URL, fmt.Sprintf("after=%d&limit=1000", after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []feedEvent
+	for _, e := range p.Events {
+		if e.Type == "StreamedForTheTest" {
+			streamed = append(streamed, e)
+		}
+	}
+	if len(streamed) != n {
+		t.Fatalf("%d events in the page, want %d", len(streamed), n)
+	}
+	for i, e := range streamed {
+		var data struct{ I int }
+		if err := json.Unmarshal(e.Data, &data); err != nil || data.I != i || e.Version != int64(i+1) {
+			t.Fatalf("event %d of the page: %+v (data %s, err %v)", i, e, e.Data, err)
+		}
+	}
+	if last := p.Events[len(p.Events)-1].Position; *p.NextAfter < last {
+		t.Errorf("next_after = %d, before the page's last event %d", *p.NextAfter, last)
+	}
 }
