@@ -392,7 +392,12 @@ func (t *busTx) QueryContext(ctx context.Context, query string, args ...any) (ws
 	t.locked = true
 	t.mu.Unlock()
 	if !locked && len(args) >= 2 {
-		if _, err := t.Tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bus:' || $1 || ':' || $2, 0))`, args[0], args[1]); err != nil {
+		// In the same statement, asynchronous commit: what a consumer
+		// writes commits with the offset it acks, so a crash that loses
+		// the last instants of commits loses both, and the messages are
+		// handed out again (at least once, as always). Meanwhile the
+		// batch's commit does not wait for a WAL flush.
+		if _, err := t.Tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bus:' || $1 || ':' || $2, 0)), set_config('synchronous_commit', 'off', true)`, args[0], args[1]); err != nil {
 			return nil, fmt.Errorf("eventstore: lock the consumer group: %w", err)
 		}
 	}
