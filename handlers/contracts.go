@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -114,5 +116,40 @@ func writeList[T any](w http.ResponseWriter, items []T, next *string) {
 	if items == nil {
 		items = []T{}
 	}
+	if _, ok := any(*new(T)).(jsonAppender); ok {
+		writeAppended(w, items, next)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+}
+
+// jsonAppender is a list item that writes its own JSON, the same bytes as
+// encoding/json's (orders.Order).
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
+// writeAppended is writeList for items that write their own JSON: the
+// same body as writeJSON's, without reflection.
+func writeAppended[T any](w http.ResponseWriter, items []T, next *string) {
+	body := make([]byte, 0, 64+1024*len(items))
+	body = append(body, `{"items":[`...)
+	for i, item := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = any(item).(jsonAppender).AppendJSON(body)
+	}
+	body = append(body, `],"next_cursor":`...)
+	if next == nil {
+		body = append(body, "null"...)
+	} else {
+		c, _ := json.Marshal(*next) // a string always encodes
+		body = append(body, c...)
+	}
+	body = append(body, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(body); err != nil {
+		slog.Default().Warn("write response", "err", err)
+	}
 }

@@ -20,7 +20,7 @@ func TestMeasureOrdersPlacesRealOrdersAndMeasuresTheBaseline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Orders == 0 || res.Errors != 0 || res.PerSecond <= 0 || res.Inserts == 0 || res.P99 < res.P50 {
+		if res.Orders == 0 || res.Errors != 0 || res.PerSecond <= 0 || res.Inserts == 0 || res.TempInsertsPerSecond <= 0 || res.P99 < res.P50 {
 			t.Fatalf("shared %t: %+v", shared, res)
 		}
 		if placed := env.CountEvents("OrderPlaced") - before; placed != res.Orders {
