@@ -99,12 +99,12 @@ func (t *Tx) Load(ctx context.Context, stream string, fromVersion int64) ([]Reco
 
 // Transact runs fn in a transaction and commits it if fn returns nil. The
 // change signal fires after the commit when events were appended.
+//
+// The transaction's BEGIN goes with its first statements (see lazyTx):
+// a command that starts by loading its streams in one batch begins and
+// loads in one round trip.
 func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
-	var t *Tx
-	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
-		t = &Tx{store: s, tx: ptx}
-		return fn(t)
-	})
+	t, err := s.transact(ctx, fn)
 	if err != nil {
 		var vc *VersionConflictError
 		if errors.As(err, &vc) && vc.Actual < 0 {
@@ -118,6 +118,22 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 		s.committed()
 	}
 	return nil
+}
+
+func (s *Store) transact(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release() // closed by the pool if a transaction is left open
+	lt := &lazyTx{conn: conn}
+	defer func() { _ = lt.Rollback(ctx) }() // after a panic; else a no-op
+	t := &Tx{store: s, tx: lt}
+	if err := fn(t); err != nil {
+		_ = lt.Rollback(ctx)
+		return t, err
+	}
+	return t, lt.Commit(ctx)
 }
 
 // Append appends events to stream atomically, in a transaction of its own
@@ -445,33 +461,61 @@ func (s *Store) Load(ctx context.Context, stream string, fromVersion int64) ([]R
 // stream does not read the rest. The records' Metadata is not decoded
 // (RawMetadata holds it). It returns ErrStreamNotFound for a stream
 // without events.
+//
+// It reads the stream in pages of eachPage events: a query's rows are
+// all sent by the server whether the reader wants them or not, so a
+// reader that stops early stops reading at the end of its page.
 func (s *Store) Each(ctx context.Context, stream string, fn func(Record) (more bool, err error)) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 ORDER BY stream_version`, stream)
-	if err != nil {
-		return fmt.Errorf("eventstore: load %q: %w", stream, err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var r Record
-		var sv int32
-		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &r.RawMetadata, &r.RecordedAt); err != nil {
+	after, n := int64(0), 0
+	for {
+		got, more, err := s.eachPage(ctx, stream, after, fn)
+		if err != nil {
 			return fmt.Errorf("eventstore: load %q: %w", stream, err)
 		}
-		r.SchemaVersion, r.RecordedAt = int(sv), r.RecordedAt.UTC()
-		n++
-		more, err := fn(r)
-		if err != nil || !more {
-			return err
+		n += got
+		if !more {
+			break
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("eventstore: load %q: %w", stream, err)
+		after += int64(got)
 	}
 	if n == 0 {
 		return fmt.Errorf("load %q: %w", stream, ErrStreamNotFound)
 	}
 	return nil
+}
+
+// eachPage is how many events Each reads at a time.
+const eachPage = 128
+
+// eachPage hands fn the events of stream after version `after`, at most
+// eachPage of them; more is false when fn stopped or the stream ended.
+func (s *Store) eachPage(ctx context.Context, stream string, after int64, fn func(Record) (bool, error)) (got int, more bool, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3`,
+		stream, after, eachPage)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Record
+		var sv int32
+		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &r.RawMetadata, &r.RecordedAt); err != nil {
+			return got, false, err
+		}
+		r.SchemaVersion, r.RecordedAt = int(sv), r.RecordedAt.UTC()
+		got++
+		more, err := fn(r)
+		if err != nil {
+			return got, false, err
+		}
+		if !more {
+			return got, false, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return got, false, err
+	}
+	return got, got == eachPage, nil
 }
 
 func (s *Store) load(ctx context.Context, q Querier, stream string, fromVersion int64) ([]Record, error) {

@@ -573,6 +573,20 @@ func TestEachStopsWhenTold(t *testing.T) {
 	if err := s.Each(ctx, "missing", func(eventstore.Record) (bool, error) { return true, nil }); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("Each of a missing stream: got %v, want ErrStreamNotFound", err)
 	}
+	// A stream of several pages, whole then stopped in its second page.
+	if _, err := s.Append(ctx, "long", eventstore.NoStream, newEvents("Tick", 300)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, stopAt := range []int64{300, 200} {
+		versions = versions[:0]
+		err := s.Each(ctx, "long", func(r eventstore.Record) (bool, error) {
+			versions = append(versions, r.Version)
+			return r.Version < stopAt, nil
+		})
+		if err != nil || len(versions) != int(stopAt) || versions[0] != 1 || !slices.IsSorted(versions) || versions[len(versions)-1] != stopAt {
+			t.Fatalf("Each of 300 events stopping at %d: %d versions (%v)", stopAt, len(versions), err)
+		}
+	}
 }
 
 // A page is read through the primary key's index, in order, whatever the
@@ -649,5 +663,76 @@ func TestReadPageReadsTheIndexNotTheTable(t *testing.T) {
 	}
 	if len(got) != 5000 || !slices.IsSorted(got) {
 		t.Fatalf("read %d events (sorted: %t), want 5000 in order", len(got), slices.IsSorted(got))
+	}
+}
+
+// A transaction's BEGIN goes with its first batch: the batch's statements
+// run inside the transaction (undone with it), its results are its own
+// (not the BEGIN's), and a transaction that sends nothing commits.
+func TestTransactBeginsWithTheFirstBatch(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Pool().Exec(ctx, `CREATE TABLE lazy_begin (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	errUndo := errors.New("undo")
+	for _, fail := range []bool{true, false} {
+		var inTx bool
+		var n int
+		err := s.Transact(ctx, func(tx *eventstore.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO lazy_begin VALUES (1)`)
+			b.Queue(`SELECT 'mine'`)
+			b.Queue(`SELECT count(*) FROM lazy_begin`)
+			br := tx.Pgx().SendBatch(ctx, b)
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			var mine string
+			if err := br.QueryRow().Scan(&mine); err != nil {
+				return err
+			}
+			inTx = mine == "mine"
+			if err := br.QueryRow().Scan(&n); err != nil {
+				return err
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+			if fail {
+				return errUndo
+			}
+			return nil
+		})
+		if fail != errors.Is(err, errUndo) || !fail && err != nil {
+			t.Fatalf("fail %t: %v", fail, err)
+		}
+		if !inTx || n < 1 {
+			t.Fatalf("fail %t: the batch's own results were not read (n = %d)", fail, n)
+		}
+		var stored int
+		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM lazy_begin`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 1}[fail]; stored != want {
+			t.Fatalf("fail %t: %d rows stored, want %d: the batch ran outside the transaction", fail, stored, want)
+		}
+	}
+	if err := s.Transact(ctx, func(*eventstore.Tx) error { return nil }); err != nil {
+		t.Fatalf("a transaction that sends nothing: %v", err)
+	}
+	if err := s.Transact(ctx, func(tx *eventstore.Tx) error {
+		_, err := tx.Pgx().Exec(ctx, `INSERT INTO lazy_begin VALUES (2)`)
+		if err != nil {
+			return err
+		}
+		return errUndo
+	}); !errors.Is(err, errUndo) {
+		t.Fatal(err)
+	}
+	var twos int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM lazy_begin WHERE n = 2`).Scan(&twos); err != nil || twos != 0 {
+		t.Fatalf("a statement sent alone ran outside the transaction: %d rows, %v", twos, err)
 	}
 }
