@@ -272,17 +272,20 @@ type RolesAt struct {
 // any instant. It returns ErrNoContract for an unknown contract; a user
 // never declared on the contract is not an error (Member is false).
 func (u *Users) RolesAsOf(ctx context.Context, cid, login string, t time.Time) (RolesAt, error) {
-	if _, err := u.Store.Load(ctx, contract.Stream(cid), 0); err != nil {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return RolesAt{}, ErrNoContract
-		}
+	// The contract exists if its stream does: its version says so without
+	// reading its events.
+	v, err := u.Store.Version(ctx, contract.Stream(cid))
+	if err != nil {
 		return RolesAt{}, err
+	}
+	if v == 0 {
+		return RolesAt{}, ErrNoContract
 	}
 	out := RolesAt{ContractID: cid, Login: login, AsOf: t.UTC()}
 	// Read up to the first event decided after t: the instant's answer
 	// costs the events before it, not the whole stream.
 	var events []domain.Event
-	err := u.Store.Each(ctx, membership.Stream(cid, login), func(rec eventstore.Record) (bool, error) {
+	err = u.Store.Each(ctx, membership.Stream(cid, login), func(rec eventstore.Record) (bool, error) {
 		e, err := u.Decode(rec)
 		if err != nil {
 			return false, err
