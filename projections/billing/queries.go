@@ -110,7 +110,7 @@ FROM rm_billing.invoices i WHERE i.contract_id = $1`+b.Where+b.OrderLimit, appen
 // Last returns contract cid's latest invoice (the latest period), without
 // its lines; false if it has none.
 func (q Queries) Last(ctx context.Context, cid string) (Invoice, bool, error) {
-	inv, err := scanInvoice(q.Pool.QueryRow(ctx, `SELECT `+invoiceColumns+`
+	inv, err := scanInvoice(q.Pool.QueryRow(ctx, `SELECT `+invoiceColumnsNoLines+`
 FROM rm_billing.invoices i WHERE i.contract_id = $1 ORDER BY i.period DESC LIMIT 1`, cid), false)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Invoice{}, false, nil
