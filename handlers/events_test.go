@@ -7,16 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"selfcare/domain"
 	"selfcare/domain/membership"
-	"selfcare/eventstore"
 	"selfcare/internal/testkit"
 )
 
@@ -371,14 +367,14 @@ func TestEventFeedStreamsAPageLargerThanItsBuffer(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
 	ctx := context.Background()
+	c := env.NewContract("Streamed")
 	after := lastPosition(t, env)
-	const n = 400 // about 180 kB of events
-	events := make([]eventstore.Event, n)
-	for i := range events {
-		events[i] = eventstore.Event{ID: uuid.New(), Type: "StreamedForTheTest",
-			Data: json.RawMessage(fmt.Sprintf(`{"i": %d, "pad": %q}`, i, strings.Repeat("x", 300)))}
+	const n = 400 // about 150 kB of events
+	many := make([]domain.Event, n)
+	for i := range many {
+		many[i] = membership.ExternalAccountsSet{ContractID: c.ID, Login: c.ReferentLogin, Incidents: i%2 == 0, At: time.Now()}
 	}
-	res, err := env.Server.Store.Append(ctx, "streamed-for-the-test", eventstore.NoStream, events...)
+	res, err := env.History().Append(testkit.OperatorActor(), membership.Stream(c.ID, c.ReferentLogin), c.ID, many...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +384,7 @@ func TestEventFeedStreamsAPageLargerThanItsBuffer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if head >= res.LastPosition() {
+		if head >= res {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -396,26 +392,21 @@ func TestEventFeedStreamsAPageLargerThanItsBuffer(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	p, err := readFeed(ctx, env.URL, fmt.Sprintf("after=%d&limit=1000", after))
+	p, err := readFeed(ctx, env.URL, fmt.Sprintf("after=%d&limit=1000&types=ExternalAccountsSet", after))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var streamed []feedEvent
-	for _, e := range p.Events {
-		if e.Type == "StreamedForTheTest" {
-			streamed = append(streamed, e)
-		}
+	if len(p.Events) != n {
+		t.Fatalf("%d events in the page, want %d", len(p.Events), n)
 	}
-	if len(streamed) != n {
-		t.Fatalf("%d events in the page, want %d", len(streamed), n)
-	}
-	for i, e := range streamed {
-		var data struct{ I int }
-		if err := json.Unmarshal(e.Data, &data); err != nil || data.I != i || e.Version != int64(i+1) {
+	for i, e := range p.Events {
+		var data struct{ Incidents bool }
+		if err := json.Unmarshal(e.Data, &data); err != nil || data.Incidents != (i%2 == 0) ||
+			i > 0 && (e.Version != p.Events[i-1].Version+1 || e.Position <= p.Events[i-1].Position) {
 			t.Fatalf("event %d of the page: %+v (data %s, err %v)", i, e, e.Data, err)
 		}
 	}
-	if last := p.Events[len(p.Events)-1].Position; *p.NextAfter < last {
+	if last := p.Events[n-1].Position; *p.NextAfter < last {
 		t.Errorf("next_after = %d, before the page's last event %d", *p.NextAfter, last)
 	}
 }
