@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,12 +103,42 @@ func (r *Runner) rebuild(ctx context.Context, ps []Projector, force bool, progre
 	if err := r.buildInBulk(ctx, all, progress); err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
+	if err := r.analyzeShadows(ctx, all); err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
 	for _, b := range all {
 		if err := r.finish(ctx, b, force, progress); err != nil {
 			return fmt.Errorf("projections: rebuild %s: %w", b.p.Name, err)
 		}
 		b.shadow = "" // swapped in, or dropped
 	}
+	return nil
+}
+
+// analyzeShadows gathers the planner's statistics on the shadows' tables
+// before they are swapped in. A table filled in bulk has none until
+// autovacuum comes round (a minute or more later), and meanwhile the
+// planner takes a long-lived contract's thousands of rows for a handful:
+// a subscriptions page sorted all 5,300 of a contract's subscriptions
+// instead of reading twenty from its index (10 ms instead of 0.3).
+func (r *Runner) analyzeShadows(ctx context.Context, all []*building) error {
+	var schemas []string
+	for _, b := range all {
+		schemas = append(schemas, b.shadow)
+	}
+	rows, err := r.store.Pool().Query(ctx, `SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = ANY($1) ORDER BY 1`, schemas)
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	start := time.Now()
+	if _, err := r.store.Pool().Exec(ctx, `ANALYZE `+strings.Join(tables, ", ")); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	r.logger.Info("read models analyzed", "tables", len(tables), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
