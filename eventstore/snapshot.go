@@ -75,16 +75,16 @@ func scanSnapshotLoad(rows pgx.Rows, stream, kind string, schema int) (SnapshotL
 		var part int
 		var r Record
 		var sv int32
-		var meta, data []byte
+		var data, meta, snap []byte // as bytes: into a json.RawMessage the driver would check the JSON again
 		var at *time.Time
-		if err := rows.Scan(&part, &r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &meta, &at, &data); err != nil {
+		if err := rows.Scan(&part, &r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &at, &snap); err != nil {
 			return SnapshotLoad{}, fmt.Errorf("eventstore: load %q from its snapshot: %w", stream, err)
 		}
 		if part == 0 {
-			res.Snapshot = &Snapshot{Kind: kind, Schema: schema, Version: r.Version, Data: data}
+			res.Snapshot = &Snapshot{Kind: kind, Schema: schema, Version: r.Version, Data: snap}
 			continue
 		}
-		r.SchemaVersion = int(sv)
+		r.Data, r.SchemaVersion = data, int(sv)
 		r.RecordedAt = at.UTC()
 		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
 			return SnapshotLoad{}, fmt.Errorf("eventstore: load %q: metadata of %d: %w", stream, r.Position, err)

@@ -499,10 +499,11 @@ func (s *Store) eachPage(ctx context.Context, stream string, after int64, fn fun
 	for rows.Next() {
 		var r Record
 		var sv int32
-		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &r.RawMetadata, &r.RecordedAt); err != nil {
+		var data, meta []byte // as bytes: into a json.RawMessage the driver would check the JSON again
+		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &r.RecordedAt); err != nil {
 			return got, false, err
 		}
-		r.SchemaVersion, r.RecordedAt = int(sv), r.RecordedAt.UTC()
+		r.Data, r.RawMetadata, r.SchemaVersion, r.RecordedAt = data, meta, int(sv), r.RecordedAt.UTC()
 		got++
 		more, err := fn(r)
 		if err != nil {
@@ -740,11 +741,11 @@ func collectRecords(rows pgx.Rows) ([]Record, error) {
 	for rows.Next() {
 		var r Record
 		var sv int32
-		var meta []byte
-		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &r.Data, &meta, &r.RecordedAt); err != nil {
+		var data, meta []byte // as bytes: into a json.RawMessage the driver would check the JSON again
+		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &r.RecordedAt); err != nil {
 			return nil, err
 		}
-		r.SchemaVersion = int(sv)
+		r.Data, r.SchemaVersion = data, int(sv)
 		r.RecordedAt = r.RecordedAt.UTC()
 		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
 			return nil, fmt.Errorf("metadata of %d: %w", r.Position, err)
