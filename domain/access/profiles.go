@@ -278,6 +278,27 @@ func (ps *Profiles) UnmarshalJSON(data []byte) error {
 		*ps = Profiles{}
 		return nil
 	}
+	// The stored form, an object of plain strings naming sections and
+	// profiles that exist, is read without a map (replaying a long
+	// membership decodes thousands); anything else, errors included, the
+	// way ParseProfiles reads it.
+	fast := DefaultProfiles()
+	if eachPlainString(data, func(k, v []byte) bool {
+		s, ok := ParseSection(string(k))
+		if !ok {
+			return false
+		}
+		for _, p := range sectionProfiles[s] {
+			if string(p) == string(v) {
+				fast.p[s.index()] = p
+				return true
+			}
+		}
+		return false
+	}) {
+		*ps = fast
+		return nil
+	}
 	var m map[string]string
 	if err := json.Unmarshal(data, &m); err != nil {
 		return err
@@ -288,4 +309,73 @@ func (ps *Profiles) UnmarshalJSON(data []byte) error {
 	}
 	*ps = parsed
 	return nil
+}
+
+// eachPlainString hands fn each member of data, a JSON object whose
+// names and values are strings of printable ASCII without escapes, in
+// order, and reports whether data was such an object and fn accepted
+// every member. It reads nothing else: the caller then decodes data
+// another way.
+func eachPlainString(data []byte, fn func(k, v []byte) bool) bool {
+	i := 0
+	ws := func() {
+		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+			i++
+		}
+	}
+	str := func() ([]byte, bool) {
+		if i >= len(data) || data[i] != '"' {
+			return nil, false
+		}
+		start := i + 1
+		for i = start; i < len(data); i++ {
+			switch c := data[i]; {
+			case c == '"':
+				i++
+				return data[start : i-1], true
+			case c == '\\' || c < 0x20 || c >= 0x7f:
+				return nil, false
+			}
+		}
+		return nil, false
+	}
+	ws()
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i++
+	ws()
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			ws()
+			k, ok := str()
+			if !ok {
+				return false
+			}
+			ws()
+			if i >= len(data) || data[i] != ':' {
+				return false
+			}
+			i++
+			ws()
+			v, ok := str()
+			if !ok || !fn(k, v) {
+				return false
+			}
+			ws()
+			if i < len(data) && data[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(data) && data[i] == '}' {
+				i++
+				break
+			}
+			return false
+		}
+	}
+	ws()
+	return i == len(data)
 }

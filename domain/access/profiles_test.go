@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"selfcare/domain"
@@ -284,5 +285,36 @@ func TestConsoleRoleChoicesListPredefinedThenGroups(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v", got)
+	}
+}
+
+// Profiles decode the stored form without a map; whatever the input, the
+// result (or the failure) is the one ParseProfiles gives the decoded map.
+func TestProfilesUnmarshalJSONIsParseProfilesOfTheMap(t *testing.T) {
+	inputs := []string{
+		`{}`, ` { } `, `{"contract":"visitor"}`,
+		`{"contract": "manager", "dashboard": "visitor", "orders": "visitor", "users": "manager"}`,
+		"{\n\t\"orders\" :\r\"visitor\" ,\"orders\":\"none\"}", // duplicates: the last wins
+		`{"contract":"visitor","nowhere":"manager"}`,           // unknown section
+		`{"orders":"manager"}`,                                // a profile the section refuses
+		`{"orders":"visit\u006fr"}`, `{"ord\"ers":"visitor"}`, // escapes
+		`{"orders":"visitör"}`, `{"orders":1}`, `{"orders":null}`, `{"orders":"visitor",}`,
+		`{"orders":"visitor"} x`, `{"orders" "visitor"}`, `["orders"]`, `"orders"`, `{`, ``, `{"orders":"visitor"`,
+	}
+	for _, in := range inputs {
+		var got Profiles
+		gotErr := json.Unmarshal([]byte(in), &got)
+		var m map[string]string
+		var want Profiles
+		wantErr := json.Unmarshal([]byte(in), &m)
+		if wantErr == nil {
+			want, wantErr = ParseProfiles(m)
+		}
+		if (gotErr == nil) != (wantErr == nil) || got != want {
+			t.Errorf("%q: got %v (%v), want %v (%v)", in, got, gotErr, want, wantErr)
+		}
+		if wantErr != nil && gotErr != nil && gotErr.Error() != wantErr.Error() && !strings.Contains(gotErr.Error(), "invalid character") && !strings.Contains(gotErr.Error(), "unexpected end") {
+			t.Errorf("%q: error %q, want %q", in, gotErr, wantErr)
+		}
 	}
 }
