@@ -26,8 +26,23 @@ func TestRawPageRowsAreTheScannedRows(t *testing.T) {
 	for i, data := range []string{`{}`, `{"a": "é \u2028 \"q\""}`, fmt.Sprintf(`{"big": %q}`, strings.Repeat("x", 5000)), `[1, 2.5, null, true]`} {
 		events = append(events, Event{ID: uuid.New(), Type: fmt.Sprintf("Type%d", i), Data: json.RawMessage(data), Metadata: Metadata{Actor: fmt.Sprintf("user-%d-é", i), SourceIP: "127.0.0.1"}})
 	}
-	if _, err := s.Append(ctx, "raw-ström", NoStream, events...); err != nil {
+	res, err := s.Append(ctx, "raw-ström", NoStream, events...)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Until no older transaction (of any database of the cluster) holds
+	// them back from gap-safe readers.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		head, err := s.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head >= res.LastPosition() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the events are still held back")
+		}
 	}
 	for _, opt := range []ReadOptions{{}, {HeadersOnly: true}, {RawMetadata: true}, {Types: []string{"Type1"}}} {
 		sql, args := readPageQuery(0, opt)

@@ -645,7 +645,24 @@ func TestReadPageReadsTheIndexNotTheTable(t *testing.T) {
 			t.Errorf("%+v: the page is not read through the primary key:\n%s", opt, plan)
 		}
 	}
-	// And the page is right: every event, in order, then an empty page.
+	// And the page is right: every event, in order, then an empty page
+	// (once no older transaction of the cluster holds them back).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var last int64
+		if err := s.Pool().QueryRow(ctx, `SELECT max(position) FROM events`).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		head, err := s.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head >= last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the events are still held back")
+		}
+	}
 	var got []int64
 	after := int64(0)
 	for {
