@@ -35,14 +35,20 @@ func FeedThroughput(limit int) Measurement {
 		if err != nil {
 			return nil, err
 		}
+		var last int64
 		for i := 0; i < feedEvents; i += 100 {
 			events := make([]eventstore.Event, 100)
 			for j := range events {
 				events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
 			}
-			if _, err := env.Store.Append(ctx, "bench-feed-"+strconv.Itoa(i/100), eventstore.NoStream, events...); err != nil {
+			res, err := env.Store.Append(ctx, "bench-feed-"+strconv.Itoa(i/100), eventstore.NoStream, events...)
+			if err != nil {
 				return nil, err
 			}
+			last = res.LastPosition()
+		}
+		if err := waitVisible(ctx, env.Store, last); err != nil {
+			return nil, err
 		}
 
 		const token = "bench-auditor-token-0123456789"
@@ -157,5 +163,30 @@ FROM events WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
 			return n, nil
 		}
 		n += got
+	}
+}
+
+// waitVisible waits until gap-safe readers see position pos: a
+// transaction in flight anywhere on the cluster (another database's, in
+// the tests) holds new events back for a moment, and a measurement that
+// read them at once would read fewer.
+func waitVisible(ctx context.Context, s *eventstore.Store, pos int64) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		head, err := s.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if head >= pos {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: position %d still held back after a minute", pos)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 }
