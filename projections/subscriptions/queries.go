@@ -187,10 +187,14 @@ func (q Queries) List(ctx context.Context, cid string, today subscription.Date, 
 		return nil, nil, err
 	}
 	b := ContractList.Build(p, 3)
+	// Planned for this contract each time (an unnamed statement), not with
+	// the generic plan a prepared statement ends up with: that one takes
+	// every contract for an average one (a few dozen subscriptions) and
+	// sorts a long-lived contract's thousands to show a page of them.
 	rows, err := q.Pool.Query(ctx, `SELECT `+columns+`, `+ContractList.SortColumns(p)+`
 FROM rm_subscriptions.subscriptions s
 WHERE s.contract_id = $1 AND ($3 = '' OR `+statusExpr+` = $3)`+b.Where+b.OrderLimit,
-		append([]any{cid, asOf.String(), status}, b.Args...)...)
+		append([]any{pgx.QueryExecModeExec, cid, asOf.String(), status}, b.Args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subscriptions: list of %s: %w", cid, err)
 	}
