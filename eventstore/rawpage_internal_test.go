@@ -32,17 +32,10 @@ func TestRawPageRowsAreTheScannedRows(t *testing.T) {
 	}
 	// Until no older transaction (of any database of the cluster) holds
 	// them back from gap-safe readers.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		head, err := s.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if head >= res.LastPosition() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the events are still held back")
-		}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.WaitVisible(wctx, res.LastPosition()); err != nil {
+		t.Fatal(err)
 	}
 	for _, opt := range []ReadOptions{{}, {HeadersOnly: true}, {RawMetadata: true}, {Types: []string{"Type1"}}} {
 		sql, args := readPageQuery(0, opt)

@@ -812,6 +812,27 @@ func rawPageRow(vals [][]byte, pos *pgtype.Int8, id *pgtype.UUID, stream *pgtype
 // postgresEpoch is the instant PostgreSQL counts timestamps from.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// WaitVisible waits until gap-safe readers see position pos (Head has
+// reached it), looking every 2 ms until ctx ends: a transaction in flight
+// anywhere on the cluster holds newer events back for a moment, and one
+// that appends nothing sends no signal when it ends.
+func (s *Store) WaitVisible(ctx context.Context, pos int64) error {
+	for {
+		head, err := s.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if head >= pos {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("eventstore: position %d still held back: %w", pos, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 // Head returns the highest position a gap-safe reader may see now (0 when
 // the store is empty).
 func (s *Store) Head(ctx context.Context) (int64, error) {

@@ -647,21 +647,14 @@ func TestReadPageReadsTheIndexNotTheTable(t *testing.T) {
 	}
 	// And the page is right: every event, in order, then an empty page
 	// (once no older transaction of the cluster holds them back).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		var last int64
-		if err := s.Pool().QueryRow(ctx, `SELECT max(position) FROM events`).Scan(&last); err != nil {
-			t.Fatal(err)
-		}
-		head, err := s.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if head >= last {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the events are still held back")
-		}
+	var last int64
+	if err := s.Pool().QueryRow(ctx, `SELECT max(position) FROM events`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.WaitVisible(wctx, last); err != nil {
+		t.Fatal(err)
 	}
 	var got []int64
 	after := int64(0)
@@ -751,5 +744,43 @@ func TestTransactBeginsWithTheFirstBatch(t *testing.T) {
 	var twos int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM lazy_begin WHERE n = 2`).Scan(&twos); err != nil || twos != 0 {
 		t.Fatalf("a statement sent alone ran outside the transaction: %d rows, %v", twos, err)
+	}
+}
+
+// WaitVisible waits while an older transaction holds an event back from
+// gap-safe readers, and returns once it ended.
+func TestWaitVisibleWaitsForTheTransactionHoldingEventsBack(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	blocker, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = blocker.Rollback(ctx) }()
+	if _, err := blocker.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // takes a transaction id
+		t.Fatal(err)
+	}
+	res, err := s.Append(ctx, "held-back", eventstore.NoStream, newEvent("Held", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := s.WaitVisible(short, res.LastPosition()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("while an older transaction runs: %v, want the deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done <- s.WaitVisible(wctx, res.LastPosition())
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("once it ended: %v", err)
 	}
 }

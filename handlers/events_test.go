@@ -379,18 +379,10 @@ func TestEventFeedStreamsAPageLargerThanItsBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Until no older transaction holds them back from gap-safe readers.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		head, err := env.Server.Store.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if head >= res {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the events are still held back")
-		}
-		time.Sleep(5 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := env.Server.Store.WaitVisible(wctx, res); err != nil {
+		t.Fatal(err)
 	}
 	p, err := readFeed(ctx, env.URL, fmt.Sprintf("after=%d&limit=1000&types=ExternalAccountsSet", after))
 	if err != nil {
