@@ -53,7 +53,7 @@ type Record struct {
 	Metadata      Metadata        `json:"metadata"`
 	RecordedAt    time.Time       `json:"occurred_at"`
 	// RawMetadata is the metadata as stored, when the record was read
-	// with it (ReadPage): keys Metadata does not know included. The audit
+	// with it (ReadPage, Load, Each): keys Metadata does not know included. The audit
 	// chain seals these bytes.
 	RawMetadata json.RawMessage `json:"-"`
 }

@@ -498,13 +498,10 @@ func (s *Store) eachPage(ctx context.Context, stream string, after int64, fn fun
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r Record
-		var sv int32
-		var data, meta []byte // as bytes: into a json.RawMessage the driver would check the JSON again
-		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &r.RecordedAt); err != nil {
+		r, err := scanRecord(rows)
+		if err != nil {
 			return got, false, err
 		}
-		r.Data, r.RawMetadata, r.SchemaVersion, r.RecordedAt = data, meta, int(sv), r.RecordedAt.UTC()
 		got++
 		more, err := fn(r)
 		if err != nil {
@@ -850,18 +847,28 @@ func collectRecords(rows pgx.Rows) ([]Record, error) {
 	defer rows.Close()
 	var recs []Record
 	for rows.Next() {
-		var r Record
-		var sv int32
-		var data, meta []byte // as bytes: into a json.RawMessage the driver would check the JSON again
-		if err := rows.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &r.RecordedAt); err != nil {
+		r, err := scanRecord(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.Data, r.SchemaVersion = data, int(sv)
-		r.RecordedAt = r.RecordedAt.UTC()
-		if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+		if err := json.Unmarshal(r.RawMetadata, &r.Metadata); err != nil {
 			return nil, fmt.Errorf("metadata of %d: %w", r.Position, err)
 		}
 		recs = append(recs, r)
 	}
 	return recs, rows.Err()
+}
+
+// scanRecord scans a row of recordColumns, its metadata left in
+// RawMetadata. Data and metadata are scanned as bytes: into a
+// json.RawMessage the driver would check the JSON again.
+func scanRecord(row pgx.Row) (Record, error) {
+	var r Record
+	var sv int32
+	var data, meta []byte
+	if err := row.Scan(&r.Position, &r.EventID, &r.StreamID, &r.Version, &r.Type, &sv, &data, &meta, &r.RecordedAt); err != nil {
+		return Record{}, err
+	}
+	r.Data, r.RawMetadata, r.SchemaVersion, r.RecordedAt = data, meta, int(sv), r.RecordedAt.UTC()
+	return r, nil
 }
