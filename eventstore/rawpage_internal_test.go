@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"selfcare/internal/clock"
 	"selfcare/internal/testdb"
@@ -48,33 +47,21 @@ func TestRawPageRowsAreTheScannedRows(t *testing.T) {
 		}
 		var raw, scanned []Record
 		for rows.Next() {
-			var r1, r2 struct {
-				pos, version pgtype.Int8
-				id           pgtype.UUID
-				stream, typ  pgtype.Text
-				sv           pgtype.Int4
-				data, meta   []byte
-				at           pgtype.Timestamptz
-				bound        int64
-				heldBack     bool
-			}
-			if err := rawPageRow(rows.RawValues(), &r1.pos, &r1.id, &r1.stream, &r1.version, &r1.typ, &r1.sv, &r1.data, &r1.meta, &r1.at, &r1.bound, &r1.heldBack); err != nil {
+			var decoded, byDriver pageRow
+			if err := decoded.decode(rows.RawValues()); err != nil {
 				t.Fatal(err)
 			}
-			if err := rows.Scan(&r2.pos, &r2.id, &r2.stream, &r2.version, &r2.typ, &r2.sv, &r2.data, &r2.meta, &r2.at, &r2.bound, &r2.heldBack); err != nil {
+			if err := byDriver.scan(rows); err != nil {
 				t.Fatal(err)
 			}
-			r2.at.Time = r2.at.Time.UTC()
-			if r1.pos.Valid {
-				raw = append(raw, Record{Position: r1.pos.Int64, EventID: r1.id.Bytes, StreamID: r1.stream.String, Version: r1.version.Int64, Type: r1.typ.String,
-					SchemaVersion: int(r1.sv.Int32), Data: r1.data, RawMetadata: r1.meta, RecordedAt: r1.at.Time})
+			if decoded.pos.Valid {
+				raw = append(raw, decoded.record())
 			}
-			if r2.pos.Valid {
-				scanned = append(scanned, Record{Position: r2.pos.Int64, EventID: r2.id.Bytes, StreamID: r2.stream.String, Version: r2.version.Int64, Type: r2.typ.String,
-					SchemaVersion: int(r2.sv.Int32), Data: r2.data, RawMetadata: r2.meta, RecordedAt: r2.at.Time})
+			if byDriver.pos.Valid {
+				scanned = append(scanned, byDriver.record())
 			}
-			if r1.bound != r2.bound || r1.heldBack != r2.heldBack {
-				t.Fatalf("%+v: bound %d/%d, held back %t/%t", opt, r1.bound, r2.bound, r1.heldBack, r2.heldBack)
+			if decoded.bound != byDriver.bound || decoded.heldBack != byDriver.heldBack {
+				t.Fatalf("%+v: bound %d/%d, held back %t/%t", opt, decoded.bound, byDriver.bound, decoded.heldBack, byDriver.heldBack)
 			}
 		}
 		rows.Close()

@@ -670,41 +670,31 @@ func (s *Store) StreamPage(ctx context.Context, q Querier, after int64, opt Read
 // closes them; the page it returns has no Records.
 func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, fn func(Record) error) (Page, error) {
 	defer rows.Close()
-	var bound int64
-	var heldBack bool
 	n := 0
 	last := after
-	// Value types, not pointers, for the columns the LEFT JOIN may leave
-	// NULL: no allocation per column of each event.
-	var (
-		pos, version pgtype.Int8
-		id           pgtype.UUID
-		stream, typ  pgtype.Text
-		sv           pgtype.Int4
-		at           pgtype.Timestamptz
-	)
+	var row pageRow // the bound and held back are those of every row
 	raw := binaryPageColumns(rows.FieldDescriptions())
 	for rows.Next() {
-		var data, meta []byte
+		var err error
 		if raw {
-			if err := rawPageRow(rows.RawValues(), &pos, &id, &stream, &version, &typ, &sv, &data, &meta, &at, &bound, &heldBack); err != nil {
-				return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
-			}
-		} else if err := rows.Scan(&pos, &id, &stream, &version, &typ, &sv, &data, &meta, &at, &bound, &heldBack); err != nil {
+			err = row.decode(rows.RawValues())
+		} else {
+			err = row.scan(rows)
+		}
+		if err != nil {
 			return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 		}
-		if !pos.Valid {
+		if !row.pos.Valid {
 			continue // no event: the LEFT JOIN still gives the bound
 		}
-		if pos.Int64 <= last {
+		if row.pos.Int64 <= last {
 			// The join hands the page on in its order; never skip an
 			// event because that ever changed.
-			return Page{Next: after}, fmt.Errorf("eventstore: read all: position %d after %d: the page is out of order", pos.Int64, last)
+			return Page{Next: after}, fmt.Errorf("eventstore: read all: position %d after %d: the page is out of order", row.pos.Int64, last)
 		}
-		r := Record{Position: pos.Int64, EventID: id.Bytes, StreamID: stream.String, Version: version.Int64, Type: typ.String,
-			SchemaVersion: int(sv.Int32), Data: data, RecordedAt: at.Time.UTC(), RawMetadata: meta}
+		r := row.record()
 		if !opt.HeadersOnly && !opt.RawMetadata {
-			if err := json.Unmarshal(meta, &r.Metadata); err != nil {
+			if err := json.Unmarshal(r.RawMetadata, &r.Metadata); err != nil {
 				return Page{Next: after}, fmt.Errorf("eventstore: metadata of %d: %w", r.Position, err)
 			}
 		}
@@ -718,21 +708,47 @@ func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, fn func(Record) err
 		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 	}
 	next := last
-	if n < opt.limit() && bound-1 > next {
+	if n < opt.limit() && row.bound-1 > next {
 		// Everything below the bound has been seen: skip ahead.
-		next = bound - 1
+		next = row.bound - 1
 	}
-	return Page{Next: next, HeldBack: heldBack}, nil
+	return Page{Next: next, HeldBack: row.heldBack}, nil
 }
 
-// pageColumnFormats are the formats rawPageRow reads the columns of
+// pageRow is a row of readPageQuery. Its event columns are value types,
+// not pointers, for the LEFT JOIN may leave them NULL: no allocation per
+// column of each event.
+type pageRow struct {
+	pos, version pgtype.Int8
+	id           pgtype.UUID
+	stream, typ  pgtype.Text
+	sv           pgtype.Int4
+	data, meta   []byte
+	at           pgtype.Timestamptz
+	bound        int64
+	heldBack     bool
+}
+
+// scan reads the row through the driver's scan plans.
+func (p *pageRow) scan(rows pgx.Rows) error {
+	p.data, p.meta = nil, nil // fresh slices for each record
+	return rows.Scan(&p.pos, &p.id, &p.stream, &p.version, &p.typ, &p.sv, &p.data, &p.meta, &p.at, &p.bound, &p.heldBack)
+}
+
+// record is the row's event.
+func (p *pageRow) record() Record {
+	return Record{Position: p.pos.Int64, EventID: p.id.Bytes, StreamID: p.stream.String, Version: p.version.Int64, Type: p.typ.String,
+		SchemaVersion: int(p.sv.Int32), Data: p.data, RecordedAt: p.at.Time.UTC(), RawMetadata: p.meta}
+}
+
+// pageColumnFormats are the formats decode reads the columns of
 // readPageQuery in: binary for numbers, uuids, times and booleans, text
 // for the rest.
 var pageColumnFormats = []int16{pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.TextFormatCode, pgx.BinaryFormatCode, pgx.TextFormatCode,
 	pgx.BinaryFormatCode, pgx.TextFormatCode, pgx.TextFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode}
 
 // binaryPageColumns reports whether the page's columns came in the formats
-// rawPageRow reads (the driver's choice; rows are scanned otherwise).
+// decode reads (the driver's choice; rows are scanned otherwise).
 func binaryPageColumns(fds []pgconn.FieldDescription) bool {
 	if len(fds) != len(pageColumnFormats) {
 		return false
@@ -745,12 +761,11 @@ func binaryPageColumns(fds []pgconn.FieldDescription) bool {
 	return true
 }
 
-// rawPageRow is rows.Scan of a page's row, reading the wire values
-// directly: a page of a thousand events spent as long in the driver's
-// scan plans as in the rest of its reading. Text is copied (the values
-// point into the driver's buffer until the next row).
-func rawPageRow(vals [][]byte, pos *pgtype.Int8, id *pgtype.UUID, stream *pgtype.Text, version *pgtype.Int8, typ *pgtype.Text, sv *pgtype.Int4,
-	data, meta *[]byte, at *pgtype.Timestamptz, bound *int64, heldBack *bool) error {
+// decode is scan reading the wire values directly: a page of a thousand
+// events spent as long in the driver's scan plans as in the rest of its
+// reading. Text is copied (the values point into the driver's buffer
+// until the next row).
+func (p *pageRow) decode(vals [][]byte) error {
 	if len(vals) != len(pageColumnFormats) {
 		return fmt.Errorf("%d columns in a page row", len(vals))
 	}
@@ -766,41 +781,42 @@ func rawPageRow(vals [][]byte, pos *pgtype.Int8, id *pgtype.UUID, stream *pgtype
 		return 0, false, fmt.Errorf("column %d: %d bytes for an int8", i, len(vals[i]))
 	}
 	var err error
-	if pos.Int64, pos.Valid, err = int8At(0); err != nil {
+	if p.pos.Int64, p.pos.Valid, err = int8At(0); err != nil {
 		return err
 	}
-	if *bound, _, err = int8At(9); err != nil {
+	if p.bound, _, err = int8At(9); err != nil {
 		return err
 	}
 	if len(vals[10]) != 1 {
 		return fmt.Errorf("column 10: %d bytes for a boolean", len(vals[10]))
 	}
-	*heldBack = vals[10][0] != 0
-	if !pos.Valid {
+	p.heldBack = vals[10][0] != 0
+	if !p.pos.Valid {
 		return nil // no event: the LEFT JOIN still gives the bound
 	}
-	if version.Int64, version.Valid, err = int8At(3); err != nil {
+	if p.version.Int64, p.version.Valid, err = int8At(3); err != nil {
 		return err
 	}
 	if len(vals[1]) != 16 || len(vals[5]) != 4 || len(vals[8]) != 8 || vals[2] == nil || vals[4] == nil {
 		return fmt.Errorf("a page row with unexpected values (%d, %d, %d bytes)", len(vals[1]), len(vals[5]), len(vals[8]))
 	}
-	id.Bytes, id.Valid = [16]byte(vals[1]), true
-	*stream = pgtype.Text{String: string(vals[2]), Valid: true}
-	*typ = pgtype.Text{String: string(vals[4]), Valid: true}
-	*sv = pgtype.Int4{Int32: int32(binary.BigEndian.Uint32(vals[5])), Valid: true}
+	p.id = pgtype.UUID{Bytes: [16]byte(vals[1]), Valid: true}
+	p.stream = pgtype.Text{String: string(vals[2]), Valid: true}
+	p.typ = pgtype.Text{String: string(vals[4]), Valid: true}
+	p.sv = pgtype.Int4{Int32: int32(binary.BigEndian.Uint32(vals[5])), Valid: true}
 	// Microseconds since 2000-01-01 UTC; not the infinities, never stored.
 	us := int64(binary.BigEndian.Uint64(vals[8]))
-	*at = pgtype.Timestamptz{Time: postgresEpoch.Add(time.Duration(us) * time.Microsecond), Valid: true}
+	p.at = pgtype.Timestamptz{Time: postgresEpoch.Add(time.Duration(us) * time.Microsecond), Valid: true}
+	p.data, p.meta = nil, nil
 	if vals[6] != nil || vals[7] != nil {
 		buf := make([]byte, len(vals[6])+len(vals[7]))
 		copy(buf, vals[6])
 		copy(buf[len(vals[6]):], vals[7])
 		if vals[6] != nil {
-			*data = buf[:len(vals[6]):len(vals[6])]
+			p.data = buf[:len(vals[6]):len(vals[6])]
 		}
 		if vals[7] != nil {
-			*meta = buf[len(vals[6]):]
+			p.meta = buf[len(vals[6]):]
 		}
 	}
 	return nil
