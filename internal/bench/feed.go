@@ -35,19 +35,7 @@ func FeedThroughput(limit int) Measurement {
 		if err != nil {
 			return nil, err
 		}
-		var last int64
-		for i := 0; i < feedEvents; i += 100 {
-			events := make([]eventstore.Event, 100)
-			for j := range events {
-				events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
-			}
-			res, err := env.Store.Append(ctx, "bench-feed-"+strconv.Itoa(i/100), eventstore.NoStream, events...)
-			if err != nil {
-				return nil, err
-			}
-			last = res.LastPosition()
-		}
-		if err := waitVisible(ctx, env.Store, last); err != nil {
+		if _, err := appendVisible(ctx, env.Store, "bench-feed-", feedEvents); err != nil {
 			return nil, err
 		}
 
@@ -166,12 +154,26 @@ FROM events WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
 	}
 }
 
-// waitVisible waits, a minute at most, until gap-safe readers see
-// position pos: a measurement that read new events at once could read
-// fewer, held back by a transaction in flight elsewhere on the cluster
-// (another test's database, in make test).
-func waitVisible(ctx context.Context, s *eventstore.Store, pos int64) error {
+// appendVisible appends n bench events (a multiple of 100), 100 to a
+// stream named prefix and a number, then waits, a minute at most, until
+// gap-safe readers see them: a measurement that read them at once could
+// read fewer, held back by a transaction in flight elsewhere on the
+// cluster (another test's database, in make test). It returns the last
+// one's position.
+func appendVisible(ctx context.Context, s *eventstore.Store, prefix string, n int) (int64, error) {
+	var last int64
+	for i := 0; i < n; i += 100 {
+		events := make([]eventstore.Event, 100)
+		for j := range events {
+			events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
+		}
+		res, err := s.Append(ctx, prefix+strconv.Itoa(i/100), eventstore.NoStream, events...)
+		if err != nil {
+			return 0, err
+		}
+		last = res.LastPosition()
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return s.WaitVisible(ctx, pos)
+	return last, s.WaitVisible(ctx, last)
 }

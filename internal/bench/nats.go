@@ -75,19 +75,8 @@ ON CONFLICT (stream) DO UPDATE SET position = excluded.position`, natsfwd.Stream
 		if _, err := env.Pool.Exec(ctx, `INSERT INTO bench_nats_consumer VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET position = 0`); err != nil {
 			return nil, err
 		}
-		var last int64
-		for i := 0; i < natsEvents; i += 100 {
-			events := make([]eventstore.Event, 100)
-			for j := range events {
-				events[j] = eventstore.Event{ID: uuid.New(), Type: "BenchEvent", Data: eventData, Metadata: eventMetadata}
-			}
-			res, err := env.Store.Append(ctx, "bench-nats-"+strconv.Itoa(i/100), eventstore.NoStream, events...)
-			if err != nil {
-				return nil, err
-			}
-			last = res.LastPosition()
-		}
-		if err := waitVisible(ctx, env.Store, last); err != nil {
+		last, err := appendVisible(ctx, env.Store, "bench-nats-", natsEvents)
+		if err != nil {
 			return nil, err
 		}
 
