@@ -255,7 +255,9 @@ func TestHandleCannotEndTheBatch(t *testing.T) {
 			return errors.Join(tx.Commit(ctx), tx.Rollback(ctx))
 		},
 	}
-	appendScript(ctx, t, s, "committed", nil)
+	res := appendScript(ctx, t, s, "committed", nil)
+	// Prepare builds up to the events visible when it starts.
+	waitUntil(ctx, t, "the event is visible", func() (bool, error) { h, err := s.Head(ctx); return h >= res.LastPosition(), err })
 	err := projections.NewRunner(s, testLogger(t), committer).Prepare(ctx)
 	if err == nil || !strings.Contains(err.Error(), "must not commit or roll back") {
 		t.Fatalf("Prepare with a Handle that commits: %v", err)

@@ -94,10 +94,12 @@ func startServe(t *testing.T, dbURL, addr, dataDir string) *process {
 }
 
 // createContracts creates contracts until stop is closed and returns the
-// ids of those the server acknowledged (201).
-func createContracts(addr string, workers int, stop <-chan struct{}) []string {
+// ids of those the server acknowledged (201). It closes firstAck with the
+// first acknowledgement.
+func createContracts(addr string, workers int, stop <-chan struct{}, firstAck chan<- struct{}) []string {
 	var mu sync.Mutex
 	var acked []string
+	var once sync.Once
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	for w := 0; w < workers; w++ {
@@ -127,12 +129,22 @@ func createContracts(addr string, workers int, stop <-chan struct{}) []string {
 					mu.Lock()
 					acked = append(acked, out.ID)
 					mu.Unlock()
+					once.Do(func() { close(firstAck) })
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	return acked
+}
+
+func waitFirstAck(t *testing.T, firstAck <-chan struct{}, p *process) {
+	t.Helper()
+	select {
+	case <-firstAck:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no write was acknowledged within 30 s:\n%s", p.logs)
+	}
 }
 
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
@@ -143,8 +155,12 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 
 	stop := make(chan struct{})
 	done := make(chan []string)
-	go func() { done <- createContracts(addr, 8, stop) }()
-	time.Sleep(1500 * time.Millisecond)
+	firstAck := make(chan struct{})
+	go func() { done <- createContracts(addr, 8, stop, firstAck) }()
+	// Kill in the middle of the load: once writes are being acknowledged
+	// (a loaded machine may take seconds for the first), a little later.
+	waitFirstAck(t, firstAck, p)
+	time.Sleep(time.Second)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +220,9 @@ func TestSIGTERMDrainsRequestsAndStopsCleanly(t *testing.T) {
 
 	stop := make(chan struct{})
 	done := make(chan []string)
-	go func() { done <- createContracts(addr, 4, stop) }()
+	firstAck := make(chan struct{})
+	go func() { done <- createContracts(addr, 4, stop, firstAck) }()
+	waitFirstAck(t, firstAck, p)
 	time.Sleep(500 * time.Millisecond)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
