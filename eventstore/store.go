@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,7 @@ type Store struct {
 	clock   Clock
 	changes *Signal
 	remote  chan struct{}
+	admit   chan struct{} // a slot per append statement in flight
 }
 
 // Clock stamps events with their time. It is declared here, not imported,
@@ -51,7 +53,36 @@ type Clock interface {
 
 // New returns a store on pool; event times come from clk.
 func New(pool *pgxpool.Pool, clk Clock) *Store {
-	return &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
+	s := &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
+	s.SetAppendConcurrency(4 * runtime.GOMAXPROCS(0))
+	return s
+}
+
+// SetAppendConcurrency sets how many of Append's statements the store
+// sends to the database at once (4 per core by default); the others wait
+// their turn in the process. Set it before the store is used.
+//
+// An append holds a transaction id from its insert to its commit, and
+// every gap-safe reader (each read model, the feed, the bus) sees nothing
+// appended after it until it commits. With more appends in flight than
+// the cores can run, each one's commit waits longer for a core and for
+// the WAL, and so does every reader: at 32 writers on 2 cores, a commit's
+// stall held every read model back by hundreds of milliseconds. A few
+// per core already fill each WAL flush, so admitting more adds
+// little throughput; waiting in the process, before the transaction
+// begins, holds nothing back.
+func (s *Store) SetAppendConcurrency(n int) {
+	s.admit = make(chan struct{}, max(n, 1))
+}
+
+// admitted waits for an append slot and returns its release.
+func (s *Store) admitted(ctx context.Context) (func(), error) {
+	select {
+	case s.admit <- struct{}{}:
+		return func() { <-s.admit }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Pool returns the store's connection pool.
@@ -331,7 +362,12 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected Expecta
 		// Scalars rather than one-element arrays: the common case, cheaper.
 		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
 	}
+	release, err := s.admitted(ctx)
+	if err != nil {
+		return AppendResult{}, false, err
+	}
 	res, _, err := s.insert(ctx, s.pool, sql, args)
+	release()
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":

@@ -784,3 +784,71 @@ func TestWaitVisibleWaitsForTheTransactionHoldingEventsBack(t *testing.T) {
 		t.Fatalf("once it ended: %v", err)
 	}
 }
+
+// Appends beyond the store's concurrency wait in the process, not in the
+// database: with two slots, a third append stays out of PostgreSQL while
+// two are stuck there, goes in once one is through, and one whose context
+// ends while it waits gives up without writing.
+func TestAppendsBeyondTheConcurrencyWaitInTheProcess(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	s := newStoreWithConns(t, 8)
+	s.SetAppendConcurrency(2)
+	lock, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(ctx) }()
+	if _, err := lock.Exec(ctx, `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	inDatabase := func() int {
+		var n int
+		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	done := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := s.Append(ctx, fmt.Sprintf("admitted-%d", i), eventstore.NoStream, newEvent("Admitted", i))
+			done <- err
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); inDatabase() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends reached the database, want 2", inDatabase())
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // time for a third to get there, were it let in
+	if n := inDatabase(); n != 2 {
+		t.Fatalf("%d appends in the database with 2 slots", n)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Append(short, "gave-up", eventstore.NoStream, newEvent("Admitted", 9)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an append whose context ends while it waits: %v, want the deadline", err)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var streams []string
+	rows, err := s.Pool().Query(ctx, `SELECT stream_id FROM events ORDER BY stream_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streams, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[admitted-0 admitted-1 admitted-2]"; fmt.Sprint(streams) != want {
+		t.Fatalf("streams %v, want %s", streams, want)
+	}
+}
