@@ -146,9 +146,7 @@ func writeAppended[T any](w http.ResponseWriter, items []T, next *string) {
 		body = append(body, c...)
 	}
 	body = append(body, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	writeHead(w, http.StatusOK, "application/json")
 	if _, err := w.Write(body); err != nil {
 		slog.Default().Warn("write response", "err", err)
 	}

@@ -138,9 +138,7 @@ const feedFlushAt = 32 << 10
 
 func (o *feedWriter) start() {
 	o.started = true
-	o.w.Header().Set("Content-Type", "application/json")
-	o.w.Header().Set("Cache-Control", "no-store")
-	o.w.WriteHeader(http.StatusOK)
+	writeHead(o.w, http.StatusOK, "application/json")
 	o.buf = append(make([]byte, 0, feedFlushAt+4<<10), `{"events":[`...)
 }
 

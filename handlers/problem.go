@@ -140,17 +140,21 @@ func conflictOn(field, code string, err error) error {
 }
 
 func writeProblem(w http.ResponseWriter, p Problem) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(p.Status)
+	writeHead(w, p.Status, "application/problem+json")
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeHead writes the head of a JSON answer (of contentType): its type,
+// no caching, its status.
+func writeHead(w http.ResponseWriter, status int, contentType string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 }
 
 // writeJSON answers with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	writeHead(w, status, "application/json")
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(v); err != nil {
 		slog.Default().Warn("write response", "err", err)
