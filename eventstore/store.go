@@ -159,10 +159,10 @@ func (s *Store) transact(ctx context.Context, fn func(tx *Tx) error) (*Tx, error
 	}
 	defer conn.Release() // closed by the pool if a transaction is left open
 	lt := &lazyTx{conn: conn}
-	defer func() { _ = lt.Rollback(ctx) }() // after a panic; else a no-op
+	// When fn fails or panics; after the commit, a no-op.
+	defer func() { _ = lt.Rollback(ctx) }()
 	t := &Tx{store: s, tx: lt}
 	if err := fn(t); err != nil {
-		_ = lt.Rollback(ctx)
 		return t, err
 	}
 	return t, lt.Commit(ctx)
@@ -681,11 +681,11 @@ func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 		recs = append(recs, r)
 		return nil
 	})
-	page.Records = recs
 	if err != nil {
-		page.Records = nil
+		return page, err
 	}
-	return page, err
+	page.Records = recs
+	return page, nil
 }
 
 // StreamPage is ReadPage handing each event to fn as it is read, instead
