@@ -42,6 +42,7 @@ type Store struct {
 	changes *Signal
 	remote  chan struct{}
 	admit   chan struct{} // a slot per append statement in flight
+	queue   appendQueue   // single-event appends waiting for a slot (group.go)
 }
 
 // Clock stamps events with their time. It is declared here, not imported,
@@ -54,23 +55,27 @@ type Clock interface {
 // New returns a store on pool; event times come from clk.
 func New(pool *pgxpool.Pool, clk Clock) *Store {
 	s := &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
-	s.SetAppendConcurrency(4 * runtime.GOMAXPROCS(0))
+	s.SetAppendConcurrency(runtime.GOMAXPROCS(0))
 	return s
 }
 
 // SetAppendConcurrency sets how many of Append's statements the store
-// sends to the database at once (4 per core by default); the others wait
-// their turn in the process. Set it before the store is used.
+// sends to the database at once (one per core by default); the others
+// wait their turn in the process, and single-event appends waiting
+// together go in one statement when a slot frees (group.go). Set it
+// before the store is used.
 //
 // An append holds a transaction id from its insert to its commit, and
 // every gap-safe reader (each read model, the feed, the bus) sees nothing
 // appended after it until it commits. With more appends in flight than
 // the cores can run, each one's commit waits longer for a core and for
 // the WAL, and so does every reader: at 32 writers on 2 cores, a commit's
-// stall held every read model back by hundreds of milliseconds. A few
-// per core already fill each WAL flush, so admitting more adds
-// little throughput; waiting in the process, before the transaction
-// begins, holds nothing back.
+// stall held every read model back by hundreds of milliseconds. Waiting
+// in the process, before the transaction begins, holds nothing back, and
+// the appends that wait together share one transaction and one WAL
+// flush: with a slot per core, 32 single-event writers append twice as
+// fast as 32 raw INSERTs, where eight slots without groups gave 0.6–0.8
+// of them.
 func (s *Store) SetAppendConcurrency(n int) {
 	s.admit = make(chan struct{}, max(n, 1))
 }
@@ -357,17 +362,34 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected Expecta
 	if err != nil {
 		return AppendResult{}, false, err
 	}
-	sql, args := appendAloneSQL, a.args(s.clock.Now(), expected)
 	if len(events) == 1 {
-		// Scalars rather than one-element arrays: the common case, cheaper.
-		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
+		return s.appendOne(ctx, a, expected)
 	}
+	return s.admittedAlone(ctx, a, expected)
+}
+
+// admittedAlone is appendAlone once events are validated: it waits for a
+// slot and appends them in a statement of their own.
+func (s *Store) admittedAlone(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
 	release, err := s.admitted(ctx)
 	if err != nil {
 		return AppendResult{}, false, err
 	}
-	res, _, err := s.insert(ctx, s.pool, sql, args)
+	res, stored, err := s.insertAlone(ctx, a, expected)
 	release()
+	return res, stored, err
+}
+
+// insertAlone appends a's events in a statement of their own, in a slot
+// the caller holds, and tells what happened as appendAlone does.
+func (s *Store) insertAlone(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
+	stream := a.stream
+	sql, args := appendAloneSQL, a.args(s.clock.Now(), expected)
+	if len(a.ids) == 1 {
+		// Scalars rather than one-element arrays: the common case, cheaper.
+		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
+	}
+	res, _, err := s.insert(ctx, s.pool, sql, args)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
@@ -387,8 +409,8 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected Expecta
 	case len(res.Positions) == 0:
 		res, err := s.alreadyAppended(ctx, s.pool, stream, expected, a.ids)
 		return res, false, err
-	case len(res.Positions) != len(events):
-		return AppendResult{}, false, fmt.Errorf("eventstore: append to %q stored %d of %d events", stream, len(res.Positions), len(events))
+	case len(res.Positions) != len(a.ids):
+		return AppendResult{}, false, fmt.Errorf("eventstore: append to %q stored %d of %d events", stream, len(res.Positions), len(a.ids))
 	}
 	return res, true, nil
 }
