@@ -50,7 +50,8 @@ func (s *Store) committed() {
 }
 
 // Listen keeps this process informed of commits made by other processes
-// (LISTEN), and forwards its own commits to them (NOTIFY), until ctx ends.
+// (LISTEN), and forwards its own commits to them (NOTIFY, with the
+// store's id, so that it ignores its own), until ctx ends.
 // Without it, the change signal only covers this process's own appends.
 func (s *Store) Listen(ctx context.Context, logger *slog.Logger) {
 	var wg sync.WaitGroup
@@ -73,7 +74,7 @@ func (s *Store) forwardCommits(ctx context.Context, logger *slog.Logger) {
 			return
 		case <-s.remote:
 		}
-		if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil && ctx.Err() == nil {
+		if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, s.id); err != nil && ctx.Err() == nil {
 			logger.Warn("notify other processes of new events", "err", err)
 		}
 	}
@@ -110,11 +111,17 @@ func (s *Store) listenOnce(ctx context.Context) error {
 	// Events may have been committed while we were not listening.
 	s.changes.Notify()
 	for {
-		if _, err := pc.WaitForNotification(ctx); err != nil {
+		n, err := pc.WaitForNotification(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return errors.Join(errors.New("wait for notification"), err)
+		}
+		if n.Payload == s.id {
+			// This store's own commit, signalled when it was made: waking
+			// every waiter again would only have them read nothing new.
+			continue
 		}
 		s.changes.Notify()
 	}

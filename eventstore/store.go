@@ -43,6 +43,7 @@ type Store struct {
 	remote  chan struct{}
 	admit   chan struct{} // a slot per append statement in flight
 	queue   appendQueue   // single-event appends waiting for a slot (group.go)
+	id      string        // tells this store's notifications from others' (signal.go)
 }
 
 // Clock stamps events with their time. It is declared here, not imported,
@@ -54,7 +55,7 @@ type Clock interface {
 
 // New returns a store on pool; event times come from clk.
 func New(pool *pgxpool.Pool, clk Clock) *Store {
-	s := &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1)}
+	s := &Store{pool: pool, clock: clk, changes: NewSignal(), remote: make(chan struct{}, 1), id: uuid.NewString()}
 	s.SetAppendConcurrency(runtime.GOMAXPROCS(0))
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -850,5 +851,70 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '
 	}
 	if want := "[admitted-0 admitted-1 admitted-2]"; fmt.Sprint(streams) != want {
 		t.Fatalf("streams %v, want %s", streams, want)
+	}
+}
+
+// A listening store wakes its waiters for the commits of other processes'
+// stores, and not a second time for its own: those woke them when made.
+func TestListenWakesForOthersCommitsNotAgainForItsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := ctxTimeout(t)
+	pool := testdb.New(t)
+	mine, theirs := eventstore.New(pool, clock.Real{}), eventstore.New(pool, clock.Real{})
+	listenCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go mine.Listen(listenCtx, slog.New(slog.DiscardHandler))
+	go theirs.Listen(listenCtx, slog.New(slog.DiscardHandler))
+
+	// Another store's commits wake this one's waiters (until the listener
+	// is up, a commit may go unheard: append until one is heard).
+	woken := false
+	for i := 0; !woken && i < 200; i++ {
+		changed := mine.Changes().C()
+		if _, err := theirs.Append(ctx, "theirs", eventstore.Any, newEvent("Theirs", i)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+			woken = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !woken {
+		t.Fatal("another store's commits never woke this store's waiters")
+	}
+
+	// Until the other store's last notifications have come.
+	for quiet := false; !quiet; {
+		select {
+		case <-mine.Changes().C():
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+
+	// Its own commit wakes them at once, and no notification comes back.
+	changed := mine.Changes().C()
+	heard := theirs.Changes().C()
+	if _, err := mine.Append(ctx, "mine", eventstore.NoStream, newEvent("Mine", 0)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("a commit did not wake this store's own waiters")
+	}
+	again := mine.Changes().C()
+	// theirs hears this commit through PostgreSQL; once it has, so would
+	// mine have, were it listening to its own.
+	select {
+	case <-heard:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other store never heard this store's commit")
+	}
+	select {
+	case <-again:
+		t.Fatal("this store's own notification woke its waiters a second time")
+	case <-time.After(200 * time.Millisecond):
 	}
 }
