@@ -47,9 +47,17 @@ func TestRawPageRowsAreTheScannedRows(t *testing.T) {
 		}
 		var raw, scanned []Record
 		for rows.Next() {
-			var decoded, byDriver pageRow
-			if err := decoded.decode(rows.RawValues()); err != nil {
+			var decoded, borrowed, byDriver pageRow
+			if err := decoded.decode(rows.RawValues(), false); err != nil {
 				t.Fatal(err)
+			}
+			// Borrowed, the documents are the driver's bytes, as long as
+			// the row is current: the same record.
+			if err := borrowed.decode(rows.RawValues(), true); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(borrowed.record(), decoded.record()) {
+				t.Fatalf("%+v: borrowed %+v, copied %+v", opt, borrowed.record(), decoded.record())
 			}
 			if err := byDriver.scan(rows); err != nil {
 				t.Fatal(err)

@@ -700,7 +700,7 @@ func (o ReadOptions) limit() int {
 // scanPage reads the rows of readPageQuery, and closes them.
 func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 	var recs []Record
-	page, err := eachRecord(rows, after, opt, func(r Record) error {
+	page, err := eachRecord(rows, after, opt, false, func(r Record) error {
 		recs = append(recs, r)
 		return nil
 	})
@@ -715,19 +715,22 @@ func scanPage(rows pgx.Rows, after int64, opt ReadOptions) (Page, error) {
 // of collecting them: for a reader that passes events on (the feed writes
 // each to its client while the next ones arrive). The returned page has
 // no Records, only Next and HeldBack; an error of fn ends the read and is
-// returned as it is.
+// returned as it is. Each record's Data and RawMetadata are valid only
+// until fn returns: fn copies what it keeps.
 func (s *Store) StreamPage(ctx context.Context, q Querier, after int64, opt ReadOptions, fn func(Record) error) (Page, error) {
 	sql, args := readPageQuery(after, opt)
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return Page{Next: after}, fmt.Errorf("eventstore: read all: %w", err)
 	}
-	return eachRecord(rows, after, opt, fn)
+	return eachRecord(rows, after, opt, true, fn)
 }
 
 // eachRecord reads the rows of readPageQuery, hands each record to fn and
-// closes them; the page it returns has no Records.
-func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, fn func(Record) error) (Page, error) {
+// closes them; the page it returns has no Records. When borrowed, each
+// record's Data and RawMetadata are the driver's bytes, valid only until
+// fn returns (no copy of every document for a reader that passes it on).
+func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, borrowed bool, fn func(Record) error) (Page, error) {
 	defer rows.Close()
 	n := 0
 	last := after
@@ -736,7 +739,7 @@ func eachRecord(rows pgx.Rows, after int64, opt ReadOptions, fn func(Record) err
 	for rows.Next() {
 		var err error
 		if raw {
-			err = row.decode(rows.RawValues())
+			err = row.decode(rows.RawValues(), borrowed)
 		} else {
 			err = row.scan(rows)
 		}
@@ -823,8 +826,8 @@ func binaryPageColumns(fds []pgconn.FieldDescription) bool {
 // decode is scan reading the wire values directly: a page of a thousand
 // events spent as long in the driver's scan plans as in the rest of its
 // reading. Text is copied (the values point into the driver's buffer
-// until the next row).
-func (p *pageRow) decode(vals [][]byte) error {
+// until the next row), the documents unless borrowed.
+func (p *pageRow) decode(vals [][]byte, borrowed bool) error {
 	if len(vals) != len(pageColumnFormats) {
 		return fmt.Errorf("%d columns in a page row", len(vals))
 	}
@@ -867,6 +870,10 @@ func (p *pageRow) decode(vals [][]byte) error {
 	us := int64(binary.BigEndian.Uint64(vals[8]))
 	p.at = pgtype.Timestamptz{Time: postgresEpoch.Add(time.Duration(us) * time.Microsecond), Valid: true}
 	p.data, p.meta = nil, nil
+	if borrowed {
+		p.data, p.meta = vals[6], vals[7]
+		return nil
+	}
 	if vals[6] != nil || vals[7] != nil {
 		buf := make([]byte, len(vals[6])+len(vals[7]))
 		copy(buf, vals[6])
