@@ -42,7 +42,7 @@ func (s *Store) NewSubscriber(consumerGroup string, logger watermill.LoggerAdapt
 	if consumerGroup == "" {
 		return nil, errors.New("eventstore: a bus subscriber needs a consumer group")
 	}
-	backoff := &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second, closing: make(chan struct{})}
+	backoff := &signalBackoff{changes: s.changes, pool: s.pool, idle: time.Second, retry: time.Second, settle: busSettle, closing: make(chan struct{})}
 	sub, err := wsql.NewSubscriber(busBeginner{wsql.BeginnerFromPgx(s.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  consumerGroup,
 		SchemaAdapter:  busSchema{},
@@ -269,6 +269,7 @@ type signalBackoff struct {
 	pool    *pgxpool.Pool
 	idle    time.Duration
 	retry   time.Duration
+	settle  time.Duration // busSettle
 	// closing is closed by Subscriber.Close: stop waiting, and make the
 	// subscriber's loop see its own closing before querying again.
 	closing chan struct{}
@@ -285,6 +286,17 @@ type signalBackoff struct {
 }
 
 const maxHeldBackWait = 50 * time.Millisecond
+
+// busSettle is how long an idle subscriber woken by a commit waits before
+// it reads. Each read is a transaction of several round trips, and each
+// batch another for its ack: woken by every commit, the server's groups
+// (reactions, notifier) read once per command, on the cores the next
+// command needs, and one client's orders took 4.4-5.3 ms (p50) where they
+// took 3.2-3.5 ms without those groups running. Settling first lets the
+// commits of a burst go in one batch: 3.8-4.5 ms. Nothing waits on a bus
+// group within milliseconds (mails, reactions); a group that is busy
+// reads on without settling.
+const busSettle = 20 * time.Millisecond
 
 func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
@@ -312,6 +324,12 @@ func (b *signalBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		b.mu.Unlock()
 		select {
 		case <-armed:
+			// Woken by a commit: let the commits right behind it come
+			// too, and read them all in one transaction.
+			select {
+			case <-time.After(b.settle):
+			case <-b.closing:
+			}
 		case <-time.After(b.idle):
 		case <-b.closing:
 		}

@@ -475,3 +475,61 @@ func TestStuckBusConsumerDoesNotHoldBackReaders(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An idle subscriber woken by a commit waits for the commits right behind
+// it and reads them all in one transaction, not one each.
+func TestAnIdleSubscriberReadsABurstOfCommitsInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	logger := watermill.NewSlogLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})))
+	sub, err := s.NewSubscriber("burst", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Long enough for the burst below on a loaded machine; the default is
+	// a few milliseconds.
+	sub.SetSettle(2 * time.Second)
+	msgs, err := sub.Subscribe(context.Background(), eventstore.TopicAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive := func() (*message.Message, string) {
+		t.Helper()
+		select {
+		case msg := <-msgs:
+			tx, ok := eventstore.BusTx(msg.Context())
+			if !ok {
+				t.Fatal("a message outside a bus transaction")
+			}
+			return msg, fmt.Sprintf("%p", tx)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no message")
+			return nil, ""
+		}
+	}
+	if _, err := s.Append(ctx, "first", eventstore.NoStream, newEvent("First", 0)); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := receive()
+	msg.Ack()
+	time.Sleep(100 * time.Millisecond) // idle, waiting for a commit
+
+	const burst = 5
+	for i := range burst {
+		if _, err := s.Append(ctx, fmt.Sprint("burst-", i), eventstore.NoStream, newEvent("Burst", i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // commits apart, as commands come
+	}
+	txs := map[string]int{}
+	for range burst {
+		msg, tx := receive()
+		txs[tx]++
+		msg.Ack()
+	}
+	if len(txs) != 1 {
+		t.Fatalf("%d commits read in %d transactions (%v), want one", burst, len(txs), txs)
+	}
+}
