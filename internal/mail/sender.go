@@ -106,9 +106,24 @@ func (s *Sender) lane(ctx context.Context, urgentOnly bool) {
 // and returns how many it tried.
 func (s *Sender) SendDue(ctx context.Context) (int, error) { return s.sendDue(ctx, false) }
 
+// asyncCommit, joined into a statement that runs on its own (its own
+// implicit transaction), has that transaction commit without waiting for
+// the WAL flush: synchronous_commit is read at commit time.
+//
+// The sender's leases and "sent" marks commit so. Each waited for its own
+// flush, one or two per mail, and those flushes were taken from the
+// commands (one client's orders: p50 3.8-4.0 ms with the sender running,
+// 3.1 ms without it). What asynchronous commit risks is a crash of
+// PostgreSQL itself (not of selfcare) within the WAL writer's delay: a
+// lost lease lets the job be leased again, a lost mark has it sent again
+// when its lease ends. The outbox is at-least-once either way (a crash
+// between the SMTP server's answer and the mark sends it again too).
+const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`
+
 // leaseSQL leases a batch of due jobs; $4 true leases urgent jobs only.
 const leaseSQL = `
 UPDATE mail_outbox SET lease_until = $2
+FROM ` + asyncCommit + `
 WHERE id IN (
     SELECT id FROM mail_outbox
     WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
@@ -116,6 +131,10 @@ WHERE id IN (
     ORDER BY priority, next_attempt_at, id LIMIT $3
     FOR UPDATE SKIP LOCKED)
 RETURNING id, event_id, kind, recipient, language, params, attempts`
+
+// markSentSQL records that job $1 was sent at $2.
+const markSentSQL = `UPDATE mail_outbox SET sent_at = $2, attempts = attempts + 1, lease_until = NULL, last_error = NULL
+FROM ` + asyncCommit + ` WHERE id = $1`
 
 func (s *Sender) sendDue(ctx context.Context, urgentOnly bool) (int, error) {
 	now := time.Now().UTC()
@@ -151,7 +170,7 @@ func (s *Sender) deliver(ctx context.Context, j Job) {
 	now := time.Now().UTC()
 	log := s.Logger.With("mail_id", j.ID, "kind", j.Kind, "attempt", j.Attempts+1)
 	if err == nil {
-		if _, err := s.Pool.Exec(ctx, `UPDATE mail_outbox SET sent_at = $2, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = $1`, j.ID, now); err != nil {
+		if _, err := s.Pool.Exec(ctx, markSentSQL, j.ID, now); err != nil {
 			log.Error("mail sent, but not marked so: it may be sent again", "err", err)
 			return
 		}
