@@ -109,9 +109,7 @@ func (q *appendQueue) len() int {
 func (s *Store) appendOne(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
 	select {
 	case s.admit <- struct{}{}:
-		res, stored, err := s.insertAlone(ctx, a, expected)
-		<-s.admit
-		return res, stored, err
+		return s.alone(ctx, a, expected)
 	default:
 	}
 	g := &groupAppend{args: a, expected: expected, taken: make(chan struct{}), done: make(chan groupOutcome, 1)}
@@ -127,7 +125,7 @@ func (s *Store) appendOne(ctx context.Context, a appendArgs, expected Expectatio
 			// among its stream's.
 			select {
 			case <-g.taken:
-				<-s.admit
+				s.release()
 				return s.settle(ctx, g, <-g.done)
 			default:
 			}
@@ -135,7 +133,7 @@ func (s *Store) appendOne(ctx context.Context, a appendArgs, expected Expectatio
 			if len(group) > 0 {
 				s.insertGroup(ctx, group)
 			}
-			<-s.admit
+			s.release()
 			// Unless it was left for a later group (its stream was in
 			// this one already, or the group was full), its outcome is in.
 		case <-ctx.Done():

@@ -81,15 +81,18 @@ func (s *Store) SetAppendConcurrency(n int) {
 	s.admit = make(chan struct{}, max(n, 1))
 }
 
-// admitted waits for an append slot and returns its release.
-func (s *Store) admitted(ctx context.Context) (func(), error) {
+// admitted waits for an append slot; release frees it.
+func (s *Store) admitted(ctx context.Context) error {
 	select {
 	case s.admit <- struct{}{}:
-		return func() { <-s.admit }, nil
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
+
+// release frees an append slot.
+func (s *Store) release() { <-s.admit }
 
 // Pool returns the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -372,18 +375,17 @@ func (s *Store) appendAlone(ctx context.Context, stream string, expected Expecta
 // admittedAlone is appendAlone once events are validated: it waits for a
 // slot and appends them in a statement of their own.
 func (s *Store) admittedAlone(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
-	release, err := s.admitted(ctx)
-	if err != nil {
+	if err := s.admitted(ctx); err != nil {
 		return AppendResult{}, false, err
 	}
-	res, stored, err := s.insertAlone(ctx, a, expected)
-	release()
-	return res, stored, err
+	return s.alone(ctx, a, expected)
 }
 
-// insertAlone appends a's events in a statement of their own, in a slot
-// the caller holds, and tells what happened as appendAlone does.
-func (s *Store) insertAlone(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
+// alone appends a's events in a statement of their own, in a slot the
+// caller holds, frees the slot as soon as the statement is done, and then
+// tells what happened as appendAlone does: the reads that tell a retry
+// from a conflict do not hold a slot.
+func (s *Store) alone(ctx context.Context, a appendArgs, expected Expectation) (AppendResult, bool, error) {
 	stream := a.stream
 	sql, args := appendAloneSQL, a.args(s.clock.Now(), expected)
 	if len(a.ids) == 1 {
@@ -391,6 +393,7 @@ func (s *Store) insertAlone(ctx context.Context, a appendArgs, expected Expectat
 		sql, args = appendOneAloneSQL, []any{a.stream, a.ids[0], a.types[0], a.versions[0], a.data[0], a.metas[0], args[6], args[7]}
 	}
 	res, _, err := s.insert(ctx, s.pool, sql, args)
+	s.release()
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
