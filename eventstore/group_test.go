@@ -45,15 +45,7 @@ func heldStoreOn(t *testing.T, ctx context.Context, s *eventstore.Store) (*event
 		_, err := s.Append(ctx, "held", eventstore.NoStream, newEvent("Held", 0))
 		first <- err
 	}()
-	waitFor(t, "the first append to wait on the lock", func() bool {
-		var n int
-		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	})
+	waitFor(t, "the first append to wait on the lock", func() bool { return appendsWaitingOnLock(t, ctx, s) == 1 })
 	return s, func() {
 		if err := lock.Rollback(ctx); err != nil {
 			t.Fatal(err)
@@ -62,6 +54,19 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '
 			t.Fatal(err)
 		}
 	}
+}
+
+// appendsWaitingOnLock is how many appends of s's database wait in
+// PostgreSQL on a lock.
+func appendsWaitingOnLock(t *testing.T, ctx context.Context, s *eventstore.Store) int {
+	t.Helper()
+	var n int
+	err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -803,15 +803,7 @@ func TestAppendsBeyondTheConcurrencyWaitInTheProcess(t *testing.T) {
 	if _, err := lock.Exec(ctx, `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	inDatabase := func() int {
-		var n int
-		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	inDatabase := func() int { return appendsWaitingOnLock(t, ctx, s) }
 	done := make(chan error, 3)
 	for i := range 3 {
 		go func() {
