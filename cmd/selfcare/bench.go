@@ -35,6 +35,7 @@ rebuilds, memory and bytes per event.`
 func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 	flags, duration, only, scale := benchFlags()
 	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
+	memProfile := flags.String("memprofile", "", "write the run's allocations to this file at its end (go tool pprof -sample_index=alloc_space reads it)")
 	if err := flags.Parse(scaleArgs(args)); err != nil || flags.NArg() > 0 || *duration <= 0 {
 		return usageError(benchUsage)
 	}
@@ -96,7 +97,23 @@ func runBench(ctx context.Context, args []string, logger *slog.Logger) error {
 		defer pprof.StopCPUProfile()
 	}
 	_, err = bench.Run(ctx, bench.NewEnv(pool, *duration, logger), measurements, os.Stdout)
+	if err == nil && *memProfile != "" {
+		err = writeHeapProfile(*memProfile)
+	}
 	return err
+}
+
+// writeHeapProfile writes the allocations made since the program started.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // benchFlags are the flags of "selfcare bench".
