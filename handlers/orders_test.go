@@ -405,6 +405,57 @@ func TestPlacedOrderIsAnsweredAsTheReadModelShowsIt(t *testing.T) {
 	}
 }
 
+// TestListedOrdersAreTheOrdersAsReadOneByOne: a list serves each order
+// from the document its placing rendered in the read model plus its state
+// columns; every item must be byte for byte the order as GET shows it, in
+// progress, completed (with its subscription) or rejected, in the
+// contract's list and in "my orders" (with the contract's columns).
+func TestListedOrdersAreTheOrdersAsReadOneByOne(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, testkit.WithClock(clock.NewManual(t0)))
+	c := env.NewContract("Acme & <Sons>")
+	place := func(body map[string]any) string {
+		return testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, body), http.StatusCreated).Map(t)["ref"].(string)
+	}
+	completed := place(reservation("c2.large", 12, false))
+	rejected := place(map[string]any{"service_code": "PS104", "contact": map[string]any{"name": "Zoé \"Z\" <Martin>", "email": "zoe@example.com"}})
+	pending := place(reservation("s3.medium", 36, true))
+	testkit.Expect(t, env.Post("/api/v1/admin/orders/"+completed+"/complete", testkit.AdminToken, nil), http.StatusOK)
+	testkit.Expect(t, env.Post("/api/v1/admin/orders/"+rejected+"/reject", testkit.AdminToken, map[string]any{"reason": "no <expert> & no slot"}), http.StatusOK)
+
+	items := func(path string) map[string]json.RawMessage {
+		var page struct{ Items []json.RawMessage }
+		if err := json.Unmarshal(testkit.Expect(t, env.Get(path, c.ReferentToken), http.StatusOK).Body, &page); err != nil {
+			t.Fatal(err)
+		}
+		byRef := map[string]json.RawMessage{}
+		for _, it := range page.Items {
+			var o struct{ Ref string }
+			if err := json.Unmarshal(it, &o); err != nil {
+				t.Fatal(err)
+			}
+			byRef[o.Ref] = it
+		}
+		return byRef
+	}
+	listed, mine := items(ordersPath(c.ID)), items("/api/v1/me/orders")
+	for _, ref := range []string{completed, rejected, pending} {
+		one := strings.TrimSpace(string(testkit.Expect(t, env.Get(ordersPath(c.ID)+"/"+ref, c.ReferentToken), http.StatusOK).Body))
+		if got := string(listed[ref]); got != one {
+			t.Errorf("order %s listed as\n%s\nread alone as\n%s", ref, got, one)
+		}
+		// "my orders" adds the contract's columns before the closing brace.
+		want := strings.TrimSuffix(one, "}") + `,"contract_name":"Acme \u0026 \u003cSons\u003e","contract_offer":"Flexible Engine"}`
+		if got := string(mine[ref]); got != want {
+			t.Errorf("order %s in my orders\n%s\nwant\n%s", ref, got, want)
+		}
+	}
+	var done map[string]any
+	if err := json.Unmarshal(listed[completed], &done); err != nil || done["subscription_ref"] != completed || done["status"] != "completed" {
+		t.Errorf("the completed reservation listed: %v (%v)", done, err)
+	}
+}
+
 // TestAPendingIdempotencyKeyIsALeaseTakenOverAfterACrash: a server killed
 // while placing an order leaves its key pending, with nothing applied; a
 // retry once the short lease ran out places the order, once.

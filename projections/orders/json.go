@@ -13,6 +13,13 @@ import (
 // holds it to that), but field by field instead of by reflection: the
 // orders pages encoded their rows at about the cost of their query.
 func (o Order) AppendJSON(b []byte) []byte {
+	return o.State.appendJSON(o.appendPlaced(b))
+}
+
+// appendPlaced appends the part of o's JSON that its placing fixed for
+// good, from the opening brace to its contact: the read model stores it
+// rendered (placed_json), and a read appends the order's State to it.
+func (o Order) appendPlaced(b []byte) []byte {
 	b = append(b, `{"ref":`...)
 	b = appendString(b, o.Ref)
 	b = append(b, `,"contract_id":`...)
@@ -47,8 +54,6 @@ func (o Order) AppendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"placed_by":`...)
 	b = appendString(b, o.PlacedBy)
-	b = append(b, `,"status":`...)
-	b = appendString(b, o.Status)
 	b = append(b, `,"parameters":`...)
 	b = appendMap(b, o.Parameters)
 	if c := o.Contact; c != nil {
@@ -64,17 +69,25 @@ func (o Order) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
-	if o.CompletedAt != nil {
+	return b
+}
+
+// appendJSON appends s's fields as encoding/json encodes them inside an
+// Order, and closes the order's object.
+func (s State) appendJSON(b []byte) []byte {
+	b = append(b, `,"status":`...)
+	b = appendString(b, s.Status)
+	if s.CompletedAt != nil {
 		b = append(b, `,"completed_at":`...)
-		b = appendTime(b, *o.CompletedAt)
+		b = appendTime(b, *s.CompletedAt)
 	}
-	if o.RejectedAt != nil {
+	if s.RejectedAt != nil {
 		b = append(b, `,"rejected_at":`...)
-		b = appendTime(b, *o.RejectedAt)
+		b = appendTime(b, *s.RejectedAt)
 	}
 	for _, f := range [...]struct{ name, value string }{
-		{`,"reject_reason":`, o.RejectReason}, {`,"subscription_ref":`, o.SubscriptionRef},
-		{`,"contract_name":`, o.ContractName}, {`,"contract_offer":`, o.ContractOffer},
+		{`,"reject_reason":`, s.RejectReason}, {`,"subscription_ref":`, s.SubscriptionRef},
+		{`,"contract_name":`, s.ContractName}, {`,"contract_offer":`, s.ContractOffer},
 	} {
 		if f.value != "" {
 			b = append(b, f.name...)

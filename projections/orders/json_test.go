@@ -28,13 +28,14 @@ func TestAppendJSONIsEncodingJSONs(t *testing.T) {
 		{},
 		{Ref: "ACME-2611-001", ContractID: "OCB0000001", PlacedAt: time.Date(2026, 11, 24, 10, 15, 0, 0, time.UTC), Name: "Reservation c2.large",
 			ServiceCode: "AD135", ServiceName: "Elastic Cloud Server", Kind: "reservation", Price: amount("60.15"),
-			PlacedBy: "jdoe", Status: "placed", Parameters: map[string]string{"region": "eu-west-0", "flavor": "c2.large", "a": ""}},
+			PlacedBy: "jdoe", State: State{Status: "placed"}, Parameters: map[string]string{"region": "eu-west-0", "flavor": "c2.large", "a": ""}},
 		{Ref: tricky, ContractID: tricky, PlacedAt: rejected, Name: tricky, Names: map[string]string{"fr": tricky, "en": "x", tricky: "k"},
 			ServiceCode: tricky, ServiceName: tricky, Kind: tricky, Price: amount("0"), MonthlyPrice: &monthly, InitialPayment: &initial,
-			DurationMonths: 36, PlacedBy: tricky, Status: tricky, Parameters: map[string]string{},
-			Contact: &order.Contact{Name: tricky, Email: "a&b@example.com", Phone: "+33 <1>"}, CompletedAt: &completed, RejectedAt: &rejected,
-			RejectReason: tricky, SubscriptionRef: tricky, ContractName: tricky, ContractOffer: tricky},
-		{Ref: "R", Contact: &order.Contact{Name: "only a name"}, DurationMonths: -1, RejectReason: "no"},
+			DurationMonths: 36, PlacedBy: tricky, Parameters: map[string]string{},
+			Contact: &order.Contact{Name: tricky, Email: "a&b@example.com", Phone: "+33 <1>"},
+			State: State{Status: tricky, CompletedAt: &completed, RejectedAt: &rejected,
+				RejectReason: tricky, SubscriptionRef: tricky, ContractName: tricky, ContractOffer: tricky}},
+		{Ref: "R", Contact: &order.Contact{Name: "only a name"}, DurationMonths: -1, State: State{RejectReason: "no"}},
 	}
 	for i, o := range orders {
 		want, err := json.Marshal(o)

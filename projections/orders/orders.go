@@ -44,7 +44,10 @@ CREATE TABLE orders (
     status          text NOT NULL,
     completed_at    timestamptz,
     rejected_at     timestamptz,
-    reject_reason   text NOT NULL DEFAULT ''
+    reject_reason   text NOT NULL DEFAULT '',
+    -- The order's JSON as its placing fixed it (Order.appendPlaced): a
+    -- read appends the state columns to it instead of rendering the order.
+    placed_json     text NOT NULL
 );
 CREATE INDEX orders_contract ON orders (contract_id, placed_at);
 CREATE INDEX orders_placer ON orders (placed_by_key);
@@ -54,7 +57,7 @@ CREATE INDEX orders_placer ON orders (placed_by_key);
 func Projector(reg *registry.Registry) projections.Projector {
 	return projections.Projector{
 		Name:    Name,
-		Version: 1,
+		Version: 2, // 2: placed_json
 		Schema:  schema,
 		Types:   []string{"OrderPlaced", "OrderCompleted", "OrderRejected"},
 		Handle:  projections.Decoded(reg, apply),
@@ -67,11 +70,15 @@ func Projector(reg *registry.Registry) projections.Projector {
 
 // placedColumns are the columns an OrderPlaced fills, in placedRow's order.
 var placedColumns = []string{"ref", "contract_id", "seq", "placed_at", "name", "service_code", "service_name", "kind", "price",
-	"monthly_price", "initial_payment", "duration_months", "parameters", "contact", "placed_by", "placed_by_key", "status"}
+	"monthly_price", "initial_payment", "duration_months", "parameters", "contact", "placed_by", "placed_by_key", "status", "placed_json"}
 
 // placedRow is the row of a placed order, as the live projector inserts
 // it and a rebuild copies it.
 func placedRow(e order.OrderPlaced) ([]any, error) {
+	shown, err := Placed(e)
+	if err != nil {
+		return nil, err
+	}
 	params, err := json.Marshal(e.Parameters)
 	if err != nil {
 		return nil, err
@@ -92,7 +99,8 @@ func placedRow(e order.OrderPlaced) ([]any, error) {
 		initial = &s
 	}
 	return []any{e.Ref, e.ContractID, e.Seq, e.PlacedAt, e.Name(), e.ServiceCode, e.ServiceName, string(e.Kind), e.Price.String(),
-		monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress)}, nil
+		monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress),
+		string(shown.appendPlaced(make([]byte, 0, 512)))}, nil
 }
 
 func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) error {
@@ -105,8 +113,8 @@ func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) 
 		}
 		_, err = tx.Exec(ctx, `
 INSERT INTO orders (ref, contract_id, seq, placed_at, name, service_code, service_name, kind, price, monthly_price,
-                    initial_payment, duration_months, parameters, contact, placed_by, placed_by_key, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14, $15, $16, $17)
+                    initial_payment, duration_months, parameters, contact, placed_by, placed_by_key, status, placed_json)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (ref) DO NOTHING`, row...)
 	case order.OrderCompleted:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, completed_at = $3 WHERE ref = $1`,

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,66 +40,69 @@ type Order struct {
 	InitialPayment *money.Amount     `json:"initial_payment,omitempty"`
 	DurationMonths int               `json:"duration_months,omitempty"`
 	PlacedBy       string            `json:"placed_by"`
-	Status         string            `json:"status"`
 	Parameters     map[string]string `json:"parameters"`
 	Contact        *order.Contact    `json:"contact,omitempty"`
-	CompletedAt    *time.Time        `json:"completed_at,omitempty"`
-	RejectedAt     *time.Time        `json:"rejected_at,omitempty"`
-	RejectReason   string            `json:"reject_reason,omitempty"`
+	// State is what may change after the order is placed; the fields
+	// above never do.
+	State
+}
+
+// State is the part of an order that changes after it is placed (and,
+// in "my orders", the contract it is on).
+type State struct {
+	Status       string     `json:"status"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+	RejectedAt   *time.Time `json:"rejected_at,omitempty"`
+	RejectReason string     `json:"reject_reason,omitempty"`
 	// SubscriptionRef is the subscription a completed reservation created.
 	SubscriptionRef string `json:"subscription_ref,omitempty"`
 	// ContractName and ContractOffer are set in "my orders", which spans
 	// contracts.
 	ContractName  string `json:"contract_name,omitempty"`
 	ContractOffer string `json:"contract_offer,omitempty"`
+}
+
+// View is an order as the read model serves it: the JSON its placing
+// fixed, rendered once when the order was projected, and its State read
+// with it. It encodes as the Order it is.
+type View struct {
+	placed []byte
+	State
 
 	sortValue, sortKey string
+}
+
+// AppendJSON appends v as encoding/json would encode its Order.
+func (v View) AppendJSON(b []byte) []byte {
+	return v.State.appendJSON(append(b, v.placed...))
+}
+
+// MarshalJSON is AppendJSON for encoding/json.
+func (v View) MarshalJSON() ([]byte, error) {
+	return v.AppendJSON(nil), nil
 }
 
 // ErrNoOrder: no such order (on this contract).
 var ErrNoOrder = fmt.Errorf("%w: no such order", domain.ErrNotFound)
 
-const columns = `o.ref, o.contract_id, o.placed_at, o.name, o.service_code, o.service_name, o.kind, o.price::text,
-       o.monthly_price::text, o.initial_payment::text, o.duration_months, o.placed_by, o.status, o.parameters,
-       o.contact, o.completed_at, o.rejected_at, o.reject_reason`
+// columns are what a View is read from, in scanView's order.
+const columns = `o.placed_json, o.ref, o.kind, o.status, o.completed_at, o.rejected_at, o.reject_reason`
 
-func scanOrder(row pgx.Row, extra ...any) (Order, error) {
-	var o Order
-	var price string
-	var monthly, initial *string
-	var params, contact []byte
-	dest := []any{&o.Ref, &o.ContractID, &o.PlacedAt, &o.Name, &o.ServiceCode, &o.ServiceName, &o.Kind, &price,
-		&monthly, &initial, &o.DurationMonths, &o.PlacedBy, &o.Status, &params, &contact, &o.CompletedAt, &o.RejectedAt, &o.RejectReason}
+// scanView scans a row of columns (and extra). The placed document is
+// pgx's copy of the text, not the driver's buffer.
+func scanView(row pgx.Row, extra ...any) (View, error) {
+	var v View
+	var ref, kind string
+	dest := []any{&v.placed, &ref, &kind, &v.Status, &v.CompletedAt, &v.RejectedAt, &v.RejectReason}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
-		return Order{}, err
+		return View{}, err
 	}
-	var err error
-	if o.Price, err = money.Parse(price); err != nil {
-		return Order{}, err
+	if kind == string(catalog.KindReservation) && v.Status == string(order.StatusCompleted) {
+		v.SubscriptionRef = ref // a subscription is referenced like its order
 	}
-	if o.MonthlyPrice, err = amountPtr(monthly); err != nil {
-		return Order{}, err
-	}
-	if o.InitialPayment, err = amountPtr(initial); err != nil {
-		return Order{}, err
-	}
-	if err := json.Unmarshal(params, &o.Parameters); err != nil {
-		return Order{}, err
-	}
-	o.Names = catalog.Default().Names(o.ServiceCode, o.Parameters)
-	if contact != nil {
-		o.Contact = &order.Contact{}
-		if err := json.Unmarshal(contact, o.Contact); err != nil {
-			return Order{}, err
-		}
-	}
-	o.PlacedAt = o.PlacedAt.UTC()
-	if o.Kind == string(catalog.KindReservation) && o.Status == string(order.StatusCompleted) {
-		o.SubscriptionRef = o.Ref // a subscription is referenced like its order
-	}
-	o.CompletedAt = utc(o.CompletedAt)
-	o.RejectedAt = utc(o.RejectedAt)
-	return o, nil
+	v.CompletedAt = utc(v.CompletedAt)
+	v.RejectedAt = utc(v.RejectedAt)
+	return v, nil
 }
 
 func amountPtr(s *string) (*money.Amount, error) {
@@ -124,28 +126,28 @@ func utc(t *time.Time) *time.Time {
 
 // Get returns order ref of contract cid; ErrNoOrder if the contract has no
 // such order.
-func (q Queries) Get(ctx context.Context, cid, ref string) (Order, error) {
-	o, err := scanOrder(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.contract_id = $1 AND o.ref = $2`, cid, ref))
+func (q Queries) Get(ctx context.Context, cid, ref string) (View, error) {
+	v, err := scanView(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.contract_id = $1 AND o.ref = $2`, cid, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Order{}, ErrNoOrder
+		return View{}, ErrNoOrder
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("orders: order %s: %w", ref, err)
+		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
 	}
-	return o, nil
+	return v, nil
 }
 
 // ByRef returns order ref, whatever its contract (for the back office);
 // ErrNoOrder if there is none.
-func (q Queries) ByRef(ctx context.Context, ref string) (Order, error) {
-	o, err := scanOrder(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref))
+func (q Queries) ByRef(ctx context.Context, ref string) (View, error) {
+	v, err := scanView(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Order{}, ErrNoOrder
+		return View{}, ErrNoOrder
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("orders: order %s: %w", ref, err)
+		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
 	}
-	return o, nil
+	return v, nil
 }
 
 // ContractList is the list spec of a contract's orders.
@@ -196,7 +198,7 @@ func statusFilter(params url.Values) (string, error) {
 
 // List returns a page of contract cid's orders (?q=&sort=&limit=&cursor=
 // and ?status=).
-func (q Queries) List(ctx context.Context, cid string, params url.Values) ([]Order, *string, error) {
+func (q Queries) List(ctx context.Context, cid string, params url.Values) ([]View, *string, error) {
 	p, err := ContractList.ParseList(params)
 	status, serr := statusFilter(params)
 	if err := joinValidation(err, serr); err != nil {
@@ -215,7 +217,7 @@ FROM rm_orders.orders o WHERE o.contract_id = $1 AND ($2 = '' OR o.status = $2)`
 // Mine returns a page of login's orders across their contracts (SPEC §4):
 // the orders they placed on the contracts they are declared on, and every
 // order of the contracts they are the referent of.
-func (q Queries) Mine(ctx context.Context, login string, params url.Values) ([]Order, *string, error) {
+func (q Queries) Mine(ctx context.Context, login string, params url.Values) ([]View, *string, error) {
 	p, err := MyList.ParseList(params)
 	status, serr := statusFilter(params)
 	if err := joinValidation(err, serr); err != nil {
@@ -234,23 +236,27 @@ WHERE (o.placed_by_key = $1 OR m.referent) AND ($2 = '' OR o.status = $2)`+b.Whe
 	return collect(p, rows, true)
 }
 
-func collect(p projections.ListParams, rows pgx.Rows, withContract ...bool) ([]Order, *string, error) {
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Order, error) {
-		var o Order
+func collect(p projections.ListParams, rows pgx.Rows, withContract ...bool) ([]View, *string, error) {
+	list := make([]View, 0, p.Limit+1)
+	for rows.Next() {
 		var value, k string
 		var cname, coffer string
 		extra := []any{&value, &k}
 		if len(withContract) > 0 {
 			extra = []any{&cname, &coffer, &value, &k}
 		}
-		o, err := scanOrder(r, extra...)
-		o.ContractName, o.ContractOffer, o.sortValue, o.sortKey = cname, coffer, value, k
-		return o, err
-	})
-	if err != nil {
+		v, err := scanView(rows, extra...)
+		if err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("orders: list: %w", err)
+		}
+		v.ContractName, v.ContractOffer, v.sortValue, v.sortKey = cname, coffer, value, k
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("orders: list: %w", err)
 	}
-	items, next := projections.Page(p, list, func(o Order) (string, string) { return o.sortValue, o.sortKey })
+	items, next := projections.Page(p, list, func(v View) (string, string) { return v.sortValue, v.sortKey })
 	return items, next, nil
 }
 
@@ -275,7 +281,7 @@ func Placed(e order.OrderPlaced) (Order, error) {
 	o := Order{
 		Ref: e.Ref, ContractID: e.ContractID, PlacedAt: e.PlacedAt.UTC().Truncate(time.Microsecond), Name: e.Name(),
 		ServiceCode: e.ServiceCode, ServiceName: e.ServiceName, Kind: string(e.Kind), DurationMonths: e.DurationMonths,
-		PlacedBy: e.PlacedBy, Status: string(order.StatusInProgress), Parameters: map[string]string{},
+		PlacedBy: e.PlacedBy, Parameters: map[string]string{}, State: State{Status: string(order.StatusInProgress)},
 	}
 	var err error
 	// Through text, as the read model's numeric columns are.
