@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/gorilla/mux"
 
@@ -130,7 +131,13 @@ type jsonAppender interface{ AppendJSON([]byte) []byte }
 // writeAppended is writeList for items that write their own JSON: the
 // same body as writeJSON's, without reflection.
 func writeAppended[T any](w http.ResponseWriter, items []T, next *string) {
-	body := make([]byte, 0, 64+1024*len(items))
+	buf := listBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledList {
+			listBuffers.Put(buf)
+		}
+	}()
+	body := (*buf)[:0]
 	body = append(body, `{"items":[`...)
 	for i, item := range items {
 		if i > 0 {
@@ -146,8 +153,16 @@ func writeAppended[T any](w http.ResponseWriter, items []T, next *string) {
 		body = append(body, c...)
 	}
 	body = append(body, "}\n"...)
+	*buf = body
 	writeHead(w, http.StatusOK, "application/json")
 	if _, err := w.Write(body); err != nil {
 		slog.Default().Warn("write response", "err", err)
 	}
 }
+
+// listBuffers are writeAppended's bodies, reused: a page is written whole
+// before the next request needs the buffer. One grown past maxPooledList
+// (a page of long documents) is left to the collector.
+var listBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+const maxPooledList = 1 << 20
