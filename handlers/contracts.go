@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"sync"
 
@@ -154,10 +153,7 @@ func writeAppended[T any](w http.ResponseWriter, items []T, next *string) {
 	}
 	body = append(body, "}\n"...)
 	*buf = body
-	writeHead(w, http.StatusOK, "application/json")
-	if _, err := w.Write(body); err != nil {
-		slog.Default().Warn("write response", "err", err)
-	}
+	writeBody(w, http.StatusOK, "application/json", body)
 }
 
 // listBuffers are writeAppended's bodies, reused: a page is written whole

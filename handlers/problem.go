@@ -152,11 +152,24 @@ func writeHead(w http.ResponseWriter, status int, contentType string) {
 	w.WriteHeader(status)
 }
 
-// writeJSON answers with v as JSON.
+// writeJSON answers with v as JSON (as json.Encoder writes it).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	writeHead(w, status, "application/json")
-	enc := json.NewEncoder(w)
-	if err := enc.Encode(v); err != nil {
+	body, err := json.Marshal(v)
+	if err != nil {
+		slog.Default().Warn("write response", "err", err)
+		writeHead(w, status, "application/json")
+		return
+	}
+	writeBody(w, status, "application/json", append(body, '\n'))
+}
+
+// writeBody answers with body, whose length it declares: net/http then
+// sends it as it is instead of in chunks, and needs no write of its own
+// for a last, empty chunk.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	writeHead(w, status, contentType)
+	if _, err := w.Write(body); err != nil {
 		slog.Default().Warn("write response", "err", err)
 	}
 }
