@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
 
 	"selfcare/commands"
 	"selfcare/domain"
@@ -16,6 +17,7 @@ import (
 	"selfcare/domain/identity"
 	opaccount "selfcare/domain/operator"
 	"selfcare/internal/auth"
+	"selfcare/projections"
 )
 
 type principalKind int
@@ -126,11 +128,22 @@ type standing struct {
 	roles      access.Roles
 	referent   bool
 	found      bool
+
+	// prefetched is the endpoint's read, sent with the session (HandleRead).
+	prefetched *prefetch
+}
+
+// prefetch is an endpoint's read sent with the session check: its rows go
+// to the handler only if the caller is allowed, and done ends it either way.
+type prefetch struct {
+	read projections.Read
+	rows pgx.Rows
+	done func()
 }
 
 // identifyFor is identify, which for the endpoints of a contract also
 // reads the user's standing on it in the same query (nil otherwise).
-func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, error) {
+func (s *Server) identifyFor(rl rule, read func(*http.Request) (projections.Read, bool), r *http.Request) (principal, *standing, error) {
 	if s.deps.SessionMembers == nil || (rl.who != member && rl.who != auditorOrMember) {
 		p, err := s.identify(r)
 		return p, nil, err
@@ -142,7 +155,20 @@ func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, er
 		p, err := s.identify(r)
 		return p, nil, err
 	}
-	login, roles, referent, found, err := s.deps.SessionMembers.ResolveMember(r.Context(), token, cid)
+	var login string
+	var roles access.Roles
+	var referent, found bool
+	var pre *prefetch
+	var err error
+	if q, ok := readOf(read, r); ok {
+		pre = &prefetch{read: q}
+		login, roles, referent, found, pre.rows, pre.done, err = s.deps.SessionMembers.ResolveMemberAnd(r.Context(), token, cid, q)
+		if err != nil {
+			pre = nil
+		}
+	} else {
+		login, roles, referent, found, err = s.deps.SessionMembers.ResolveMember(r.Context(), token, cid)
+	}
 	if errors.Is(err, domain.ErrUnauthenticated) {
 		// Not a session: maybe a named auditor's token.
 		if p, ok, oerr := s.namedOperator(r.Context(), token); ok || oerr != nil {
@@ -153,7 +179,15 @@ func (s *Server) identifyFor(rl rule, r *http.Request) (principal, *standing, er
 		return principal{}, nil, err
 	}
 	return principal{kind: userPrincipal, login: login, token: token},
-		&standing{contractID: cid, roles: roles, referent: referent, found: found}, nil
+		&standing{contractID: cid, roles: roles, referent: referent, found: found, prefetched: pre}, nil
+}
+
+// readOf is the read an endpoint declared for r, if it has one for it.
+func readOf(read func(*http.Request) (projections.Read, bool), r *http.Request) (projections.Read, bool) {
+	if read == nil {
+		return projections.Read{}, false
+	}
+	return read(r)
 }
 
 // contractOf is the contract a request names: {cid} in its path, else
@@ -177,7 +211,7 @@ var (
 
 // authorize enforces the rights-table rule of an endpoint, and attaches the
 // principal, the caller's membership and the command actor to the request.
-func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
+func (s *Server) authorize(rl rule, read func(*http.Request) (projections.Read, bool), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rl.who == oidcProtocol {
 			// The Authorization header is the provider's business.
@@ -185,10 +219,13 @@ func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		p, pre, err := s.identifyFor(rl, r)
+		p, pre, err := s.identifyFor(rl, read, r)
 		if err != nil {
 			refuse(w, r, err)
 			return
+		}
+		if pre != nil && pre.prefetched != nil {
+			defer pre.prefetched.done()
 		}
 		ctx := context.WithValue(r.Context(), keyPrincipal, p)
 		ctx = commands.WithActor(ctx, actorOf(r, p))
@@ -199,6 +236,10 @@ func (s *Server) authorize(rl rule, next http.Handler) http.Handler {
 		}
 		if m.contractID != "" {
 			ctx = context.WithValue(ctx, keyMember, m)
+		}
+		if pre != nil && pre.prefetched != nil {
+			// Allowed: the handler may take the rows read with the session.
+			ctx = projections.WithPrefetched(ctx, pre.prefetched.read, pre.prefetched.rows)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

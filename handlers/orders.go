@@ -9,6 +9,7 @@ import (
 	"selfcare/commands"
 	"selfcare/domain"
 	"selfcare/domain/order"
+	"selfcare/projections"
 	"selfcare/projections/orders"
 )
 
@@ -23,7 +24,10 @@ type OrdersAPI struct {
 // Routes registers the order endpoints.
 func (f OrdersAPI) Routes(r *Routes) {
 	r.Handle("POST /api/v1/contracts/{cid}/orders", f.place)
-	r.Handle("GET /api/v1/contracts/{cid}/orders", f.list)
+	r.HandleRead("GET /api/v1/contracts/{cid}/orders", f.list, func(r *http.Request) (projections.Read, bool) {
+		read, _, err := orders.ListRead(mux.Vars(r)["cid"], r.URL.Query())
+		return read, err == nil
+	})
 	r.Handle("GET /api/v1/contracts/{cid}/orders/{ref}", f.get)
 	r.Handle("GET /api/v1/me/orders", f.mine)
 	r.Handle("POST /api/v1/admin/orders/{ref}/complete", f.complete)

@@ -456,6 +456,54 @@ func TestListedOrdersAreTheOrdersAsReadOneByOne(t *testing.T) {
 	}
 }
 
+// TestTheOrdersPageIsReadWithTheSessionInOneRoundTrip: the authorizer
+// sends the page's query with the session check (one connection taken
+// from the pool per request, not two), hands the rows over only to an
+// allowed caller, and frees the connection whatever the outcome: more
+// refused calls than the pool has connections leave it serving.
+func TestTheOrdersPageIsReadWithTheSessionInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t)
+	c := env.NewContract("SL_Prod")
+	other := env.NewContract("Other")
+	visitor := env.AddSignedInUser(c, "visitor.", map[string]string{"orders": "none"})
+	ref := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"]
+	page := ordersPath(c.ID) + "?limit=5"
+	testkit.Expect(t, env.Get(page, c.ReferentToken), http.StatusOK) // the read models caught up
+
+	// Against a read of one order, which the authorizer does not send
+	// with the session (two round trips), each request counted alone and
+	// interleaved: background work (projectors, the outbox) takes
+	// connections too, alike for both.
+	const calls = 60
+	took := func(path string) int64 {
+		before := env.Pool.Stat().AcquireCount()
+		testkit.Expect(t, env.Get(path, c.ReferentToken), http.StatusOK)
+		return env.Pool.Stat().AcquireCount() - before
+	}
+	var pages, singles int64
+	for range calls {
+		pages += took(page)
+		singles += took(ordersPath(c.ID) + "/" + ref.(string))
+	}
+	if pages > singles-calls/2 {
+		t.Errorf("%d pages took %d connections from the pool, %d reads of an order %d: want one fewer each", calls, pages, calls, singles)
+	}
+
+	pool := int(env.Pool.Config().MaxConns)
+	for range pool + 2 {
+		testkit.Expect(t, env.Get(page, other.ReferentToken), http.StatusNotFound)
+		testkit.Expect(t, env.Get(page, visitor.Token), http.StatusForbidden)
+		testkit.Expect(t, env.Get(page, "not-a-session"), http.StatusUnauthorized)
+		testkit.Expect(t, env.Get(ordersPath(c.ID)+"?sort=colour", c.ReferentToken), http.StatusBadRequest)
+		testkit.Expect(t, env.Get(ordersPath(c.ID)+"?cursor=bm90LWEtY3Vyc29y", c.ReferentToken), http.StatusBadRequest)
+	}
+	items := testkit.Expect(t, env.Get(page, c.ReferentToken), http.StatusOK).Map(t)["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["ref"] != ref {
+		t.Errorf("after the refusals, the page shows %v, want order %v", items, ref)
+	}
+}
+
 // TestAPendingIdempotencyKeyIsALeaseTakenOverAfterACrash: a server killed
 // while placing an order leaves its key pending, with nothing applied; a
 // retry once the short lease ran out places the order, once.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,6 +20,7 @@ import (
 	"selfcare/domain/access"
 	opaccount "selfcare/domain/operator"
 	"selfcare/internal/clock"
+	"selfcare/projections"
 )
 
 // Sessions resolves bearer tokens of signed-in users.
@@ -42,6 +44,12 @@ type SessionMembers interface {
 	// ResolveMember returns the session's login (an error wrapping
 	// domain.ErrUnauthenticated as Resolve's) and what Roles returns.
 	ResolveMember(ctx context.Context, token, contractID string) (login string, roles access.Roles, referent, found bool, err error)
+	// ResolveMemberAnd is ResolveMember with an endpoint's read sent in
+	// the same round trip. Without an error, rows is the read's result,
+	// for the caller only if it is allowed, and done must be called once
+	// the request is over (it discards what is left of rows).
+	ResolveMemberAnd(ctx context.Context, token, contractID string, read projections.Read) (
+		login string, roles access.Roles, referent, found bool, rows pgx.Rows, done func(), err error)
 }
 
 // Operators resolves the bearer tokens of named back-office and auditor
@@ -165,8 +173,25 @@ func (rt *Routes) Handle(endpoint string, h http.HandlerFunc) {
 	rt.HandleHTTP(endpoint, h)
 }
 
+// HandleRead is Handle for a read of a contract's read model that h runs
+// with projections.Run: read says which query h will run for a request
+// (false when h will refuse its parameters). The authorizer sends that
+// query in the same round trip as the caller's session and standing, and
+// hands its rows to h only once the rights table allows the caller.
+func (rt *Routes) HandleRead(endpoint string, h http.HandlerFunc, read func(r *http.Request) (projections.Read, bool)) {
+	method, _, _ := strings.Cut(endpoint, " ")
+	if rl := rights[endpoint]; method != http.MethodGet || rl.who != member {
+		panic(fmt.Sprintf("handlers: endpoint %q: only a member's GET reads with its authorization", endpoint))
+	}
+	rt.register(endpoint, h, read)
+}
+
 // HandleHTTP is Handle for an http.Handler.
 func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
+	rt.register(endpoint, h, nil)
+}
+
+func (rt *Routes) register(endpoint string, h http.Handler, read func(r *http.Request) (projections.Read, bool)) {
 	method, path, ok := strings.Cut(endpoint, " ")
 	if !ok {
 		panic(fmt.Sprintf("handlers: endpoint %q is not \"METHOD /path\"", endpoint))
@@ -191,7 +216,7 @@ func (rt *Routes) HandleHTTP(endpoint string, h http.Handler) {
 	if method == http.MethodGet {
 		methods = append(methods, http.MethodHead) // net/http drops a HEAD's body
 	}
-	rt.s.router.Handle(path, rt.s.throttled(endpoint, rt.s.authorize(rl, handler))).Methods(methods...)
+	rt.s.router.Handle(path, rt.s.throttled(endpoint, rt.s.authorize(rl, read, handler))).Methods(methods...)
 }
 
 // Deps returns the server's dependencies (for features).

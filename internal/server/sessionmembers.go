@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"selfcare/commands"
 	"selfcare/domain/access"
 	"selfcare/internal/auth"
 	"selfcare/internal/clock"
+	"selfcare/projections"
 	"selfcare/projections/members"
 )
 
@@ -26,4 +29,17 @@ func (s sessionMembers) ResolveMember(ctx context.Context, token, contractID str
 		return "", access.Roles{}, false, false, commands.ErrSessionEnded
 	}
 	return login, roles, referent, found, nil
+}
+
+func (s sessionMembers) ResolveMemberAnd(ctx context.Context, token, contractID string, read projections.Read) (
+	string, access.Roles, bool, bool, pgx.Rows, func(), error) {
+	login, roles, referent, found, ok, rows, done, err := s.queries.SessionMemberAnd(ctx, auth.HashToken(token), s.clock.Now(), contractID, read)
+	if err != nil {
+		return "", access.Roles{}, false, false, nil, nil, err
+	}
+	if !ok {
+		done()
+		return "", access.Roles{}, false, false, nil, nil, commands.ErrSessionEnded
+	}
+	return login, roles, referent, found, rows, done, nil
 }

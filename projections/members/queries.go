@@ -143,15 +143,50 @@ WHERE m.login_key = $1`+b.Where+b.OrderLimit, append([]any{identity.LoginKey(log
 // false for an unknown, expired or revoked session; found is false when
 // the session's user is not declared on the contract.
 func (q Queries) SessionMember(ctx context.Context, tokenHash []byte, now time.Time, cid string) (login string, roles access.Roles, referent, found, ok bool, err error) {
+	return scanSessionMember(q.Pool.QueryRow(ctx, sessionMemberSQL, tokenHash, now, cid), cid)
+}
+
+// SessionMemberAnd is SessionMember with read sent in the same round trip:
+// one batch, which the database runs after the session check, in the same
+// implicit transaction. When it returns no error, rows is read's result,
+// not looked at yet, and done must be called once the caller has read
+// them, or decided not to (a refused caller): done discards whatever is
+// left and gives the connection back. On an error nothing is to be done.
+func (q Queries) SessionMemberAnd(ctx context.Context, tokenHash []byte, now time.Time, cid string, read projections.Read) (
+	login string, roles access.Roles, referent, found, ok bool, rows pgx.Rows, done func(), err error) {
+	batch := &pgx.Batch{}
+	batch.Queue(sessionMemberSQL, tokenHash, now, cid)
+	batch.Queue(read.SQL, read.Args...)
+	br := q.Pool.SendBatch(ctx, batch)
+	login, roles, referent, found, ok, err = scanSessionMember(br.QueryRow(), cid)
+	if err == nil {
+		rows, err = br.Query()
+	}
+	if err != nil {
+		if rows != nil {
+			rows.Close()
+		}
+		_ = br.Close()
+		return "", access.Roles{}, false, false, false, nil, nil, err
+	}
+	done = func() {
+		rows.Close() // before the batch: its remaining rows are read first
+		_ = br.Close()
+	}
+	return login, roles, referent, found, ok, rows, done, nil
+}
+
+const sessionMemberSQL = `
+SELECT s.login, m.profiles, m.console, m.referent, m.login_key IS NOT NULL
+FROM sessions s LEFT JOIN rm_members.members m ON m.contract_id = $3 AND m.login_key = s.login_key
+WHERE s.token_hash = $1 AND s.purpose = 'api' AND s.revoked_at IS NULL AND s.expires_at > $2`
+
+func scanSessionMember(row pgx.Row, cid string) (login string, roles access.Roles, referent, found, ok bool, err error) {
 	var profiles []byte
 	var console []string
 	var isReferent *bool
 	var member bool
-	err = q.Pool.QueryRow(ctx, `
-SELECT s.login, m.profiles, m.console, m.referent, m.login_key IS NOT NULL
-FROM sessions s LEFT JOIN rm_members.members m ON m.contract_id = $3 AND m.login_key = s.login_key
-WHERE s.token_hash = $1 AND s.purpose = 'api' AND s.revoked_at IS NULL AND s.expires_at > $2`,
-		tokenHash, now, cid).Scan(&login, &profiles, &console, &isReferent, &member)
+	err = row.Scan(&login, &profiles, &console, &isReferent, &member)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", access.Roles{}, false, false, false, nil
 	}

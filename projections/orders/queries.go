@@ -199,19 +199,32 @@ func statusFilter(params url.Values) (string, error) {
 // List returns a page of contract cid's orders (?q=&sort=&limit=&cursor=
 // and ?status=).
 func (q Queries) List(ctx context.Context, cid string, params url.Values) ([]View, *string, error) {
-	p, err := ContractList.ParseList(params)
-	status, serr := statusFilter(params)
-	if err := joinValidation(err, serr); err != nil {
+	read, p, err := ListRead(cid, params)
+	if err != nil {
 		return nil, nil, err
 	}
-	b := ContractList.Build(p, 2)
-	rows, err := q.Pool.Query(ctx, `SELECT `+columns+`, `+ContractList.SortColumns(p)+`
-FROM rm_orders.orders o WHERE o.contract_id = $1 AND ($2 = '' OR o.status = $2)`+b.Where+b.OrderLimit,
-		append([]any{cid, status}, b.Args...)...)
+	rows, err := projections.Run(ctx, q.Pool, read)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: list of %s: %w", cid, err)
 	}
 	return collect(p, rows)
+}
+
+// ListRead is the query List runs for these parameters, for the
+// authorizer to send with the session check; a validation error for
+// parameters List refuses.
+func ListRead(cid string, params url.Values) (projections.Read, projections.ListParams, error) {
+	p, err := ContractList.ParseList(params)
+	status, serr := statusFilter(params)
+	if err := joinValidation(err, serr); err != nil {
+		return projections.Read{}, p, err
+	}
+	b := ContractList.Build(p, 2)
+	return projections.Read{
+		SQL: `SELECT ` + columns + `, ` + ContractList.SortColumns(p) + `
+FROM rm_orders.orders o WHERE o.contract_id = $1 AND ($2 = '' OR o.status = $2)` + b.Where + b.OrderLimit,
+		Args: append([]any{cid, status}, b.Args...),
+	}, p, nil
 }
 
 // Mine returns a page of login's orders across their contracts (SPEC §4):
