@@ -24,11 +24,10 @@ type OrdersAPI struct {
 // Routes registers the order endpoints.
 func (f OrdersAPI) Routes(r *Routes) {
 	r.Handle("POST /api/v1/contracts/{cid}/orders", f.place)
-	r.HandleRead("GET /api/v1/contracts/{cid}/orders", f.list, func(r *http.Request) (projections.Read, bool) {
-		read, _, err := orders.ListRead(mux.Vars(r)["cid"], r.URL.Query())
-		return read, err == nil
+	r.HandleRead("GET /api/v1/contracts/{cid}/orders", f.list, pageRead(orders.ListRead))
+	r.HandleRead("GET /api/v1/contracts/{cid}/orders/{ref}", f.get, func(r *http.Request) (projections.Read, bool) {
+		return orders.GetRead(mux.Vars(r)["cid"], mux.Vars(r)["ref"]), true
 	})
-	r.Handle("GET /api/v1/contracts/{cid}/orders/{ref}", f.get)
 	r.Handle("GET /api/v1/me/orders", f.mine)
 	r.Handle("POST /api/v1/admin/orders/{ref}/complete", f.complete)
 	r.Handle("POST /api/v1/admin/orders/{ref}/reject", f.reject)

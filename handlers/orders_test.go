@@ -456,45 +456,53 @@ func TestListedOrdersAreTheOrdersAsReadOneByOne(t *testing.T) {
 	}
 }
 
-// TestTheOrdersPageIsReadWithTheSessionInOneRoundTrip: the authorizer
-// sends the page's query with the session check (one connection taken
-// from the pool per request, not two), hands the rows over only to an
-// allowed caller, and frees the connection whatever the outcome: more
-// refused calls than the pool has connections leave it serving.
-func TestTheOrdersPageIsReadWithTheSessionInOneRoundTrip(t *testing.T) {
+// TestContractReadsAreSentWithTheSessionInOneRoundTrip: for the endpoints
+// registered with HandleRead, the authorizer sends the handler's query
+// with the session check (one connection taken from the pool per request,
+// not two), hands the rows over only to an allowed caller, and frees the
+// connection whatever the outcome: more refused calls than the pool has
+// connections leave it serving.
+func TestContractReadsAreSentWithTheSessionInOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	env := testkit.New(t)
 	c := env.NewContract("SL_Prod")
 	other := env.NewContract("Other")
-	visitor := env.AddSignedInUser(c, "visitor.", map[string]string{"orders": "none"})
-	ref := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"]
+	visitor := env.AddSignedInUser(c, "visitor.", map[string]string{"orders": "none", "users": "none"})
+	ref := testkit.Expect(t, env.Post(ordersPath(c.ID), c.ReferentToken, map[string]any{"service_code": "PS104"}), http.StatusCreated).Map(t)["ref"].(string)
 	page := ordersPath(c.ID) + "?limit=5"
+	reads := []string{page, ordersPath(c.ID) + "/" + ref, "/api/v1/contracts/" + c.ID + "/users?sort=login",
+		"/api/v1/contracts/" + c.ID + "/console-users"}
 	testkit.Expect(t, env.Get(page, c.ReferentToken), http.StatusOK) // the read models caught up
 
-	// Against a read of one order, which the authorizer does not send
+	// Against a read of the contract, which the authorizer does not send
 	// with the session (two round trips), each request counted alone and
 	// interleaved: background work (projectors, the outbox) takes
 	// connections too, alike for both.
-	const calls = 60
+	const calls = 40
 	took := func(path string) int64 {
 		before := env.Pool.Stat().AcquireCount()
 		testkit.Expect(t, env.Get(path, c.ReferentToken), http.StatusOK)
 		return env.Pool.Stat().AcquireCount() - before
 	}
-	var pages, singles int64
-	for range calls {
-		pages += took(page)
-		singles += took(ordersPath(c.ID) + "/" + ref.(string))
-	}
-	if pages > singles-calls/2 {
-		t.Errorf("%d pages took %d connections from the pool, %d reads of an order %d: want one fewer each", calls, pages, calls, singles)
+	for _, read := range reads {
+		var reads, singles int64
+		for range calls {
+			reads += took(read)
+			singles += took("/api/v1/contracts/" + c.ID)
+		}
+		if reads > singles-calls/2 {
+			t.Errorf("%d GET %s took %d connections from the pool, %d reads of the contract %d: want one fewer each", calls, read, reads, calls, singles)
+		}
 	}
 
 	pool := int(env.Pool.Config().MaxConns)
 	for range pool + 2 {
-		testkit.Expect(t, env.Get(page, other.ReferentToken), http.StatusNotFound)
-		testkit.Expect(t, env.Get(page, visitor.Token), http.StatusForbidden)
-		testkit.Expect(t, env.Get(page, "not-a-session"), http.StatusUnauthorized)
+		for _, read := range reads {
+			testkit.Expect(t, env.Get(read, other.ReferentToken), http.StatusNotFound)
+			testkit.Expect(t, env.Get(read, visitor.Token), http.StatusForbidden)
+			testkit.Expect(t, env.Get(read, "not-a-session"), http.StatusUnauthorized)
+		}
+		testkit.Expect(t, env.Get(ordersPath(c.ID)+"/"+c.ID+"-2611-999", c.ReferentToken), http.StatusNotFound)
 		testkit.Expect(t, env.Get(ordersPath(c.ID)+"?sort=colour", c.ReferentToken), http.StatusBadRequest)
 		testkit.Expect(t, env.Get(ordersPath(c.ID)+"?cursor=bm90LWEtY3Vyc29y", c.ReferentToken), http.StatusBadRequest)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -184,6 +185,15 @@ func (rt *Routes) HandleRead(endpoint string, h http.HandlerFunc, read func(r *h
 		panic(fmt.Sprintf("handlers: endpoint %q: only a member's GET reads with its authorization", endpoint))
 	}
 	rt.register(endpoint, h, read)
+}
+
+// pageRead is HandleRead's read for a page of a contract's list, from the
+// list's own builder: none for parameters the list refuses.
+func pageRead(build func(cid string, params url.Values) (projections.Read, projections.ListParams, error)) func(*http.Request) (projections.Read, bool) {
+	return func(r *http.Request) (projections.Read, bool) {
+		read, _, err := build(mux.Vars(r)["cid"], r.URL.Query())
+		return read, err == nil
+	}
 }
 
 // HandleHTTP is Handle for an http.Handler.

@@ -40,13 +40,13 @@ type UsersAPI struct {
 
 // Routes registers the users endpoints.
 func (f UsersAPI) Routes(r *Routes) {
-	r.Handle("GET /api/v1/contracts/{cid}/users", f.list)
+	r.HandleRead("GET /api/v1/contracts/{cid}/users", f.list, pageRead(members.UsersRead))
 	r.Handle("POST /api/v1/contracts/{cid}/users", f.add)
 	r.Handle("GET /api/v1/contracts/{cid}/users/{login}", f.get)
 	r.Handle("PUT /api/v1/contracts/{cid}/users/{login}/roles", f.changeRoles)
 	r.Handle("DELETE /api/v1/contracts/{cid}/users/{login}", f.remove)
 	r.Handle("GET /api/v1/contracts/{cid}/users/{login}/roles", f.rolesAsOf)
-	r.Handle("GET /api/v1/contracts/{cid}/console-users", f.listConsole)
+	r.HandleRead("GET /api/v1/contracts/{cid}/console-users", f.listConsole, pageRead(members.ConsoleUsersRead))
 	r.Handle("POST /api/v1/contracts/{cid}/console-users", f.addConsole)
 	r.Handle("PUT /api/v1/contracts/{cid}/console-users/{login}/roles", f.changeConsoleRoles)
 	r.Handle("GET /api/v1/contracts/{cid}/console-roles", f.consoleRoles)

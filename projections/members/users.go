@@ -130,23 +130,46 @@ func (q Queries) User(ctx context.Context, cid, login string) (User, error) {
 
 // Users lists the users declared on contract cid (API.md list conventions).
 func (q Queries) Users(ctx context.Context, cid string, params url.Values) ([]User, *string, error) {
-	return q.users(ctx, cid, params, "")
+	return q.users(ctx, cid, params, UsersRead)
 }
 
 // ConsoleUsers lists the users of contract cid who hold at least one
 // console role.
 func (q Queries) ConsoleUsers(ctx context.Context, cid string, params url.Values) ([]User, *string, error) {
-	return q.users(ctx, cid, params, " AND cardinality(m.console) > 0")
+	return q.users(ctx, cid, params, ConsoleUsersRead)
 }
 
-func (q Queries) users(ctx context.Context, cid string, params url.Values, filter string) ([]User, *string, error) {
+// UsersRead is the query Users runs for these parameters, for the
+// authorizer to send with the session check; a validation error for
+// parameters Users refuses.
+func UsersRead(cid string, params url.Values) (projections.Read, projections.ListParams, error) {
+	return usersRead(cid, params, "")
+}
+
+// ConsoleUsersRead is UsersRead for ConsoleUsers.
+func ConsoleUsersRead(cid string, params url.Values) (projections.Read, projections.ListParams, error) {
+	return usersRead(cid, params, " AND cardinality(m.console) > 0")
+}
+
+func usersRead(cid string, params url.Values, filter string) (projections.Read, projections.ListParams, error) {
 	p, err := UsersList.ParseList(params)
+	if err != nil {
+		return projections.Read{}, p, err
+	}
+	b := UsersList.Build(p, 1)
+	return projections.Read{
+		SQL:  `SELECT ` + userColumns + `, ` + UsersList.SortColumns(p) + userFrom + filter + b.Where + b.OrderLimit,
+		Args: append([]any{cid}, b.Args...),
+	}, p, nil
+}
+
+func (q Queries) users(ctx context.Context, cid string, params url.Values,
+	read func(string, url.Values) (projections.Read, projections.ListParams, error)) ([]User, *string, error) {
+	rd, p, err := read(cid, params)
 	if err != nil {
 		return nil, nil, err
 	}
-	b := UsersList.Build(p, 1)
-	rows, err := q.Pool.Query(ctx, `SELECT `+userColumns+`, `+UsersList.SortColumns(p)+userFrom+filter+b.Where+b.OrderLimit,
-		append([]any{cid}, b.Args...)...)
+	rows, err := projections.Run(ctx, q.Pool, rd)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members: users of %s: %w", cid, err)
 	}

@@ -127,7 +127,11 @@ func utc(t *time.Time) *time.Time {
 // Get returns order ref of contract cid; ErrNoOrder if the contract has no
 // such order.
 func (q Queries) Get(ctx context.Context, cid, ref string) (View, error) {
-	v, err := scanView(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.contract_id = $1 AND o.ref = $2`, cid, ref))
+	rows, err := projections.Run(ctx, q.Pool, GetRead(cid, ref))
+	if err != nil {
+		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
+	}
+	v, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (View, error) { return scanView(r) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return View{}, ErrNoOrder
 	}
@@ -135,6 +139,12 @@ func (q Queries) Get(ctx context.Context, cid, ref string) (View, error) {
 		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
 	}
 	return v, nil
+}
+
+// GetRead is the query Get runs, for the authorizer to send with the
+// session check.
+func GetRead(cid, ref string) projections.Read {
+	return projections.Read{SQL: `SELECT ` + columns + ` FROM rm_orders.orders o WHERE o.contract_id = $1 AND o.ref = $2`, Args: []any{cid, ref}}
 }
 
 // ByRef returns order ref, whatever its contract (for the back office);
