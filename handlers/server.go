@@ -236,9 +236,19 @@ func (rt *Routes) register(endpoint string, h http.Handler, read func(r *http.Re
 // first, it spares the router the expressions of the routes a path cannot
 // match (most of them: it tries every route in turn).
 func shapeOf(pattern string) mux.MatcherFunc {
+	first := strings.IndexByte(pattern, '{')
+	if first < 0 {
+		return func(r *http.Request, _ *mux.RouteMatch) bool { return r.URL.Path == pattern }
+	}
+	// The literal text before the first variable and after the last one:
+	// most paths fail on one of them at once.
+	prefix, suffix := pattern[:first], pattern[strings.LastIndexByte(pattern, '}')+1:]
 	segments := strings.Split(pattern, "/")
 	return func(r *http.Request, _ *mux.RouteMatch) bool {
 		path := r.URL.Path
+		if len(path) <= len(prefix)+len(suffix) || !strings.HasSuffix(path, suffix) || !strings.HasPrefix(path, prefix) {
+			return false
+		}
 		for i, want := range segments {
 			got := path
 			if i < len(segments)-1 {
