@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"selfcare/domain"
@@ -85,24 +86,65 @@ func (v View) MarshalJSON() ([]byte, error) {
 // ErrNoOrder: no such order (on this contract).
 var ErrNoOrder = fmt.Errorf("%w: no such order", domain.ErrNotFound)
 
-// columns are what a View is read from, in scanView's order.
+// columns are what a View is read from, in viewScanner's order.
 const columns = `o.placed_json, o.ref, o.kind, o.status, o.completed_at, o.rejected_at, o.reject_reason`
 
-// scanView scans a row of columns (and extra). The placed document is
-// pgx's copy of the text, not the driver's buffer.
-func scanView(row pgx.Row, extra ...any) (View, error) {
-	var v View
-	var ref, kind string
-	dest := []any{&v.placed, &ref, &kind, &v.Status, &v.CompletedAt, &v.RejectedAt, &v.RejectReason}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
+// viewScanner scans rows of columns (and, in "my orders", the contract's
+// name and offer, and in lists the two sort texts) into Views. The placed
+// documents of its rows are copied one after the other into one buffer,
+// and its destinations are reused from row to row.
+type viewScanner struct {
+	placed    pgtype.DriverBytes
+	ref, kind string
+	state     State
+	sort      [2]string
+	dest      []any
+	documents []byte
+}
+
+func newViewScanner(rows int, withContract, sorted bool) *viewScanner {
+	s := &viewScanner{documents: make([]byte, 0, rows*768)}
+	s.dest = []any{&s.placed, &s.ref, &s.kind, &s.state.Status, &s.state.CompletedAt, &s.state.RejectedAt, &s.state.RejectReason}
+	if withContract {
+		s.dest = append(s.dest, &s.state.ContractName, &s.state.ContractOffer)
+	}
+	if sorted {
+		s.dest = append(s.dest, &s.sort[0], &s.sort[1])
+	}
+	return s
+}
+
+func (s *viewScanner) scan(rows pgx.Rows) (View, error) {
+	s.state = State{}
+	if err := rows.Scan(s.dest...); err != nil {
 		return View{}, err
 	}
-	if kind == string(catalog.KindReservation) && v.Status == string(order.StatusCompleted) {
-		v.SubscriptionRef = ref // a subscription is referenced like its order
+	start := len(s.documents)
+	s.documents = append(s.documents, s.placed...)
+	v := View{placed: s.documents[start:len(s.documents):len(s.documents)], State: s.state, sortValue: s.sort[0], sortKey: s.sort[1]}
+	if s.kind == string(catalog.KindReservation) && v.Status == string(order.StatusCompleted) {
+		v.SubscriptionRef = s.ref // a subscription is referenced like its order
 	}
 	v.CompletedAt = utc(v.CompletedAt)
 	v.RejectedAt = utc(v.RejectedAt)
 	return v, nil
+}
+
+// one reads the one View of rows; pgx.ErrNoRows if there is none.
+func one(rows pgx.Rows) (View, error) {
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return View{}, err
+		}
+		return View{}, pgx.ErrNoRows
+	}
+	v, err := newViewScanner(1, false, false).scan(rows)
+	if err != nil {
+		return View{}, err
+	}
+	rows.Close()
+	return v, rows.Err()
 }
 
 func amountPtr(s *string) (*money.Amount, error) {
@@ -131,7 +173,7 @@ func (q Queries) Get(ctx context.Context, cid, ref string) (View, error) {
 	if err != nil {
 		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
 	}
-	v, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (View, error) { return scanView(r) })
+	v, err := one(rows)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return View{}, ErrNoOrder
 	}
@@ -150,7 +192,11 @@ func GetRead(cid, ref string) projections.Read {
 // ByRef returns order ref, whatever its contract (for the back office);
 // ErrNoOrder if there is none.
 func (q Queries) ByRef(ctx context.Context, ref string) (View, error) {
-	v, err := scanView(q.Pool.QueryRow(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref))
+	rows, err := q.Pool.Query(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref)
+	if err != nil {
+		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
+	}
+	v, err := one(rows)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return View{}, ErrNoOrder
 	}
@@ -260,20 +306,14 @@ WHERE (o.placed_by_key = $1 OR m.referent) AND ($2 = '' OR o.status = $2)`+b.Whe
 }
 
 func collect(p projections.ListParams, rows pgx.Rows, withContract ...bool) ([]View, *string, error) {
+	defer rows.Close()
 	list := make([]View, 0, p.Limit+1)
+	s := newViewScanner(p.Limit+1, len(withContract) > 0, true)
 	for rows.Next() {
-		var value, k string
-		var cname, coffer string
-		extra := []any{&value, &k}
-		if len(withContract) > 0 {
-			extra = []any{&cname, &coffer, &value, &k}
-		}
-		v, err := scanView(rows, extra...)
+		v, err := s.scan(rows)
 		if err != nil {
-			rows.Close()
 			return nil, nil, fmt.Errorf("orders: list: %w", err)
 		}
-		v.ContractName, v.ContractOffer, v.sortValue, v.sortKey = cname, coffer, value, k
 		list = append(list, v)
 	}
 	if err := rows.Err(); err != nil {
