@@ -34,11 +34,7 @@ CREATE TABLE orders (
     service_name    text NOT NULL,
     kind            text NOT NULL,
     price           numeric(14,2) NOT NULL,
-    monthly_price   numeric(14,2),
-    initial_payment numeric(14,2),
-    duration_months integer NOT NULL,
     parameters      jsonb NOT NULL,
-    contact         jsonb,
     placed_by       text NOT NULL,
     placed_by_key   text NOT NULL,
     status          text NOT NULL,
@@ -47,6 +43,7 @@ CREATE TABLE orders (
     reject_reason   text NOT NULL DEFAULT '',
     -- The order's JSON as its placing fixed it (Order.appendPlaced): a
     -- read appends the state columns to it instead of rendering the order.
+    -- What only the JSON shows (other prices, term, contact) has no column.
     placed_json     text NOT NULL
 );
 CREATE INDEX orders_contract ON orders (contract_id, placed_at);
@@ -70,7 +67,10 @@ func Projector(reg *registry.Registry) projections.Projector {
 
 // placedColumns are the columns an OrderPlaced fills, in placedRow's order.
 var placedColumns = []string{"ref", "contract_id", "seq", "placed_at", "name", "service_code", "service_name", "kind", "price",
-	"monthly_price", "initial_payment", "duration_months", "parameters", "contact", "placed_by", "placed_by_key", "status", "placed_json"}
+	"parameters", "placed_by", "placed_by_key", "status", "placed_json"}
+
+// statusColumn is the index of "status" in placedColumns.
+const statusColumn = 12
 
 // placedRow is the row of a placed order, as the live projector inserts
 // it and a rebuild copies it.
@@ -83,24 +83,9 @@ func placedRow(e order.OrderPlaced) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var contact []byte
-	if e.Contact != nil {
-		if contact, err = json.Marshal(e.Contact); err != nil {
-			return nil, err
-		}
-	}
-	var monthly, initial *string
-	if e.MonthlyPrice != nil {
-		s := e.MonthlyPrice.String()
-		monthly = &s
-	}
-	if e.InitialPayment != nil {
-		s := e.InitialPayment.String()
-		initial = &s
-	}
 	return []any{e.Ref, e.ContractID, e.Seq, e.PlacedAt, e.Name(), e.ServiceCode, e.ServiceName, string(e.Kind), e.Price.String(),
-		monthly, initial, e.DurationMonths, params, contact, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress),
-		string(shown.appendPlaced(make([]byte, 0, 512)))}, nil
+		params, e.PlacedBy, identity.LoginKey(e.PlacedBy), string(order.StatusInProgress),
+		string(shown.appendPlaced(make([]byte, 0, 768)))}, nil
 }
 
 func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) error {
@@ -112,9 +97,9 @@ func apply(ctx context.Context, tx pgx.Tx, _ eventstore.Record, e domain.Event) 
 			return rerr
 		}
 		_, err = tx.Exec(ctx, `
-INSERT INTO orders (ref, contract_id, seq, placed_at, name, service_code, service_name, kind, price, monthly_price,
-                    initial_payment, duration_months, parameters, contact, placed_by, placed_by_key, status, placed_json)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14, $15, $16, $17, $18)
+INSERT INTO orders (ref, contract_id, seq, placed_at, name, service_code, service_name, kind, price,
+                    parameters, placed_by, placed_by_key, status, placed_json)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13, $14)
 ON CONFLICT (ref) DO NOTHING`, row...)
 	case order.OrderCompleted:
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = $2, completed_at = $3 WHERE ref = $1`,
@@ -164,13 +149,13 @@ func (b *builder) apply(_ *projections.Stored, e domain.Event) error {
 	case order.OrderCompleted:
 		if o := b.open[e.Ref]; o != nil {
 			at := e.CompletedAt
-			o.row[16], o.completed = string(order.StatusCompleted), &at
+			o.row[statusColumn], o.completed = string(order.StatusCompleted), &at
 			b.close(e.Ref, o)
 		}
 	case order.OrderRejected:
 		if o := b.open[e.Ref]; o != nil {
 			at := e.RejectedAt
-			o.row[16], o.rejected, o.reason = string(order.StatusRejected), &at, e.Reason
+			o.row[statusColumn], o.rejected, o.reason = string(order.StatusRejected), &at, e.Reason
 			b.close(e.Ref, o)
 		}
 	default:
