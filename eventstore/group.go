@@ -195,7 +195,7 @@ func (s *Store) insertGroup(ctx context.Context, group []*groupAppend) {
 		versions[i], data[i], metas[i], expected[i] = g.args.versions[0], g.args.data[0], g.args.metas[0], int64(g.expected)
 	}
 	stored := make(map[uuid.UUID]AppendResult, n)
-	rows, err := s.pool.Query(context.WithoutCancel(ctx), groupSQL, streams, ids, types, versions, data, metas, expected, s.clock.Now())
+	rows, err := s.pool.Query(context.WithoutCancel(ctx), groupSQL, streams, wireIDs(ids), types, versions, data, metas, expected, s.clock.Now())
 	if err == nil {
 		for rows.Next() {
 			var id uuid.UUID
