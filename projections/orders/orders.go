@@ -70,7 +70,7 @@ var placedColumns = []string{"ref", "contract_id", "seq", "placed_at", "name", "
 	"parameters", "placed_by", "placed_by_key", "status", "placed_json"}
 
 // statusColumn is the index of "status" in placedColumns.
-const statusColumn = 12
+var statusColumn = slices.Index(placedColumns, "status")
 
 // placedRow is the row of a placed order, as the live projector inserts
 // it and a rebuild copies it.

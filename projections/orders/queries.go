@@ -169,18 +169,7 @@ func utc(t *time.Time) *time.Time {
 // Get returns order ref of contract cid; ErrNoOrder if the contract has no
 // such order.
 func (q Queries) Get(ctx context.Context, cid, ref string) (View, error) {
-	rows, err := projections.Run(ctx, q.Pool, GetRead(cid, ref))
-	if err != nil {
-		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
-	}
-	v, err := one(rows)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, ErrNoOrder
-	}
-	if err != nil {
-		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
-	}
-	return v, nil
+	return q.view(ctx, ref, GetRead(cid, ref))
 }
 
 // GetRead is the query Get runs, for the authorizer to send with the
@@ -192,7 +181,13 @@ func GetRead(cid, ref string) projections.Read {
 // ByRef returns order ref, whatever its contract (for the back office);
 // ErrNoOrder if there is none.
 func (q Queries) ByRef(ctx context.Context, ref string) (View, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT `+columns+` FROM rm_orders.orders o WHERE o.ref = $1`, ref)
+	return q.view(ctx, ref, projections.Read{SQL: `SELECT ` + columns + ` FROM rm_orders.orders o WHERE o.ref = $1`, Args: []any{ref}})
+}
+
+// view runs read, a query of order ref's row, and returns its View;
+// ErrNoOrder if it found none.
+func (q Queries) view(ctx context.Context, ref string, read projections.Read) (View, error) {
+	rows, err := projections.Run(ctx, q.Pool, read)
 	if err != nil {
 		return View{}, fmt.Errorf("orders: order %s: %w", ref, err)
 	}
