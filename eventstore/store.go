@@ -333,8 +333,8 @@ func (a appendArgs) args(now time.Time, expected Expectation) []any {
 
 // wireIDs are ids as pgx encodes them straight into uuids. A uuid.UUID
 // is a driver.Valuer: pgx took its text, failed to encode that as a uuid
-// (building an error), parsed it and encoded the result, for each id: an
-// eighth of a single-event append's CPU.
+// (building an error), parsed it and encoded the result, for each id: a
+// quarter of a single-event append's CPU in the profile.
 func wireIDs(ids []uuid.UUID) [][16]byte {
 	out := make([][16]byte, len(ids))
 	for i, id := range ids {

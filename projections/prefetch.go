@@ -11,7 +11,7 @@ import (
 // Read is a query of a read model as a handler runs it. The authorizer of
 // an endpoint that declares its Read sends it in the same round trip as
 // the caller's session check (a pipelined batch), and hands its rows to
-// the handler only once the caller is allowed; Query takes them over.
+// the handler only once the caller is allowed; Run takes them over.
 type Read struct {
 	SQL  string
 	Args []any
